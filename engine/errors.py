@@ -78,6 +78,8 @@ class Rejected(RequestError):
         super().__init__(message, code="rejected_by_rule")
 
 
-def error_body(message: str, type: str = "invalid_request_error", param: str | None = None, code: str | None = None) -> dict:
+def error_body(
+    message: str, type: str = "invalid_request_error", param: str | None = None, code: str | None = None
+) -> dict:
     """The error object both OpenAI protocols use, for errors the proxy makes up itself."""
     return {"error": {"message": message, "type": type, "param": param, "code": code}}

@@ -1,0 +1,214 @@
+"""Turning a stream into the one body a non-streaming client expects, and following a Responses stream to its end.
+
+Two callers need to know what a whole stream amounted to:
+
+- the server, when a pack sets `force_stream: true` and the client did not ask for a stream: the
+  upstream streams, the client wants one body. `chat_completion(chunks)` folds Chat chunks into a
+  `chat.completion`; `final_response(events)` returns the `response` of a Responses stream's terminal
+  event.
+- the Chat bridge (`engine.bridge.chat_chunks.ChatStream`), which must decide `finish_reason` from the
+  finished output even when the upstream's terminal event does not carry it.
+
+Both rest on `ResponseAccumulator`. The one thing it knows that a naive reader does not: some upstreams
+(the ChatGPT backend) close with a `response.completed` whose `output` is EMPTY, having sent every item
+only in `response.output_item.done`. The accumulator keeps those items and rebuilds `output` from them,
+in `output_index` order, whenever the terminal event arrives without one. One class, so the streaming
+and the non-streaming paths cannot disagree about what the upstream said.
+
+A stream that failed (`response.failed`, an `error` event, an error chunk) or that ended without a
+terminal event is never turned into a body: that would be a truncated success. It raises
+`UpstreamFailed`, carrying the upstream's message and code and the HTTP status the proxy should answer
+with, so the server renders it in the OpenAI error shape.
+"""
+
+from __future__ import annotations
+
+from .errors import SwitchyardError, error_body
+
+SUCCESS_EVENTS = frozenset({"response.completed", "response.incomplete"})
+FAILURE_EVENTS = frozenset({"response.failed", "error"})
+
+# Upstream error codes that mean "your request" or "slow down" rather than "the upstream broke". The
+# openai SDK retries 429 and 5xx by itself, so the status decides whether a client retries a failure.
+_STATUS_BY_CODE = {
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "context_length_exceeded": 400,
+    "invalid_prompt": 400,
+    "invalid_image": 400,
+    "invalid_request_error": 400,
+}
+
+
+class UpstreamFailed(SwitchyardError):
+    """The upstream's stream or response failed; `body()` is the OpenAI error body to answer with."""
+
+    def __init__(self, message: str, *, code: str | None = "server_error", type: str | None = None, param=None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.type = type or "server_error"
+        self.param = param
+
+    @property
+    def status(self) -> int:
+        # 502: the proxy is a gateway and its upstream failed; specific codes keep their usual meaning.
+        return _STATUS_BY_CODE.get(self.code or "", 502)
+
+    def body(self) -> dict:
+        return error_body(self.message, self.type, self.param, self.code)
+
+
+def upstream_error(event: dict) -> UpstreamFailed:
+    """The error a failure event carries, in any of the three shapes upstreams send.
+
+    `response.failed` nests it in `response.error`; the spec's `error` event has `code`/`message`/`param`
+    at the top level; the ChatGPT backend sends `{"type": "error", "error": {type, code, message}}`.
+    """
+    if event.get("type") == "response.failed":
+        error = (event.get("response") or {}).get("error") or {}
+    elif isinstance(event.get("error"), dict):
+        error = event["error"]
+    else:
+        error = event
+    message = error.get("message") or "The upstream response failed."
+    # An `error` event's own `type` is the event name, not an error type.
+    kind = error.get("type") if error is not event else None
+    return UpstreamFailed(message, code=error.get("code") or "server_error", type=kind, param=error.get("param"))
+
+
+class ResponseAccumulator:
+    """Follows one Responses stream: the items it finished, and how it ended.
+
+    `feed` every event; `done` tells whether a terminal event arrived; `result()` returns the final
+    response (with `output` rebuilt when the upstream sent it empty) or raises `UpstreamFailed`.
+    """
+
+    def __init__(self) -> None:
+        self.items: dict[int, dict] = {}  # output_index -> item from response.output_item.done
+        self.terminal: dict | None = None  # the completed/incomplete/failed/error event
+        self.model: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.terminal is not None
+
+    def feed(self, event: dict) -> None:
+        if self.terminal is not None:
+            return
+        kind = event.get("type")
+        if kind == "response.output_item.done" and isinstance(event.get("item"), dict):
+            index = event.get("output_index")
+            if not isinstance(index, int):
+                # Without an index, arrival order is the only order there is.
+                index = max(self.items, default=-1) + 1
+            self.items[index] = event["item"]
+        elif kind in SUCCESS_EVENTS or kind in FAILURE_EVENTS:
+            self.terminal = event
+        if isinstance(event.get("response"), dict) and event["response"].get("model"):
+            self.model = event["response"]["model"]
+
+    def rebuilt_output(self) -> list[dict]:
+        """The items of every `response.output_item.done` seen, in output order."""
+        return [self.items[index] for index in sorted(self.items)]
+
+    def result(self) -> dict:
+        """The terminal event's `response`, `output` rebuilt if it came empty; raises when the stream failed."""
+        if self.terminal is None:
+            raise UpstreamFailed("The upstream stream ended before the response completed.")
+        if self.terminal.get("type") in FAILURE_EVENTS:
+            raise upstream_error(self.terminal)
+        response = dict(self.terminal.get("response") or {})
+        if not response.get("output") and self.items:
+            response["output"] = self.rebuilt_output()
+        return response
+
+
+def final_response(events: list[dict]) -> dict:
+    """The Responses body a whole stream amounts to; raises `UpstreamFailed` if it failed or was cut."""
+    accumulator = ResponseAccumulator()
+    for event in events:
+        accumulator.feed(event)
+    return accumulator.result()
+
+
+def chat_completion(chunks: list[dict]) -> dict:
+    """Fold `chat.completion.chunk`s into one `chat.completion`; raises `UpstreamFailed` on an error chunk.
+
+    A stream without any `finish_reason` was cut short and raises too: a client asking for one body
+    must never get the first half of an answer as if it were the whole.
+    """
+    first: dict | None = None
+    choices: dict[int, dict] = {}
+    usage = None
+    for chunk in chunks:
+        if chunk.get("error"):
+            error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+            raise UpstreamFailed(
+                error.get("message") or "The upstream stream failed.",
+                code=error.get("code"),
+                type=error.get("type"),
+                param=error.get("param"),
+            )
+        first = first or chunk
+        usage = chunk.get("usage") or usage
+        for choice in chunk.get("choices") or []:
+            _fold_choice(choices.setdefault(choice.get("index", 0), _empty_choice(choice.get("index", 0))), choice)
+
+    if first is None or not choices or any(c["finish_reason"] is None for c in choices.values()):
+        raise UpstreamFailed("The upstream stream ended before the response completed.")
+    completion = {
+        "id": first.get("id"),
+        "object": "chat.completion",
+        "created": first.get("created"),
+        "model": first.get("model"),
+        "choices": [_finish_choice(choices[index]) for index in sorted(choices)],
+    }
+    if first.get("system_fingerprint") is not None:
+        completion["system_fingerprint"] = first["system_fingerprint"]
+    if usage is not None:
+        completion["usage"] = usage
+    return completion
+
+
+def _empty_choice(index: int) -> dict:
+    return {"index": index, "content": [], "reasoning": [], "refusal": [], "tool_calls": {}, "finish_reason": None}
+
+
+def _fold_choice(state: dict, choice: dict) -> None:
+    delta = choice.get("delta") or {}
+    # Text fields arrive as fragments; joining once at the end keeps this linear in the stream's size.
+    for key, field in (("content", "content"), ("reasoning", "reasoning_content"), ("refusal", "refusal")):
+        if isinstance(delta.get(field), str):
+            state[key].append(delta[field])
+    for fragment in delta.get("tool_calls") or []:
+        call = state["tool_calls"].setdefault(fragment.get("index", 0), {"id": None, "type": None, "parts": {}})
+        call["id"] = fragment.get("id") or call["id"]
+        call["type"] = fragment.get("type") or call["type"]
+        # Function calls carry `function: {name, arguments}`, custom tool calls `custom: {name, input}`.
+        for container, streamed in (("function", "arguments"), ("custom", "input")):
+            if isinstance(fragment.get(container), dict):
+                parts = call["parts"].setdefault(container, {"name": None, streamed: []})
+                parts["name"] = fragment[container].get("name") or parts["name"]
+                if isinstance(fragment[container].get(streamed), str):
+                    parts[streamed].append(fragment[container][streamed])
+    if choice.get("finish_reason"):
+        state["finish_reason"] = choice["finish_reason"]
+
+
+def _finish_choice(state: dict) -> dict:
+    message: dict = {"role": "assistant", "content": "".join(state["content"]) or None}
+    message["refusal"] = "".join(state["refusal"]) or None
+    if state["reasoning"]:
+        message["reasoning_content"] = "".join(state["reasoning"])
+    if state["tool_calls"]:
+        message["tool_calls"] = [_finish_call(state["tool_calls"][i]) for i in sorted(state["tool_calls"])]
+    return {"index": state["index"], "message": message, "logprobs": None, "finish_reason": state["finish_reason"]}
+
+
+def _finish_call(call: dict) -> dict:
+    result: dict = {"id": call["id"], "type": call["type"] or "function"}
+    for container, parts in call["parts"].items():
+        streamed = "arguments" if container == "function" else "input"
+        result[container] = {"name": parts["name"], streamed: "".join(parts[streamed])}
+    return result

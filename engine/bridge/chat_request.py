@@ -1,0 +1,331 @@
+"""Responses request -> Chat Completions request: the request half of the Responses-over-Chat bridge.
+
+`to_chat(body)` rewrites what a Responses client (Codex CLI, the openai SDK's `client.responses`) sends
+into the body a Chat-Completions-only upstream understands. It is provider-neutral on purpose: it makes
+the most faithful Chat request it can and passes through every field it does not know, because the
+YAML packs that run next decide what a given provider accepts (they drop `store`, map `developer` to
+`system`, strip built-in tools, ...). A field dropped here could never be recovered by a pack.
+
+Design choices:
+
+- History items become messages in order. Consecutive `function_call` items (and a directly preceding
+  assistant text message) become ONE assistant message, because strict providers require every
+  assistant `tool_calls` message to be answered by tool messages right after it.
+- Namespaced and custom tools have no Chat equivalent, so they become plain function tools whose names
+  are *flattened* (`namespace__name`, sanitised, hashed when over 64 characters). The flattening is a
+  pure function of the client's own request, so the stream side rebuilds the reverse map with
+  `tool_names(client_body)` instead of keeping state between the two halves.
+- A custom (free-text) tool becomes a function with one string parameter `input`; its calls carry
+  `{"input": "..."}` as arguments.
+- Reasoning round-trip: Codex resends a reasoning item as `summary` + `content` (`reasoning_text`
+  parts are serialised; see codex-rs `protocol/src/models.rs`, `ResponseItem::Reasoning`) +
+  `encrypted_content`. The stream side writes the upstream's reasoning text into both `content` and
+  `summary`; here `content` is read first and `summary` only when there is no content, so the text
+  goes back once, as `reasoning_content` on the next assistant message. `encrypted_content` is
+  OpenAI's opaque blob, meaningless to other providers, so it is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import orjson
+
+from ..errors import RequestError
+
+# Chat providers validate function names against OpenAI's pattern; anything else is a 400 upstream.
+_NAME_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_NAME_BAD_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
+
+# Fields this module translates or consumes; everything else is passed through for packs to judge.
+_CONSUMED = {"input", "instructions", "tools", "tool_choice", "text", "max_output_tokens", "reasoning"}
+
+# Items Chat has no equivalent for: they are context only the Responses server itself could use.
+_DROPPED_ITEMS = {"item_reference", "web_search_call", "compaction", "compaction_summary", "local_shell_call"}
+
+
+def to_chat(body: dict) -> dict:
+    """Translate a Responses request body into a Chat Completions request body."""
+    if not isinstance(body, dict):
+        raise RequestError("The request body must be a JSON object.")
+    for stateful in ("previous_response_id", "conversation"):
+        if body.get(stateful) is not None:
+            raise RequestError(
+                f"'{stateful}' is not supported: this server keeps no conversation state; send the full history "
+                "in 'input'.",
+                param=stateful,
+            )
+
+    out = {key: value for key, value in body.items() if key not in _CONSUMED}
+    tool_names(body)  # refuses a tool list whose flattened names collide, before anything is sent
+    out["messages"] = _messages(body)
+    if "tools" in body:
+        out["tools"] = _tools(body["tools"])
+    if "tool_choice" in body:
+        out["tool_choice"] = _tool_choice(body["tool_choice"])
+    _text(body.get("text"), out)
+    if body.get("max_output_tokens") is not None:
+        out["max_tokens"] = body["max_output_tokens"]
+    reasoning = body.get("reasoning")
+    if isinstance(reasoning, dict) and reasoning.get("effort") is not None:
+        out["reasoning_effort"] = reasoning["effort"]
+    if body.get("stream"):
+        # Usage only arrives in streams that ask for it, and response.completed must report it.
+        out["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    else:
+        # Chat refuses stream_options on a non-streaming request.
+        out.pop("stream_options", None)
+    return out
+
+
+def flat_name(namespace: str | None, name: str) -> str:
+    """The Chat function name for a (namespace, name) pair: deterministic, and a valid Chat name."""
+    raw = f"{namespace}__{name}" if namespace else name
+    if _NAME_OK.match(raw):
+        return raw
+    # Sanitising or truncating could make two tools collide, so the digest of the original keeps them apart.
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
+    return f"{_NAME_BAD_CHARS.sub('_', raw)[:55]}_{digest}"
+
+
+def tool_names(client_body: dict) -> dict[str, tuple[str | None, str, str]]:
+    """`flat name -> (namespace or None, name, kind)` for the client's function and custom tools.
+
+    `kind` is `"function"` or `"custom"`. The stream side uses it to turn a Chat tool call back into the
+    `function_call` (with `namespace`) or `custom_tool_call` item the client declared.
+    """
+    names: dict[str, tuple[str | None, str, str]] = {}
+
+    def add(namespace: str | None, tool: dict) -> None:
+        if tool.get("type") not in ("function", "custom") or not isinstance(tool.get("name"), str):
+            return
+        flat = flat_name(namespace, tool["name"])
+        entry = (namespace, tool["name"], tool["type"])
+        if names.setdefault(flat, entry) != entry:
+            raise RequestError(f"Two tools map to the same upstream function name '{flat}'.", param="tools")
+
+    for tool in client_body.get("tools") or []:
+        if not isinstance(tool, dict):
+            continue
+        if tool.get("type") == "namespace":
+            for inner in tool.get("tools") or []:
+                if isinstance(inner, dict):
+                    add(tool.get("name"), inner)
+        else:
+            add(None, tool)
+    return names
+
+
+# --- messages ----------------------------------------------------------------------------------------
+
+
+def _messages(body: dict) -> list[dict]:
+    messages: list[dict] = []
+    if body.get("instructions"):
+        messages.append({"role": "system", "content": body["instructions"]})
+    items = body.get("input")
+    if items is None:
+        items = []
+    elif isinstance(items, str):
+        items = [{"role": "user", "content": items}]
+    elif not isinstance(items, list):
+        raise RequestError("'input' must be a string or an array of input items.", param="input")
+
+    # Reasoning precedes the output it led to; it waits here for the next assistant message.
+    pending_reasoning: list[str] = []
+    for i, item in enumerate(items):
+        where = f"input[{i}]"
+        if not isinstance(item, dict):
+            raise RequestError("Each input item must be an object.", param=where)
+        kind = item.get("type", "message")
+        if kind == "message":
+            message = _message(item, where)
+            if message["role"] == "assistant" and pending_reasoning:
+                message["reasoning_content"] = "\n\n".join(pending_reasoning)
+                pending_reasoning = []
+            messages.append(message)
+        elif kind in ("function_call", "custom_tool_call"):
+            assistant = _assistant_for_call(messages)
+            assistant["tool_calls"].append(_tool_call(item, where))
+            if pending_reasoning:
+                previous = assistant.get("reasoning_content")
+                assistant["reasoning_content"] = "\n\n".join(
+                    [previous, *pending_reasoning] if previous else pending_reasoning
+                )
+                pending_reasoning = []
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            messages.append({"role": "tool", "tool_call_id": item.get("call_id"), "content": _output_text(item)})
+        elif kind == "reasoning":
+            text = _reasoning_text(item)
+            if text:
+                pending_reasoning.append(text)
+        # Anything else (_DROPPED_ITEMS and types this bridge does not know) is context Chat cannot express.
+    if not messages:
+        raise RequestError("The request has no input to send.", param="input")
+    return messages
+
+
+def _message(item: dict, where: str) -> dict:
+    role = item.get("role")
+    if role not in ("user", "assistant", "system", "developer"):
+        raise RequestError(f"Unsupported message role {role!r}.", param=f"{where}.role")
+    content = item.get("content")
+    if isinstance(content, str):
+        return {"role": role, "content": content}
+    if not isinstance(content, list):
+        raise RequestError("Message content must be a string or an array of content parts.", param=f"{where}.content")
+    parts = [_part(part, f"{where}.content[{j}]") for j, part in enumerate(content)]
+    if all(part["type"] == "text" for part in parts):
+        # Most Chat providers (and the chat templates of local servers) handle a plain string best.
+        return {"role": role, "content": "\n".join(part["text"] for part in parts)}
+    return {"role": role, "content": parts}
+
+
+def _part(part: dict, where: str) -> dict:
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind in ("input_text", "output_text", "text"):
+        return {"type": "text", "text": part.get("text") or ""}
+    if kind == "refusal":
+        return {"type": "text", "text": part.get("refusal") or ""}
+    if kind == "input_image":
+        if not part.get("image_url"):
+            raise RequestError("Images must be sent by URL or data URL; file ids need server state.", param=where)
+        image = {"url": part["image_url"]}
+        if part.get("detail"):
+            image["detail"] = part["detail"]
+        return {"type": "image_url", "image_url": image}
+    if kind == "input_file":
+        file = {key: part[key] for key in ("file_data", "file_id", "filename") if part.get(key) is not None}
+        return {"type": "file", "file": file}
+    # Silently dropping content (audio, say) would give the model a different question than the user asked.
+    raise RequestError(f"Content part type {kind!r} cannot be sent to this upstream.", param=where)
+
+
+def _assistant_for_call(messages: list[dict]) -> dict:
+    """The assistant message a tool call belongs to: the previous one if it is the same turn, else a new one."""
+    last = messages[-1] if messages else None
+    if last is not None and last["role"] == "assistant" and isinstance(last.get("content"), str | None):
+        last.setdefault("tool_calls", [])
+        return last
+    message = {"role": "assistant", "content": None, "tool_calls": []}
+    messages.append(message)
+    return message
+
+
+def _tool_call(item: dict, where: str) -> dict:
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise RequestError("A tool call item needs a 'name'.", param=f"{where}.name")
+    if item["type"] == "custom_tool_call":
+        arguments = orjson.dumps({"input": item.get("input") or ""}).decode()
+    else:
+        arguments = item.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = orjson.dumps(arguments if arguments is not None else {}).decode()
+    return {
+        "id": item.get("call_id"),
+        "type": "function",
+        "function": {"name": flat_name(item.get("namespace"), name), "arguments": arguments},
+    }
+
+
+def _output_text(item: dict) -> str:
+    output = item.get("output")
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list):
+        # Tool messages take text; images in tool output have no place in most Chat providers.
+        return "\n".join(part.get("text") or "" for part in output if isinstance(part, dict) and "text" in part)
+    return "" if output is None else orjson.dumps(output).decode()
+
+
+def _reasoning_text(item: dict) -> str:
+    for key, part_type in (("content", "reasoning_text"), ("summary", "summary_text")):
+        texts = [
+            part.get("text") or ""
+            for part in item.get(key) or []
+            if isinstance(part, dict) and part.get("type") in (part_type, "text")
+        ]
+        if any(texts):
+            return "\n".join(texts)
+    return ""
+
+
+# --- tools, tool_choice, text ------------------------------------------------------------------------
+
+
+def _tools(tools: list) -> list:
+    if not isinstance(tools, list):
+        raise RequestError("'tools' must be an array.", param="tools")
+    out = []
+    for tool in tools:
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind == "namespace":
+            out.extend(_function_tool(tool.get("name"), inner) for inner in tool.get("tools") or [])
+        elif kind in ("function", "custom"):
+            out.append(_function_tool(None, tool))
+        else:
+            # Built-in tools (web_search, local_shell, ...): packs drop them or map them to provider features.
+            out.append(tool)
+    return out
+
+
+def _function_tool(namespace: str | None, tool: dict) -> dict:
+    if not isinstance(tool.get("name"), str) or not tool["name"]:
+        raise RequestError("Every function and custom tool needs a 'name'.", param="tools")
+    function: dict = {"name": flat_name(namespace, tool["name"])}
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    if tool.get("type") == "custom":
+        function["parameters"] = _custom_parameters(tool.get("format"))
+    else:
+        if tool.get("parameters") is not None:
+            function["parameters"] = tool["parameters"]
+        if tool.get("strict") is not None:
+            function["strict"] = tool["strict"]
+    return {"type": "function", "function": function}
+
+
+def _custom_parameters(fmt: dict | None) -> dict:
+    description = "The free-text input of the tool."
+    if isinstance(fmt, dict) and fmt.get("type") == "grammar" and fmt.get("definition"):
+        # The grammar is how the client tells the model what the text must look like; keep it visible.
+        description += f" It must match this {fmt.get('syntax', '')} grammar:\n{fmt['definition']}"
+    return {
+        "type": "object",
+        "properties": {"input": {"type": "string", "description": description}},
+        "required": ["input"],
+        "additionalProperties": False,
+    }
+
+
+def _tool_choice(choice: object) -> object:
+    if not isinstance(choice, dict):
+        return choice
+    kind = choice.get("type")
+    if kind in ("function", "custom"):
+        return {"type": "function", "function": {"name": flat_name(choice.get("namespace"), choice.get("name") or "")}}
+    if kind == "allowed_tools":
+        tools = [
+            {"type": "function", "function": {"name": flat_name(t.get("namespace"), t.get("name") or "")}}
+            if t.get("type") in ("function", "custom")
+            else t
+            for t in choice.get("tools") or []
+        ]
+        return {"type": "allowed_tools", "allowed_tools": {"mode": choice.get("mode", "auto"), "tools": tools}}
+    return choice  # built-in tool choices: for packs to map or drop
+
+
+def _text(text: dict | None, out: dict) -> None:
+    if not isinstance(text, dict):
+        return
+    fmt = text.get("format")
+    if isinstance(fmt, dict):
+        if fmt.get("type") == "json_schema":
+            schema = {key: fmt[key] for key in ("name", "schema", "strict", "description") if key in fmt}
+            out["response_format"] = {"type": "json_schema", "json_schema": schema}
+        else:
+            out["response_format"] = fmt
+    if text.get("verbosity") is not None:
+        out["verbosity"] = text["verbosity"]

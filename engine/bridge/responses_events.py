@@ -1,0 +1,499 @@
+"""Chat Completions chunks -> Responses events: the response half of the Responses-over-Chat bridge.
+
+`ResponsesStream` is a small state machine fed one upstream chunk at a time. It emits the full event
+sequence both strict consumers need (protocols.md A.4, D.3, E.3): Codex takes items only from
+`response.output_item.done` and needs a `response.completed`; the openai SDK accumulates
+`output_item.added` / `content_part.added` / deltas by dense `output_index` and `content_index` and
+asserts their types. So every item is announced before its first delta, closed with its complete
+form, and the stream ends with exactly one terminal event (`completed`, `incomplete` or `failed`).
+
+Design choices:
+
+- One machine for both modes: `to_response` replays a non-streaming completion as one chunk, so the
+  two paths cannot drift apart.
+- Tool names come back through `chat_request.tool_names(client_body)`: flattened namespace names are
+  split into `namespace` + `name`, and calls to the client's custom tools become `custom_tool_call`
+  items whose `input` is the `input` argument of the function the request side made up.
+- A call is announced once its name is known (names may arrive late); arguments seen before that are
+  sent as one delta right after the announcement. A call that never gets a name is dropped, as Codex's
+  own Chat adaptor did: it could not be executed anyway. Custom-tool input is sent in one delta at the
+  end, because it is a JSON string field that cannot be decoded before the arguments are complete.
+- Reasoning text becomes a `reasoning` item streamed as `reasoning_text`. Its final form carries the
+  text in `content` (reasoning_text) AND `summary` (summary_text): Codex resends both on the next turn
+  (and shows the summary), and `chat_request` turns `content` (else `summary`) back into
+  `reasoning_content`, which thinking-mode providers require after tool calls. `encrypted_content`
+  stays null: Codex resends `content` as is, so nothing needs hiding there.
+- Failures never close open items: a half-streamed tool call must not look complete to a client that
+  executes items from `output_item.done`. `response.failed` carries an error code Codex acts on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from .chat_request import tool_names
+from .ids import new_id
+
+_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter", "sensitive": "content_filter"}
+
+# Codes Codex (protocols.md D.4) and the Responses `ResponseError` enum give a meaning; kept as they are.
+_KNOWN_CODES = {
+    "server_error",
+    "rate_limit_exceeded",
+    "context_length_exceeded",
+    "insufficient_quota",
+    "invalid_prompt",
+    "server_is_overloaded",
+    "slow_down",
+}
+# Upstreams rarely use OpenAI's codes, so their words decide. Order matters: quota errors often say "429".
+_CODE_HINTS = (
+    ("context_length_exceeded", ("context_length", "context length", "context window", "maximum context", "too long")),
+    ("insufficient_quota", ("insufficient_quota", "quota", "insufficient balance", "billing")),
+    ("rate_limit_exceeded", ("rate_limit", "rate limit", "too many requests", "429", "throttl")),
+)
+
+# Request fields a Response object echoes, with OpenAI's value when the client did not send them.
+_ECHO = (
+    ("instructions", None),
+    ("max_output_tokens", None),
+    ("model", None),
+    ("parallel_tool_calls", True),
+    ("previous_response_id", None),
+    ("reasoning", {"effort": None, "summary": None}),
+    ("store", False),  # not OpenAI's default, but true here: nothing is stored
+    ("temperature", None),
+    ("text", {"format": {"type": "text"}}),
+    ("tool_choice", "auto"),
+    ("tools", []),
+    ("top_p", None),
+    ("truncation", "disabled"),
+    ("user", None),
+    ("metadata", {}),
+)
+_ECHO_IF_SENT = (
+    "service_tier",
+    "prompt_cache_key",
+    "safety_identifier",
+    "top_logprobs",
+    "max_tool_calls",
+    "background",
+)
+
+
+@dataclass
+class _Open:
+    """A message or reasoning item being streamed."""
+
+    item_id: str
+    output_index: int
+    text: str = ""
+
+
+@dataclass
+class _Call:
+    call_id: str
+    synthetic_id: bool
+    name: str = ""
+    arguments: str = ""
+    item_id: str = ""
+    output_index: int | None = None  # None until announced
+    namespace: str | None = None
+    kind: str = "function"
+
+
+class ResponsesStream:
+    """Turns the chunks of one Chat Completions stream into the events of one Responses stream."""
+
+    def __init__(self, client_body: dict, *, ids: Callable[[str], str] = new_id, clock=lambda: int(time.time())):
+        self._body = client_body
+        self._ids = ids
+        self._clock = clock
+        self._names = tool_names(client_body)
+        self._id = ids("resp")
+        self._created_at = clock()
+        self._seq = 0
+        self._started = False
+        self._done = False
+        self._items: list[dict | None] = []  # final items by output_index; None while open
+        self._message: _Open | None = None
+        self._reasoning: _Open | None = None
+        self._calls: list[_Call] = []
+        self._by_index: dict[int, _Call] = {}
+        self._by_id: dict[str, _Call] = {}
+        self._finish: str | None = None
+        self._usage: dict | None = None
+
+    # --- the translator contract ---------------------------------------------------------------------
+
+    def feed(self, chunk: dict) -> list[dict]:
+        if self._done:
+            return []
+        events = self._start()
+        if chunk.get("error"):
+            error = chunk["error"]
+            if isinstance(error, dict):
+                code = error.get("code") or error.get("type") or ""
+                return events + self.fail(str(error.get("message") or error), str(code))
+            return events + self.fail(str(error))
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self._usage = usage
+        for choice in chunk.get("choices") or []:
+            # n > 1 has no Responses equivalent; the first choice is the answer.
+            if (choice.get("index") or 0) != 0 or self._finish is not None or self._done:
+                continue
+            events += self._delta(choice.get("delta") or {})
+            if choice.get("finish_reason"):
+                events += self._finish_with(choice["finish_reason"])
+        # The usage chunk comes after the finish chunk (or on it); only then is the response complete.
+        if self._finish is not None and isinstance(usage, dict) and not self._done:
+            events += self._terminal()
+        return events
+
+    def close(self) -> list[dict]:
+        if self._done:
+            return []
+        events = self._start()
+        if self._finish is None:
+            events += self._close_items("completed")
+        return events + self._terminal()
+
+    def fail(self, message: str, code: str = "server_error") -> list[dict]:
+        if self._done:
+            return []
+        events = self._start()
+        self._done = True
+        error = {"code": error_code(message, code), "message": message}
+        return [*events, self._event("response.failed", response=self._response("failed", error=error))]
+
+    # --- deltas --------------------------------------------------------------------------------------
+
+    def _delta(self, delta: dict) -> list[dict]:
+        events: list[dict] = []
+        reasoning = _reasoning_of(delta)
+        if reasoning:
+            events += self._reasoning_delta(reasoning)
+        text = _text_of(delta.get("content")) + _text_of(delta.get("refusal"))
+        if text:
+            events += self._text_delta(text)
+        for tool_call in delta.get("tool_calls") or []:
+            if isinstance(tool_call, dict):
+                events += self._tool_call_delta(tool_call)
+        return events
+
+    def _reasoning_delta(self, text: str) -> list[dict]:
+        events = self._close_message("completed")
+        if self._reasoning is None:
+            self._reasoning = _Open(self._ids("rs"), self._next_index())
+            item = {"id": self._reasoning.item_id, "type": "reasoning", "status": "in_progress", "summary": []}
+            events.append(
+                self._event("response.output_item.added", output_index=self._reasoning.output_index, item=item)
+            )
+            events.append(self._part_event("response.content_part.added", self._reasoning, _reasoning_part("")))
+        self._reasoning.text += text
+        events.append(self._part_event("response.reasoning_text.delta", self._reasoning, delta=text))
+        return events
+
+    def _text_delta(self, text: str) -> list[dict]:
+        events = self._close_reasoning("completed")
+        if self._message is None:
+            self._message = _Open(self._ids("msg"), self._next_index())
+            item = {"id": self._message.item_id, "type": "message", "status": "in_progress", "role": "assistant"}
+            item["content"] = []
+            events.append(self._event("response.output_item.added", output_index=self._message.output_index, item=item))
+            events.append(self._part_event("response.content_part.added", self._message, _text_part("")))
+        self._message.text += text
+        events.append(self._part_event("response.output_text.delta", self._message, delta=text, logprobs=[]))
+        return events
+
+    def _tool_call_delta(self, tool_call: dict) -> list[dict]:
+        call = self._find_call(tool_call)
+        function = tool_call.get("function") or {}
+        if function.get("name"):
+            call.name = function["name"]
+        fragment = function.get("arguments")
+        if isinstance(fragment, dict | list):  # a few servers send the arguments already parsed
+            fragment = orjson.dumps(fragment).decode()
+        announced = call.output_index is not None
+        if fragment:
+            call.arguments += fragment
+        if not announced and call.name:
+            return self._announce(call)
+        if announced and fragment and call.kind == "function":
+            return [self._event("response.function_call_arguments.delta", **self._call_ref(call), delta=fragment)]
+        return []
+
+    def _find_call(self, tool_call: dict) -> _Call:
+        """The call a fragment belongs to: by id, then by index, then the last call (some servers send neither)."""
+        call_id = tool_call.get("id") or None
+        index = tool_call.get("index") if isinstance(tool_call.get("index"), int) else None
+        known = self._by_index.get(index) if index is not None else None
+        last = self._calls[-1] if self._calls else None
+        if call_id in self._by_id:
+            call = self._by_id[call_id]
+        elif call_id and known is not None and known.synthetic_id and known.output_index is None:
+            call = known  # the id came after the first fragment, before anyone saw the made-up one
+            call.call_id, call.synthetic_id = call_id, False
+        elif known is not None and call_id is None:
+            call = known
+        elif index is None and call_id is None and last is not None and not _starts_new_call(last, tool_call):
+            call = last
+        else:
+            call = _Call(call_id or self._ids("call"), synthetic_id=call_id is None)
+            self._calls.append(call)
+        if call_id:
+            self._by_id[call_id] = call
+        if index is not None:
+            self._by_index[index] = call
+        return call
+
+    def _announce(self, call: _Call) -> list[dict]:
+        events = self._close_message("completed") + self._close_reasoning("completed")
+        namespace, name, kind = self._names.get(call.name, (None, call.name, "function"))
+        call.namespace, call.name, call.kind = namespace, name, kind
+        call.item_id = self._ids("fc" if kind == "function" else "ctc")
+        call.output_index = self._next_index()
+        events.append(
+            self._event(
+                "response.output_item.added", output_index=call.output_index, item=self._call_item(call, "in_progress")
+            )
+        )
+        if call.arguments and kind == "function":
+            events.append(
+                self._event("response.function_call_arguments.delta", **self._call_ref(call), delta=call.arguments)
+            )
+        return events
+
+    # --- closing -------------------------------------------------------------------------------------
+
+    def _finish_with(self, reason: str) -> list[dict]:
+        if "error" in reason:  # e.g. a server's "network_error": the answer is broken, not finished
+            return self.fail(f"The upstream stopped with finish_reason '{reason}'.")
+        self._finish = reason
+        return self._close_items("incomplete" if reason in _INCOMPLETE else "completed")
+
+    def _close_items(self, status: str) -> list[dict]:
+        events = self._close_reasoning(status) + self._close_message(status)
+        for call in self._calls:
+            events += self._close_call(call, status)
+        self._calls = []
+        return events
+
+    def _close_reasoning(self, status: str) -> list[dict]:
+        item, self._reasoning = self._reasoning, None
+        if item is None:
+            return []
+        final = {
+            "id": item.item_id,
+            "type": "reasoning",
+            "status": status,
+            "summary": [{"type": "summary_text", "text": item.text}],
+            "content": [_reasoning_part(item.text)],
+            "encrypted_content": None,
+        }
+        return [
+            self._part_event("response.reasoning_text.done", item, text=item.text),
+            self._part_event("response.content_part.done", item, _reasoning_part(item.text)),
+            self._item_done(item.output_index, final),
+        ]
+
+    def _close_message(self, status: str) -> list[dict]:
+        item, self._message = self._message, None
+        if item is None:
+            return []
+        final = {"id": item.item_id, "type": "message", "status": status, "role": "assistant"}
+        final["content"] = [_text_part(item.text)]
+        return [
+            self._part_event("response.output_text.done", item, text=item.text, logprobs=[]),
+            self._part_event("response.content_part.done", item, _text_part(item.text)),
+            self._item_done(item.output_index, final),
+        ]
+
+    def _close_call(self, call: _Call, status: str) -> list[dict]:
+        if call.output_index is None:
+            return []  # never named: nothing the client could run
+        ref = self._call_ref(call)
+        if call.kind == "custom":
+            text = _custom_input(call.arguments)
+            events = [self._event("response.custom_tool_call_input.delta", **ref, delta=text)] if text else []
+            events.append(self._event("response.custom_tool_call_input.done", **ref, input=text))
+        else:
+            events = [
+                self._event("response.function_call_arguments.done", **ref, name=call.name, arguments=call.arguments)
+            ]
+        events.append(self._item_done(call.output_index, self._call_item(call, status)))
+        return events
+
+    def _terminal(self) -> list[dict]:
+        self._done = True
+        usage = _usage(self._usage)
+        reason = _INCOMPLETE.get(self._finish or "")
+        if reason:
+            response = self._response("incomplete", usage=usage, incomplete_details={"reason": reason})
+            return [self._event("response.incomplete", response=response)]
+        return [self._event("response.completed", response=self._response("completed", usage=usage))]
+
+    # --- building blocks -----------------------------------------------------------------------------
+
+    def _start(self) -> list[dict]:
+        if self._started:
+            return []
+        self._started = True
+        return [
+            self._event("response.created", response=self._response("in_progress")),
+            self._event("response.in_progress", response=self._response("in_progress")),
+        ]
+
+    def _event(self, type: str, **fields) -> dict:
+        event = {"type": type, "sequence_number": self._seq, **fields}
+        self._seq += 1
+        return event
+
+    def _part_event(self, type: str, item: _Open, part: dict | None = None, **fields) -> dict:
+        ref = {"item_id": item.item_id, "output_index": item.output_index, "content_index": 0}
+        if part is not None:
+            ref["part"] = part
+        return self._event(type, **ref, **fields)
+
+    def _item_done(self, output_index: int, item: dict) -> dict:
+        self._items[output_index] = item
+        return self._event("response.output_item.done", output_index=output_index, item=item)
+
+    def _next_index(self) -> int:
+        self._items.append(None)
+        return len(self._items) - 1
+
+    def _call_ref(self, call: _Call) -> dict:
+        return {"item_id": call.item_id, "output_index": call.output_index}
+
+    def _call_item(self, call: _Call, status: str) -> dict:
+        item = {"id": call.item_id, "type": "custom_tool_call" if call.kind == "custom" else "function_call"}
+        item["status"] = status
+        if call.kind == "custom":
+            item["input"] = _custom_input(call.arguments) if status != "in_progress" else ""
+        else:
+            item["arguments"] = call.arguments if status != "in_progress" else ""
+        item.update(call_id=call.call_id, name=call.name)
+        if call.namespace:
+            item["namespace"] = call.namespace
+        return item
+
+    def _response(self, status: str, **fields) -> dict:
+        response = {"id": self._id, "object": "response", "created_at": self._created_at, "status": status}
+        if status == "completed":
+            response["completed_at"] = self._clock()
+        response["error"] = fields.get("error")
+        response["incomplete_details"] = fields.get("incomplete_details")
+        for key, default in _ECHO:
+            value = self._body.get(key)
+            response[key] = default if value is None else value
+        response["output"] = [item for item in self._items if item is not None] if status != "in_progress" else []
+        response["usage"] = fields.get("usage")
+        response.update({key: self._body[key] for key in _ECHO_IF_SENT if key in self._body})
+        return response
+
+
+def to_response(completion: dict, client_body: dict, *, ids: Callable[[str], str] = new_id, clock=None) -> dict:
+    """A non-streaming Chat completion as a Responses `response` object (replayed through `ResponsesStream`)."""
+    stream = ResponsesStream(client_body, ids=ids, clock=clock or (lambda: int(time.time())))
+    if completion.get("error"):
+        events = stream.feed(completion)
+    else:
+        choice = (completion.get("choices") or [{}])[0]
+        message = dict(choice.get("message") or {})
+        # Whole calls, in order: the position is their index.
+        message["tool_calls"] = [{**call, "index": i} for i, call in enumerate(message.get("tool_calls") or [])]
+        chunk = {"choices": [{"index": 0, "delta": message, "finish_reason": choice.get("finish_reason") or "stop"}]}
+        events = stream.feed({**chunk, "usage": completion.get("usage") or {}}) + stream.close()
+    return events[-1]["response"]
+
+
+def error_code(message: str, code: str | None = "server_error") -> str:
+    """The Responses error code for an upstream failure: one Codex handles (retry, or stop and tell the user)."""
+    if code in _KNOWN_CODES and code != "server_error":
+        return code
+    text = f"{code or ''} {message}".lower()
+    for known, hints in _CODE_HINTS:
+        if any(hint in text for hint in hints):
+            return known
+    return "server_error"
+
+
+def _reasoning_of(delta: dict) -> str:
+    # One source only: some servers send the same text both as `reasoning` and in `reasoning_details`.
+    value = delta.get("reasoning_content")
+    if isinstance(value, str) and value:
+        return value
+    value = delta.get("reasoning")
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict):
+        return str(value.get("text") or value.get("content") or "")
+    details = delta.get("reasoning_details")
+    if isinstance(details, list):
+        return "".join(str(d.get("text") or "") for d in details if isinstance(d, dict))
+    return ""
+
+
+def _text_of(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(part.get("text") or "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def _starts_new_call(last: _Call, tool_call: dict) -> bool:
+    """Without id and index, a named fragment after a call whose arguments are complete JSON is a new call."""
+    if not (tool_call.get("function") or {}).get("name") or not last.name:
+        return False
+    try:
+        orjson.loads(last.arguments)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _custom_input(arguments: str) -> str:
+    """The free text of a custom-tool call, which the request side wrapped as `{"input": "..."}`."""
+    try:
+        value = orjson.loads(arguments or "{}")
+    except orjson.JSONDecodeError:
+        return arguments  # the model wrote the text itself: that is the input
+    if isinstance(value, dict):
+        if isinstance(value.get("input"), str):
+            return value["input"]
+        strings = [v for v in value.values() if isinstance(v, str)]
+        if len(strings) == 1:
+            return strings[0]  # the model renamed the parameter; its only text is still the input
+    return arguments
+
+
+def _usage(chat: dict | None) -> dict:
+    chat = chat or {}
+    input_tokens = int(chat.get("prompt_tokens") or 0)
+    output_tokens = int(chat.get("completion_tokens") or 0)
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {
+            "cached_tokens": int((chat.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+        },
+        "output_tokens": output_tokens,
+        "output_tokens_details": {
+            "reasoning_tokens": int((chat.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0)
+        },
+        "total_tokens": int(chat.get("total_tokens") or input_tokens + output_tokens),
+    }
+
+
+def _text_part(text: str) -> dict:
+    return {"type": "output_text", "text": text, "annotations": []}
+
+
+def _reasoning_part(text: str) -> dict:
+    return {"type": "reasoning_text", "text": text}

@@ -1,0 +1,82 @@
+"""What a step changed: the difference between two JSON values, as paths added, removed, renamed and changed.
+
+`switchyard apply --explain` runs steps one at a time and prints this after each, so an ops engineer
+sees which step made a field vanish. A removal and an addition of the same value under the same
+parent are reported together as a rename, because that is what `rename` and `move` do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+_MISSING = object()
+
+
+@dataclass
+class Changes:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    renamed: list[tuple[str, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed or self.renamed)
+
+    def describe(self) -> str:
+        parts = []
+        if self.renamed:
+            parts.append("renamed " + ", ".join(f"{a} -> {b}" for a, b in self.renamed))
+        for label, paths in (("added", self.added), ("removed", self.removed), ("changed", self.changed)):
+            if paths:
+                parts.append(f"{label} " + ", ".join(paths))
+        return "; ".join(parts) if parts else "no change"
+
+
+def diff(before: Any, after: Any) -> Changes:
+    out = Changes()
+    removed: list[tuple[str, Any]] = []
+    added: list[tuple[str, Any]] = []
+    _walk(before, after, "", out, removed, added)
+    # pair a removal with an addition of an equal value: that was a rename or a move
+    for old_path, old_value in removed:
+        for i, (new_path, new_value) in enumerate(added):
+            if new_value == old_value:
+                out.renamed.append((old_path, new_path))
+                del added[i]
+                break
+        else:
+            out.removed.append(old_path)
+    out.added.extend(p for p, _ in added)
+    return out
+
+
+def _join(base: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{base}[{key}]"
+    text = str(key)
+    if any(c in text for c in '.[] "') or not text:
+        text = '"' + text.replace('"', '\\"') + '"'
+    return f"{base}.{text}" if base else text
+
+
+def _walk(a: Any, b: Any, path: str, out: Changes, removed: list, added: list) -> None:
+    if type(a) is dict and type(b) is dict:
+        for key in a:
+            if key not in b:
+                removed.append((_join(path, key), a[key]))
+            else:
+                _walk(a[key], b[key], _join(path, key), out, removed, added)
+        for key in b:
+            if key not in a:
+                added.append((_join(path, key), b[key]))
+    elif type(a) is list and type(b) is list:
+        for i in range(max(len(a), len(b))):
+            if i >= len(b):
+                removed.append((_join(path, i), a[i]))
+            elif i >= len(a):
+                added.append((_join(path, i), b[i]))
+            else:
+                _walk(a[i], b[i], _join(path, i), out, removed, added)
+    elif a != b or type(a) is not type(b):
+        out.changed.append(path or "(the whole body)")
