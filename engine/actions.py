@@ -90,11 +90,12 @@ def _pairs(arg: dict, c, *, value_path: bool = False, no_expand: bool = False):
     return out
 
 
-def _put(path: Path, node: Any, make: Callable[[], Any], only_missing: bool = False) -> None:
-    """Place a value at every place `path` names, making objects on the way."""
+def _put(path: Path, node: Any, make: Callable[[], Any], only_missing: bool = False) -> bool:
+    """Place a value at every place `path` names, making objects on the way; False when there is none."""
     last = path.last
     key = last.key
-    for holder in path.holders(node, create=True):
+    holders = path.holders(node, create=True)
+    for holder in holders:
         if last.mode == PLAIN:
             if not only_missing or holder.get(key) is None:
                 holder[key] = make()
@@ -109,6 +110,7 @@ def _put(path: Path, node: Any, make: Callable[[], Any], only_missing: bool = Fa
             for i, item in enumerate(items):
                 if id(item) in ids and (not only_missing or item is None):
                     items[i] = make()
+    return bool(holders)
 
 
 @action(_PATHS, "removes each field that exists; a path ending in `name[?EXPR]` removes the matching elements")
@@ -171,7 +173,8 @@ def move(arg: dict, c) -> Run:
             if not holders or src.last.key not in holders[0]:
                 continue
             value = holders[0].pop(src.last.key)
-            _put(dst, node, lambda v=value: v)
+            if not _put(dst, node, lambda v=value: v):  # a non-object in the way: leave the value where it was
+                holders[0][src.last.key] = value
 
     return run
 

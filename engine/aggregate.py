@@ -47,7 +47,8 @@ class UpstreamFailed(SwitchyardError):
         super().__init__(message)
         self.message = message
         self.code = code
-        self.type = type or "server_error"
+        # Without an upstream type, the code decides: a refused request is the client's error, not the server's.
+        self.type = type or ("invalid_request_error" if self.status == 400 else "server_error")
         self.param = param
 
     @property

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from jmespath.exceptions import JMESPathError
+from jmespath.exceptions import IncompleteExpressionError, JMESPathError
 
 from .errors import SwitchyardError
 from .functions import OPTIONS, search
@@ -74,7 +74,10 @@ def compile_expression(source: str) -> Expression:
         column = getattr(exc, "lex_position", None)
         if column is None:
             column = getattr(exc, "lexer_position", 0) or 0
-        reason = getattr(exc, "message", None) or getattr(exc, "msg", None) or str(exc)
+        if isinstance(exc, IncompleteExpressionError):  # its own message only says "Invalid jmespath expression"
+            reason = "incomplete expression"
+        else:
+            reason = getattr(exc, "message", None) or getattr(exc, "msg", None) or str(exc)
         token = getattr(exc, "token_value", None)
         if token not in (None, ""):
             reason = f"{reason} near {token!r}"

@@ -41,10 +41,11 @@ class Document:
     keys: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)
     quoted: set = field(default_factory=set)  # locations of quoted scalars, whose text starts one column later
+    quoted_keys: set = field(default_factory=set)  # the same, for keys (paths are keys in rename, set, ...)
     digest: str = ""  # sha256 of the text, shortened: tells one version of a file from another
 
-    def quote_offset(self, at: Location) -> int:
-        return 1 if at in self.quoted else 0
+    def quote_offset(self, at: Location, *, key: bool = False) -> int:
+        return 1 if at in (self.quoted_keys if key else self.quoted) else 0
 
     def position(self, at: Location, *, key: bool = False) -> tuple[int, int]:
         """Where the value (or, with key=True, the key) at `at` stands; falls back to the nearest parent."""
@@ -97,7 +98,11 @@ def _plain(node: Any, at: Location, doc: Document) -> Any:
         out = {}
         lc = getattr(node, "lc", None)
         for key, value in node.items():
-            here = (*at, key)
+            # YAML allows non-string keys (`1: x`, `true: y`); JSON does not, so keys become strings
+            name = str(key)
+            here = (*at, name)
+            if type(key) is not str and getattr(key, "style", None) in ("'", '"'):
+                doc.quoted_keys.add(here)
             if lc is not None:
                 try:
                     kl, kc = lc.key(key)
@@ -106,8 +111,7 @@ def _plain(node: Any, at: Location, doc: Document) -> Any:
                     doc.values[here] = (vl + 1, vc + 1)
                 except (KeyError, TypeError):
                     pass
-            # YAML allows non-string keys (`1: x`, `true: y`); JSON does not, so keys become strings
-            out[key if isinstance(key, str) else str(key)] = _plain(value, here, doc)
+            out[name] = _plain(value, here, doc)
         return out
     if isinstance(node, list):
         lc = getattr(node, "lc", None)

@@ -107,7 +107,7 @@ class Compiler:
         self.problems = problems
         self.stage = "request"
         self.at: tuple = ()
-        self._step: tuple[dict, tuple, str] | None = None
+        self._step: tuple[dict, tuple, str, Expression | None] | None = None
 
     def error(self, at: tuple, message: str, key: bool = False, column_offset: int = 0) -> None:
         line, column = self.doc.position(at, key=key)
@@ -117,7 +117,8 @@ class Compiler:
         try:
             return compile_path(text)
         except PathError as exc:
-            offset = 0 if key or at not in self.doc.values else exc.column + self.doc.quote_offset(at)
+            table = self.doc.keys if key else self.doc.values
+            offset = exc.column + self.doc.quote_offset(at, key=key) if at in table else 0
             self.error(at, f"bad path {text!r}: {exc}", key=key, column_offset=offset)
             return None
 
@@ -179,7 +180,7 @@ class Compiler:
         if not ok:
             return None
         saved = self.at, self._step
-        self.at, self._step = arg_at, (raw, at, number)
+        self.at, self._step = arg_at, (raw, at, number, match)
         try:
             run = ACTIONS[name](arg, self)
         finally:
@@ -190,16 +191,13 @@ class Compiler:
 
     def do_steps(self) -> list[Callable[[Any], None]]:
         """The `do:` list of the `each` step being compiled."""
-        raw, at, number = self._step
+        raw, at, number, _ = self._step
         return self.steps(raw["do"], (*at, "do"), number + ".")
 
     def step_match(self) -> Callable[[Any], Any] | None:
         """The `match` of the `each` step being compiled, evaluated per element by `each`."""
-        raw, at, _ = self._step
-        if "match" not in raw:
-            return None
-        expr = self.expr(raw["match"], (*at, "match"))
-        return expr.evaluate if expr is not None else None
+        match = self._step[3]  # compiled (and any problem reported) once, by `step`
+        return match.evaluate if match is not None else None
 
 
 def _guard(run: Callable[[Any], None], match: Callable[[Any], Any]) -> Callable[[Any], None]:

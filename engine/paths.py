@@ -69,6 +69,14 @@ class Path:
     segments: tuple[Segment, ...]
 
     @property
+    def _make_from(self) -> int:
+        """The first segment index at which `holders(create=True)` may make objects."""
+        if self.segments[-1].mode != PLAIN:
+            return len(self.segments)
+        expanding = [i for i, s in enumerate(self.segments) if s.mode != PLAIN]
+        return expanding[-1] + 1 if expanding else 0
+
+    @property
     def last(self) -> Segment:
         return self.segments[-1]
 
@@ -78,15 +86,19 @@ class Path:
         return all(s.mode == PLAIN for s in self.segments)
 
     def holders(self, node: Any, create: bool = False) -> list[dict]:
+        # Objects are only made after the last `[]` or filter, and only when the last segment is plain:
+        # an array that is missing cannot be filled, and an object made on the way to it would be a
+        # change at a path that does not exist.
+        make_from = self._make_from if create else len(self.segments)
         nodes = [node]
-        for seg in self.segments[:-1]:
+        for i, seg in enumerate(self.segments[:-1]):
             nxt = []
             for n in nodes:
                 if type(n) is not dict:
                     continue
                 value = n.get(seg.key)
                 if seg.mode == PLAIN:
-                    if value is None and create:  # absent or null: make the object on the way
+                    if value is None and i >= make_from:  # absent or null: make the object on the way
                         value = n[seg.key] = {}
                     nxt.append(value)
                 else:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aiohttp
 import orjson
 import pytest
 from fakes.chat_provider import FakeChatProvider, completion, text_chunks, tool_call_chunks
 
 PATH = "/compatible-mode/v1/chat/completions"
+GOLDEN = Path(__file__).parent / "golden" / "bridge" / "responses_over_chat"
 
 
 def body(**fields) -> dict:
@@ -173,3 +176,21 @@ async def test_a_delay_holds_the_reply_back(client, provider):
     started = time.monotonic()
     await post(client, body())
     assert time.monotonic() - started >= 0.2
+
+
+async def test_the_bridged_codex_request_is_accepted_once_a_pack_strips_what_dashscope_refuses(client):
+    from engine.bridge.chat_request import to_chat
+
+    codex = GOLDEN / "requests" / "codex_turn2.in.json"
+    chat = to_chat(orjson.loads(codex.read_bytes()))
+    status, _ = await post(client, chat)
+    assert status == 400, "the bridge is provider-neutral: Codex's extra fields reach the provider until a pack acts"
+    # What a DashScope pack does on top of the bridge:
+    for key in ("store", "include", "client_metadata", "prompt_cache_key"):
+        chat.pop(key)
+    chat["tools"] = [tool for tool in chat["tools"] if tool["type"] == "function"]
+    chat["messages"] = [{**m, "role": "system"} if m["role"] == "developer" else m for m in chat["messages"]]
+    response = await client.post(PATH, data=orjson.dumps(chat))
+    assert response.status == 200, await response.text()
+    events = await read_sse(response)
+    assert events[-1] == "[DONE]"

@@ -124,10 +124,7 @@ class ChatStream:
         return self._whole_item(item)
 
     def _on_response_completed(self, event: dict) -> list[dict]:
-        try:
-            response = self._accumulator.result()
-        except UpstreamFailed as exc:  # pragma: no cover - a success event always yields a result
-            return self._error(exc)
+        response = self._accumulator.result()  # a success event: output rebuilt if it came empty
         chunks = self._start()
         # An upstream that sends nothing but the terminal event: its output is the whole answer. Otherwise
         # only items the client has seen nothing of (by id) are still owed to it.

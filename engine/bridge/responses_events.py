@@ -41,18 +41,14 @@ from .ids import new_id
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter", "sensitive": "content_filter"}
 
 # Codes Codex (protocols.md D.4) and the Responses `ResponseError` enum give a meaning; kept as they are.
-_KNOWN_CODES = {
-    "server_error",
-    "rate_limit_exceeded",
-    "context_length_exceeded",
-    "insufficient_quota",
-    "invalid_prompt",
-    "server_is_overloaded",
-    "slow_down",
-}
+_KNOWN_CODES = {"rate_limit_exceeded", "context_length_exceeded", "insufficient_quota", "invalid_prompt", "slow_down"}
+_KNOWN_CODES |= {"server_is_overloaded", "server_error"}
 # Upstreams rarely use OpenAI's codes, so their words decide. Order matters: quota errors often say "429".
 _CODE_HINTS = (
-    ("context_length_exceeded", ("context_length", "context length", "context window", "maximum context", "too long")),
+    (
+        "context_length_exceeded",
+        ("context_length", "context length", "context window", "maximum context", "input length", "too long"),
+    ),
     ("insufficient_quota", ("insufficient_quota", "quota", "insufficient balance", "billing")),
     ("rate_limit_exceeded", ("rate_limit", "rate limit", "too many requests", "429", "throttl")),
 )
@@ -85,6 +81,10 @@ _ECHO_IF_SENT = (
 )
 
 
+def _now() -> int:
+    return int(time.time())
+
+
 @dataclass
 class _Open:
     """A message or reasoning item being streamed."""
@@ -109,7 +109,7 @@ class _Call:
 class ResponsesStream:
     """Turns the chunks of one Chat Completions stream into the events of one Responses stream."""
 
-    def __init__(self, client_body: dict, *, ids: Callable[[str], str] = new_id, clock=lambda: int(time.time())):
+    def __init__(self, client_body: dict, *, ids: Callable[[str], str] = new_id, clock: Callable[[], int] = _now):
         self._body = client_body
         self._ids = ids
         self._clock = clock
@@ -191,9 +191,7 @@ class ResponsesStream:
         if self._reasoning is None:
             self._reasoning = _Open(self._ids("rs"), self._next_index())
             item = {"id": self._reasoning.item_id, "type": "reasoning", "status": "in_progress", "summary": []}
-            events.append(
-                self._event("response.output_item.added", output_index=self._reasoning.output_index, item=item)
-            )
+            events.append(self._item_added(self._reasoning.output_index, item))
             events.append(self._part_event("response.content_part.added", self._reasoning, _reasoning_part("")))
         self._reasoning.text += text
         events.append(self._part_event("response.reasoning_text.delta", self._reasoning, delta=text))
@@ -204,8 +202,7 @@ class ResponsesStream:
         if self._message is None:
             self._message = _Open(self._ids("msg"), self._next_index())
             item = {"id": self._message.item_id, "type": "message", "status": "in_progress", "role": "assistant"}
-            item["content"] = []
-            events.append(self._event("response.output_item.added", output_index=self._message.output_index, item=item))
+            events.append(self._item_added(self._message.output_index, {**item, "content": []}))
             events.append(self._part_event("response.content_part.added", self._message, _text_part("")))
         self._message.text += text
         events.append(self._part_event("response.output_text.delta", self._message, delta=text, logprobs=[]))
@@ -225,7 +222,7 @@ class ResponsesStream:
         if not announced and call.name:
             return self._announce(call)
         if announced and fragment and call.kind == "function":
-            return [self._event("response.function_call_arguments.delta", **self._call_ref(call), delta=fragment)]
+            return [self._arguments_delta(call, fragment)]
         return []
 
     def _find_call(self, tool_call: dict) -> _Call:
@@ -258,15 +255,9 @@ class ResponsesStream:
         call.namespace, call.name, call.kind = namespace, name, kind
         call.item_id = self._ids("fc" if kind == "function" else "ctc")
         call.output_index = self._next_index()
-        events.append(
-            self._event(
-                "response.output_item.added", output_index=call.output_index, item=self._call_item(call, "in_progress")
-            )
-        )
+        events.append(self._item_added(call.output_index, self._call_item(call, "in_progress")))
         if call.arguments and kind == "function":
-            events.append(
-                self._event("response.function_call_arguments.delta", **self._call_ref(call), delta=call.arguments)
-            )
+            events.append(self._arguments_delta(call, call.arguments))
         return events
 
     # --- closing -------------------------------------------------------------------------------------
@@ -360,6 +351,12 @@ class ResponsesStream:
             ref["part"] = part
         return self._event(type, **ref, **fields)
 
+    def _item_added(self, output_index: int, item: dict) -> dict:
+        return self._event("response.output_item.added", output_index=output_index, item=item)
+
+    def _arguments_delta(self, call: _Call, fragment: str) -> dict:
+        return self._event("response.function_call_arguments.delta", **self._call_ref(call), delta=fragment)
+
     def _item_done(self, output_index: int, item: dict) -> dict:
         self._items[output_index] = item
         return self._event("response.output_item.done", output_index=output_index, item=item)
@@ -398,9 +395,11 @@ class ResponsesStream:
         return response
 
 
-def to_response(completion: dict, client_body: dict, *, ids: Callable[[str], str] = new_id, clock=None) -> dict:
+def to_response(
+    completion: dict, client_body: dict, *, ids: Callable[[str], str] = new_id, clock: Callable[[], int] = _now
+) -> dict:
     """A non-streaming Chat completion as a Responses `response` object (replayed through `ResponsesStream`)."""
-    stream = ResponsesStream(client_body, ids=ids, clock=clock or (lambda: int(time.time())))
+    stream = ResponsesStream(client_body, ids=ids, clock=clock)
     if completion.get("error"):
         events = stream.feed(completion)
     else:
@@ -478,10 +477,12 @@ def _usage(chat: dict | None) -> dict:
     chat = chat or {}
     input_tokens = int(chat.get("prompt_tokens") or 0)
     output_tokens = int(chat.get("completion_tokens") or 0)
+    prompt_details = chat.get("prompt_tokens_details") or {}
     return {
         "input_tokens": input_tokens,
         "input_tokens_details": {
-            "cached_tokens": int((chat.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+            "cached_tokens": int(prompt_details.get("cached_tokens") or 0),
+            "cache_write_tokens": int(prompt_details.get("cache_write_tokens") or 0),  # required by the 2026 SDK
         },
         "output_tokens": output_tokens,
         "output_tokens_details": {

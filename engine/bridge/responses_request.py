@@ -86,9 +86,10 @@ def to_responses(body: dict) -> dict:
         raise RequestError("'messages' must be an array of messages.", param="messages")
 
     out: dict = {key: body[key] for key in PASSED if key in body}
-    instructions, out["input"] = _input(messages)
+    instructions, items = _input(messages)
     if instructions is not None:
         out["instructions"] = instructions
+    out["input"] = items
     out.setdefault("store", False)
 
     if "tools" in body:

@@ -1,0 +1,72 @@
+"""Prometheus metrics of one server, in a registry of its own.
+
+Each app gets its own `CollectorRegistry` rather than the process-wide default, so that tests can
+build several apps in one process and a library embedding Switchyard does not collide with its
+host's metrics. Labels are pack names, protocols and status codes only: never a model string from
+a client (unbounded cardinality) and never anything from a header (secrets).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# Buckets for a proxy hop in front of LLMs: sub-millisecond to minutes.
+_LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "switchyard_requests",
+            "Requests served, by pack, client protocol, upstream protocol and HTTP status.",
+            ["pack", "client", "upstream", "status"],
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "switchyard_request_duration_seconds",
+            "Time from a request's arrival to its last byte sent.",
+            ["pack", "client"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.upstream_latency = Histogram(
+            "switchyard_upstream_latency_seconds",
+            "Time from sending the upstream request to its response headers.",
+            ["pack"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.upstream_ttfb = Histogram(
+            "switchyard_upstream_first_byte_seconds",
+            "Time from sending the upstream request to the first byte of its body.",
+            ["pack"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.stream_events = Counter(
+            "switchyard_stream_events",
+            "Stream events processed: upstream events read (in) and client events sent (out).",
+            ["pack", "direction"],
+            registry=r,
+        )
+        self.step_errors = Counter(
+            "switchyard_step_errors", "Steps that failed at run time, by pack and list.", ["pack", "stage"], registry=r
+        )
+        self.upstream_errors = Counter(
+            "switchyard_upstream_errors",
+            "Upstream calls that failed without an HTTP answer (unreachable, timeout, cut mid-stream).",
+            ["pack", "kind"],
+            registry=r,
+        )
+        self.reloads = Counter("switchyard_reloads", "Rule reloads by result.", ["result"], registry=r)
+        self.active_streams = Gauge("switchyard_active_streams", "Streams in flight.", registry=r)
+        self.packs = Gauge("switchyard_packs_loaded", "Packs in the running rule set.", registry=r)
+        for result in ("success", "failure"):
+            self.reloads.labels(result)  # present at 0 from the start, so alerts can use rate()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

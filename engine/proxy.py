@@ -1,0 +1,432 @@
+"""The proxy hop: one client request through its pack to the upstream and back.
+
+    body -> select pack -> [bridge] -> request steps -> upstream
+    upstream events -> response steps -> [bridge] -> client, one read at a time
+
+A request takes the rule set that is current when it arrives and keeps that snapshot (through
+the `Pack` object it holds) to its last stream event, whatever reloads happen meanwhile.
+
+Streams are translated as they arrive: each read from the upstream is decoded into SSE events,
+each JSON event goes through the pack's `response` steps and the bridge, and everything one read
+produced is sent to the client in one write, so nothing waits for anything but the bytes it needs.
+When the upstream breaks mid-stream the client gets an error event in its own protocol
+(`response.failed`, or a chat chunk with an `error` key that the openai SDK raises on), never a
+stream that just stops.
+
+Errors the proxy makes up itself use the OpenAI error shape shared by both client protocols.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+import orjson
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+
+from .aggregate import UpstreamFailed, chat_completion, final_response
+from .bridge import get_bridge
+from .bridge.ids import new_id
+from .errors import RequestError, StepError, error_body
+from .metrics import Metrics
+from .pack import Pack
+from .reloader import Rules
+from .sse import DONE, SSEDecoder, encode, encode_json
+from .upstream import NOT_BACK, Upstreams, UpstreamError, describe, upstream_headers
+
+log = logging.getLogger("switchyard.access")
+
+JSON = "application/json"
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@dataclass
+class Exchange:
+    """What one request log line and the metrics say about a request."""
+
+    request_id: str
+    client: str
+    started: float = field(default_factory=time.perf_counter)
+    pack: Pack | None = None
+    model: object = None
+    stream: bool = False
+    status: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    upstream_ms: float | None = None
+    first_byte_ms: float | None = None
+    error: str | None = None
+
+    @property
+    def pack_name(self) -> str:
+        return self.pack.name if self.pack else "-"
+
+    @property
+    def upstream_protocol(self) -> str:
+        return self.pack.upstream.protocol if self.pack else "-"
+
+
+class Proxy:
+    def __init__(self, rules: Rules, upstreams: Upstreams, metrics: Metrics, max_body: int):
+        self.rules = rules
+        self.upstreams = upstreams
+        self.metrics = metrics
+        self.max_body = max_body
+
+    async def handle(self, request: Request, client: str) -> Response:
+        ex = Exchange(_request_id(request), client)
+        try:
+            return await self._handle(request, ex)
+        except RequestError as exc:
+            return self._fail(ex, exc.status, exc.body(), str(exc))
+        except UpstreamFailed as exc:
+            return self._fail(ex, exc.status, exc.body(), str(exc))
+        except StepError as exc:
+            self.metrics.step_errors.labels(ex.pack_name, "request").inc()
+            body = error_body(f"pack {ex.pack_name} failed: {exc}", "server_error", None, "step_failed")
+            return self._fail(ex, 500, body, str(exc))
+        except ClientDisconnect:
+            ex.status = 499  # nginx's convention for "client closed the request"
+            self._done(ex)
+            return Response(status_code=499)
+        except Exception as exc:  # a bug: still one answer in the client's error shape, and a log with the trace
+            log.exception("request %s failed", ex.request_id)
+            body = error_body(f"internal error in the proxy ({type(exc).__name__})", "server_error", None, "internal")
+            return self._fail(ex, 500, body, f"internal error: {type(exc).__name__}")
+
+    async def _handle(self, request: Request, ex: Exchange) -> Response:
+        raw = await self._read_body(request)
+        ex.bytes_in = len(raw)
+        body = _parse(raw)
+        ex.model = body.get("model")
+        ex.stream = body.get("stream") is True
+        rules = self.rules.current  # the snapshot this request keeps to its end
+        pack = ex.pack = rules.select(body)
+        if pack is None:
+            raise RequestError(
+                f"no pack serves the model {ex.model!r}", param="model", code="model_not_found", status=404
+            )
+        bridge = get_bridge(ex.client, pack.upstream.protocol)
+        # The bridge's stream translator reads the client's own request (tools, include_usage);
+        # a second parse is cheaper than a deep copy and is safe from steps changing shared objects.
+        client_body = orjson.loads(raw) if bridge else body
+        outgoing = bridge.request(body) if bridge else body
+        outgoing = pack.run_request(outgoing)
+        upstream_stream = ex.stream or pack.upstream.force_stream
+        if upstream_stream:
+            outgoing["stream"] = True
+        headers = upstream_headers(request.headers, pack.upstream, ex.request_id, upstream_stream)
+        sent = time.perf_counter()
+        try:
+            resp = await self.upstreams.post(pack.upstream, headers, orjson.dumps(outgoing))
+        except UpstreamError as exc:
+            self.metrics.upstream_errors.labels(pack.name, exc.code).inc()
+            raise
+        ex.upstream_ms = (time.perf_counter() - sent) * 1000
+        self.metrics.upstream_latency.labels(pack.name).observe(ex.upstream_ms / 1000)
+        passed = {k: v for k, v in resp.headers.items() if k.lower() not in NOT_BACK}
+        passed["X-Request-Id"] = ex.request_id
+        if resp.status >= 400:
+            return await self._upstream_error(ex, resp, passed)
+        is_sse = "text/event-stream" in resp.headers.get("Content-Type", "")
+        if not is_sse:
+            return await self._whole(ex, resp, passed, pack, bridge, client_body)
+        translate = _Translator(pack, bridge, ex.client, client_body, self.metrics)
+        if ex.stream:
+            self.metrics.active_streams.inc()
+            passed.update(SSE_HEADERS)
+            return StreamingResponse(
+                self._stream(ex, resp, translate, sent), status_code=200, headers=passed, media_type="text/event-stream"
+            )
+        return await self._aggregate(ex, resp, passed, translate, sent)
+
+    async def _read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            raise RequestError(f"request body over {self.max_body} bytes", code="request_too_large", status=413)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                raise RequestError(f"request body over {self.max_body} bytes", code="request_too_large", status=413)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _upstream_error(self, ex: Exchange, resp: aiohttp.ClientResponse, headers: dict) -> Response:
+        # The client sees the provider's real message and status; a non-JSON body (an HTML error
+        # page from a load balancer) is wrapped so the client's SDK can still parse it.
+        try:
+            data = await resp.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            data = f"(body unreadable: {describe(exc)})".encode()
+        finally:
+            resp.release()
+        try:
+            parsed = orjson.loads(data)
+            content = data if isinstance(parsed, dict) else None
+        except orjson.JSONDecodeError:
+            content = None
+        if content is None:
+            text = data.decode("utf-8", "replace").strip()[:500]
+            content = orjson.dumps(error_body(f"upstream answered {resp.status}: {text}", "upstream_error"))
+        ex.status, ex.error = resp.status, "upstream error"
+        ex.bytes_out = len(content)
+        self._done(ex)
+        return Response(content, status_code=resp.status, headers=headers, media_type=JSON)
+
+    async def _whole(self, ex, resp, headers, pack: Pack, bridge, client_body) -> Response:
+        try:
+            data = await resp.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise UpstreamError(f"upstream body cut: {describe(exc)}", code="upstream_cut", status=502) from None
+        finally:
+            resp.release()
+        ex.first_byte_ms = ex.upstream_ms
+        try:
+            body = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise UpstreamError("upstream sent a body that is not JSON", code="upstream_bad_body", status=502) from None
+        try:
+            pack.run_response(body)
+        except StepError:
+            self.metrics.step_errors.labels(pack.name, "response").inc()
+            raise
+        if bridge is not None:
+            body = bridge.response(body, client_body)
+        return self._ok(ex, orjson.dumps(body), headers)
+
+    async def _stream(self, ex: Exchange, resp, translate: _Translator, sent: float):
+        try:
+            async for out in self._events(ex, resp, translate, sent):
+                ex.bytes_out += len(out)
+                yield out
+            ex.status = ex.status or 200
+        except asyncio.CancelledError:
+            ex.status, ex.error = 499, "client went away"
+            raise
+        finally:
+            resp.release()
+            self.metrics.active_streams.dec()
+            self._done(ex)
+
+    async def _events(self, ex: Exchange, resp, translate: _Translator, sent: float):
+        """Client-ready bytes, one blob per upstream read; ends with an error event if the upstream breaks."""
+        decoder = SSEDecoder()
+        try:
+            async for chunk in resp.content.iter_any():
+                if ex.first_byte_ms is None:
+                    ex.first_byte_ms = (time.perf_counter() - sent) * 1000
+                    self.metrics.upstream_ttfb.labels(translate.pack.name).observe(ex.first_byte_ms / 1000)
+                out = translate.events(decoder.decode(chunk))
+                if out:
+                    yield out
+            out = translate.events(decoder.flush()) + translate.close()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            kind = "timeout" if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError) else "cut"
+            self.metrics.upstream_errors.labels(translate.pack.name, f"stream_{kind}").inc()
+            ex.error = f"upstream stream {kind}: {describe(exc)}"
+            out = translate.fail(f"upstream stream broke: {describe(exc)}")
+        except StepError as exc:
+            self.metrics.step_errors.labels(translate.pack.name, "response").inc()
+            ex.error = str(exc)
+            out = translate.fail(f"pack {translate.pack.name} failed: {exc}", code="step_failed")
+        except Exception as exc:  # a bug must still end the client's stream with an error, not a hang
+            log.exception("stream translation failed (request %s)", ex.request_id)
+            ex.error = f"internal error: {type(exc).__name__}"
+            out = translate.fail("internal error in the proxy while translating the stream")
+        if out:
+            yield out
+
+    async def _aggregate(self, ex: Exchange, resp, headers: dict, translate: _Translator, sent: float) -> Response:
+        """force_stream for a client that asked for one body: read the whole stream, answer once."""
+        translate.collect = []
+        try:
+            async for _ in self._events(ex, resp, translate, sent):
+                pass
+        finally:
+            resp.release()
+        if ex.client == "chat":
+            body = chat_completion(translate.collect)
+        else:
+            body = final_response(translate.collect)
+        return self._ok(ex, orjson.dumps(body), headers)
+
+    def _ok(self, ex: Exchange, content: bytes, headers: dict) -> Response:
+        ex.status = 200
+        ex.bytes_out = len(content)
+        self._done(ex)
+        return Response(content, status_code=200, headers=headers, media_type=JSON)
+
+    def _fail(self, ex: Exchange, status: int, body: dict, reason: str) -> Response:
+        ex.status, ex.error = status, reason
+        content = orjson.dumps(body)
+        ex.bytes_out = len(content)
+        self._done(ex)
+        return Response(content, status_code=status, headers={"X-Request-Id": ex.request_id}, media_type=JSON)
+
+    def _done(self, ex: Exchange) -> None:
+        elapsed = time.perf_counter() - ex.started
+        self.metrics.requests.labels(ex.pack_name, ex.client, ex.upstream_protocol, str(ex.status)).inc()
+        self.metrics.request_duration.labels(ex.pack_name, ex.client).observe(elapsed)
+        log.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": ex.request_id,
+                    "pack": ex.pack_name,
+                    "model": ex.model if isinstance(ex.model, str) else None,
+                    "client": ex.client,
+                    "upstream": ex.upstream_protocol,
+                    "stream": ex.stream,
+                    "status": ex.status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "upstream_ms": None if ex.upstream_ms is None else round(ex.upstream_ms, 2),
+                    "first_byte_ms": None if ex.first_byte_ms is None else round(ex.first_byte_ms, 2),
+                    "bytes_in": ex.bytes_in,
+                    "bytes_out": ex.bytes_out,
+                    "error": ex.error,
+                }
+            },
+        )
+
+
+class _Translator:
+    """Per-stream state: upstream SSE events in, client bytes out (or collected events, for aggregation).
+
+    `ended` records that the client has seen the end of its stream (a terminal Responses event,
+    `[DONE]`, or an error); a stream that closes before that gets a failure event instead.
+    """
+
+    def __init__(self, pack: Pack, bridge, client: str, client_body: dict, metrics: Metrics):
+        self.pack = pack
+        self.client = client
+        self.bridge = bridge.stream(client_body) if bridge else None
+        self.collect: list | None = None
+        self.ended = False
+        self.finished = False  # same-protocol chat: a finish_reason was seen, [DONE] may be all that is missing
+        self.seq = -1  # last sequence_number seen (same-protocol Responses), for a synthetic failure event
+        self.response_id: str | None = None
+        self.events_in = metrics.stream_events.labels(pack.name, "in")
+        self.events_out = metrics.stream_events.labels(pack.name, "out")
+
+    def events(self, events: list) -> bytes:
+        out: list[bytes] = []
+        run = self.pack.run_response
+        for ev in events:
+            self.events_in.inc()
+            if self.ended:
+                continue  # nothing after the end: a client must not see events past [DONE] or a terminal event
+            if ev.data == "[DONE]":
+                self._end(out)
+                continue
+            try:
+                obj = orjson.loads(ev.data)
+            except orjson.JSONDecodeError:
+                if self.bridge is None and self.collect is None:
+                    out.append(encode(ev.data, ev.event))  # not JSON: passed on unchanged
+                continue
+            if type(obj) is dict:
+                run(obj)
+            if self.bridge is not None:
+                self._emit(self.bridge.feed(obj), out)
+            else:
+                self._note(obj)
+                self._emit([obj], out)
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        """The upstream closed the stream."""
+        out: list[bytes] = []
+        if not self.ended:
+            if self.bridge is not None or self.finished:
+                self._end(out)
+            else:
+                # Closed cleanly but without its end marker: a half answer must not look whole.
+                self._emit(self._failure("the upstream stream ended before the response completed"), out)
+        return b"".join(out)
+
+    def fail(self, message: str, code: str = "server_error") -> bytes:
+        """The upstream broke mid-stream (or a response step failed): the client gets an error."""
+        out: list[bytes] = []
+        if not self.ended:
+            events = self.bridge.fail(message, code) if self.bridge is not None else self._failure(message, code)
+            self._emit(events, out)
+            if self.client == "chat" and self.collect is None:
+                out.append(DONE)
+            self.ended = True
+        return b"".join(out)
+
+    def _end(self, out: list[bytes]) -> None:
+        if self.bridge is not None and not self.ended:
+            self._emit(self.bridge.close(), out)
+        if self.client == "chat" and self.collect is None:
+            out.append(DONE)
+        self.ended = True
+
+    def _emit(self, events: list, out: list[bytes]) -> None:
+        for obj in events:
+            self.events_out.inc()
+            if self.collect is not None:
+                self.collect.append(obj)
+            elif self.client == "responses":
+                out.append(encode_json(obj, obj.get("type") if type(obj) is dict else None))
+            else:
+                out.append(encode_json(obj))
+            if self.client == "responses" and type(obj) is dict and obj.get("type") in _TERMINAL:
+                self.ended = True
+
+    def _note(self, obj: dict) -> None:
+        if type(obj) is not dict:
+            return
+        if self.client == "chat":
+            if "error" in obj:
+                self.finished = True
+            for choice in obj.get("choices") or ():
+                if type(choice) is dict and choice.get("finish_reason"):
+                    self.finished = True
+            return
+        seq = obj.get("sequence_number")
+        if type(seq) is int:
+            self.seq = seq
+        response = obj.get("response")
+        if type(response) is dict and response.get("id"):
+            self.response_id = response["id"]
+
+    def _failure(self, message: str, code: str = "server_error") -> list[dict]:
+        if self.client == "chat":
+            return [error_body(message, "upstream_error", None, code)]
+        self.seq += 1
+        response = {
+            "id": self.response_id or new_id("resp"),
+            "object": "response",
+            "status": "failed",
+            "error": {"code": code, "message": message},
+            "output": [],
+            "usage": None,
+        }
+        return [{"type": "response.failed", "sequence_number": self.seq, "response": response}]
+
+
+_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+
+
+def _parse(raw: bytes) -> dict:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+    if type(body) is not dict:
+        raise RequestError("request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def _request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id", "")
+    # Taken from the client only when it is a sane token: it goes into logs and upstream headers.
+    if 0 < len(given) <= 128 and given.isprintable() and " " not in given:
+        return given
+    return new_id("req")
