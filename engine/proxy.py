@@ -36,7 +36,7 @@ from .metrics import Metrics
 from .pack import Pack
 from .reloader import Rules
 from .sse import DONE, SSEDecoder, encode, encode_json
-from .upstream import NOT_BACK, Upstreams, UpstreamError, describe, upstream_headers
+from .upstream import NOT_BACK, UpstreamError, Upstreams, describe, upstream_headers
 
 log = logging.getLogger("switchyard.access")
 
@@ -161,7 +161,7 @@ class Proxy:
         # page from a load balancer) is wrapped so the client's SDK can still parse it.
         try:
             data = await resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             data = f"(body unreadable: {describe(exc)})".encode()
         finally:
             resp.release()
@@ -181,7 +181,7 @@ class Proxy:
     async def _whole(self, ex, resp, headers, pack: Pack, bridge, client_body) -> Response:
         try:
             data = await resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise UpstreamError(f"upstream body cut: {describe(exc)}", code="upstream_cut", status=502) from None
         finally:
             resp.release()
@@ -225,7 +225,7 @@ class Proxy:
                 if out:
                     yield out
             out = translate.events(decoder.flush()) + translate.close()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             kind = "timeout" if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError) else "cut"
             self.metrics.upstream_errors.labels(translate.pack.name, f"stream_{kind}").inc()
             ex.error = f"upstream stream {kind}: {describe(exc)}"

@@ -94,7 +94,7 @@ class Upstreams:
         )  # fmt: skip
         try:
             return await self.session.post(endpoint(upstream), data=body, headers=headers, timeout=timeout)
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamError(
                 f"upstream did not answer in time ({describe(exc)})", code="upstream_timeout", status=504
             ) from None
