@@ -23,7 +23,7 @@ from typing import Any
 from .errors import Rejected
 from .expressions import truthy
 from .paths import PLAIN, Path
-from .schema import Any_, List, Map, OneOf, Str
+from .schema import Any_, List, Map, OneOf, Steps, Str
 
 Run = Callable[[Any], None]
 
@@ -205,6 +205,8 @@ def set(arg: dict, c) -> Run:
 def compute(arg: dict, c) -> Run:
     pairs = []
     for path, source, here in _pairs(arg, c):
+        if not isinstance(source, str):
+            continue  # reported by the argument's check
         expr = c.expr(source, here)
         if expr is not None:
             pairs.append((path, expr.evaluate))
@@ -297,7 +299,7 @@ def each(arg: str, c) -> Run:
     return run
 
 
-@action(Any_(what="a list of steps"), "a group of steps, usually under a `match`")
+@action(Steps(), "a group of steps, usually under a `match`")
 def do(arg: Any, c) -> Run:
     steps = c.steps(arg, c.at)
 

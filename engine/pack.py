@@ -281,7 +281,10 @@ def _cases(c: Compiler, raw: Any) -> tuple[Case, ...]:
             c.error(at, f"test {case['name']!r} needs one of expect, includes, excludes")
             continue
         excludes = []
-        for j, text in enumerate(case.get("excludes") or ()):
+        excluded = case.get("excludes")
+        for j, text in enumerate(excluded if isinstance(excluded, list) else ()):
+            if not isinstance(text, str):
+                continue  # reported by the schema check
             path = c.path(text, (*at, "excludes", j))
             if path is not None:
                 excludes.append(path)

@@ -300,8 +300,11 @@ def json_schema() -> dict:
             props["do"] = {"$ref": "#/$defs/steps"}
         if name == "do":
             props["do"] = {"$ref": "#/$defs/steps"}
-        steps.append({"type": "object", "properties": props, "required": [name], "additionalProperties": False})
+        required = [name, "do"] if name == "each" else [name]  # the compiler refuses an `each` without `do`
+        steps.append({"type": "object", "properties": props, "required": required, "additionalProperties": False})
     schema = PACK.json()
+    # the compiler refuses a case with none of the three checks; Obj cannot say "one of these keys"
+    schema["properties"]["tests"]["items"]["anyOf"] = [{"required": [k]} for k in ("expect", "includes", "excludes")]
     schema["properties"]["request"] = {"$ref": "#/$defs/steps"}
     schema["properties"]["response"] = {"$ref": "#/$defs/steps"}
     return {

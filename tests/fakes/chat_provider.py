@@ -72,9 +72,10 @@ class Reply:
 
     kind: str
     chunks: list = field(default_factory=list)
-    body: dict | None = None
+    body: dict | str | None = None
     status: int = 200
     delay: float = 0.0
+    hold: tuple[int, asyncio.Event] | None = None  # (n, event): after n chunks, wait for the event
 
 
 class Rejection(Exception):
@@ -97,16 +98,23 @@ class FakeChatProvider:
 
     # --- scripting -----------------------------------------------------------------------------------
 
-    def reply_stream(self, chunks: list[dict], *, delay: float = 0.0) -> None:
-        """Answer the next request with these chunks as SSE, then `data: [DONE]`."""
-        self.replies.append(Reply("stream", chunks=chunks, delay=delay))
+    def reply_stream(
+        self, chunks: list[dict | bytes], *, delay: float = 0.0, hold: tuple[int, asyncio.Event] | None = None
+    ) -> None:
+        """Answer the next request with these chunks as SSE, then `data: [DONE]`.
+
+        A `bytes` chunk is written as it is: a raw SSE frame (`b"event: ping\\ndata: hi\\n\\n"`), for
+        streams with events that are not JSON. With `hold=(n, event)` the stream stops after `n`
+        chunks until the test sets `event`, so a test can act while a stream is in flight.
+        """
+        self.replies.append(Reply("stream", chunks=chunks, delay=delay, hold=hold))
 
     def reply_json(self, completion: dict, *, delay: float = 0.0) -> None:
         """Answer the next request with this non-streaming body."""
         self.replies.append(Reply("json", body=completion, delay=delay))
 
-    def reply_error(self, status: int, body: dict, *, delay: float = 0.0) -> None:
-        """Answer the next request with an HTTP error."""
+    def reply_error(self, status: int, body: dict | str, *, delay: float = 0.0) -> None:
+        """Answer the next request with an HTTP error; a `str` body is sent as an HTML page (a gateway's)."""
         self.replies.append(Reply("error", body=body, status=status, delay=delay))
 
     def reply_cut(self, chunks: list[dict], *, delay: float = 0.0) -> None:
@@ -133,6 +141,8 @@ class FakeChatProvider:
             await asyncio.sleep(reply.delay)
         if reply.kind == "json":
             return web.json_response(reply.body, dumps=_dumps)
+        if reply.kind == "error" and isinstance(reply.body, str):
+            return web.Response(text=reply.body, status=reply.status, content_type="text/html")
         if reply.kind == "error":
             return web.json_response(reply.body, status=reply.status, dumps=_dumps)
         return await self._stream(request, reply)
@@ -140,10 +150,12 @@ class FakeChatProvider:
     async def _stream(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
-        events = [b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in reply.chunks]
+        events = [c if isinstance(c, bytes) else b"data: " + orjson.dumps(c) + b"\n\n" for c in reply.chunks]
         if reply.kind == "stream":
             events.append(b"data: [DONE]\n\n")
-        for event in events:
+        for n, event in enumerate(events):
+            if reply.hold and n == reply.hold[0]:
+                await reply.hold[1].wait()
             step = max(1, -(-len(event) // self.split))
             for start in range(0, len(event), step):
                 await response.write(event[start : start + step])

@@ -1,0 +1,65 @@
+"""A fast fake Chat Completions upstream for benchmarks: fixed answers, no validation.
+
+Run as `python -m uvicorn bench.upstream_app:app`. A streaming request gets `X-Events` chunks
+(default 10) as fast as the socket takes them; `X-Stamp: 1` makes each chunk carry the
+monotonic clock at the moment it is written, so a client on the same machine can measure how
+long an event took to cross the proxy.
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+COMPLETION = orjson.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "bench-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "pong"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+    }
+)
+
+
+def chunk(i: int, stamp: bool) -> bytes:
+    body = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "bench-model",
+        "choices": [{"index": 0, "delta": {"content": f"tok{i} ", "reasoning": None}, "finish_reason": None}],
+    }
+    if stamp:
+        body["t"] = time.monotonic_ns()
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+async def chat(request: Request) -> Response:
+    body = orjson.loads(await request.body())
+    if not body.get("stream"):
+        return Response(COMPLETION, media_type="application/json")
+    count = int(request.headers.get("x-events", "10"))
+    stamp = request.headers.get("x-stamp") == "1"
+    pause = float(request.headers.get("x-pause", "0"))
+
+    async def events():
+        import asyncio
+
+        for i in range(count):
+            yield chunk(i, stamp)
+            if pause:
+                await asyncio.sleep(pause)
+        yield b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
