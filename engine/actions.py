@@ -119,15 +119,7 @@ def drop(arg: Any, c) -> Run:
 
     def run(node: Any) -> None:
         for path in paths:
-            last = path.last
-            for holder in path.holders(node):
-                if last.mode == PLAIN:
-                    holder.pop(last.key, None)
-                    continue
-                items = holder.get(last.key)
-                if type(items) is list:
-                    gone = {id(x) for x in last.select(items)}
-                    items[:] = [x for x in items if id(x) not in gone]
+            _remove(path, node)
 
     return run
 
@@ -224,10 +216,16 @@ def compute(arg: dict, c) -> Run:
 
 
 def _remove(path: Path, node: Any) -> None:
+    """Remove what `path` names: the key, or (for `[]` / a filter at the end) the chosen elements."""
     last = path.last
     for holder in path.holders(node):
         if last.mode == PLAIN:
             holder.pop(last.key, None)
+            continue
+        items = holder.get(last.key)
+        if type(items) is list:
+            gone = {id(x) for x in last.select(items)}
+            items[:] = [x for x in items if id(x) not in gone]
 
 
 @action(_PATHS, "merges the object at PATH into the object that holds it, then removes PATH")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import sys
 from typing import Any
 
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `switchyard apply ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,8 +87,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exists(paths: list[str]) -> list[str]:
+    """The paths, all of them present: a missing file or folder is a usage error, not a pack problem."""
+    for path in paths:
+        if not os.path.exists(path):
+            raise UsageError(f"no such file or folder: {path}")
+    return paths
+
+
 def _load(paths: list[str]) -> RuleSet:
     """Load rules for commands that need them to work: pack problems are input errors here."""
+    _exists(paths)
     try:
         return load_rules(paths)
     except PackError as exc:
@@ -95,7 +108,7 @@ def _load(paths: list[str]) -> RuleSet:
 
 def cmd_check(args: argparse.Namespace) -> int:
     try:
-        rules = load_rules(args.paths)
+        rules = load_rules(_exists(args.paths))
     except PackError as exc:
         for problem in exc.problems:
             print(problem)

@@ -2,11 +2,15 @@
 
 `switchyard apply --explain` runs steps one at a time and prints this after each, so an ops engineer
 sees which step made a field vanish. A removal and an addition of the same value under the same
-parent are reported together as a rename, because that is what `rename` and `move` do.
+parent are reported together as a rename, because that is what `rename` and `move` do. Arrays of the
+same length are compared element by element; when elements came or went, equal elements are aligned
+first (difflib), so a filter `drop` reads as the elements it removed.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,12 +75,21 @@ def _walk(a: Any, b: Any, path: str, out: Changes, removed: list, added: list) -
             if key not in a:
                 added.append((_join(path, key), b[key]))
     elif type(a) is list and type(b) is list:
-        for i in range(max(len(a), len(b))):
-            if i >= len(b):
-                removed.append((_join(path, i), a[i]))
-            elif i >= len(a):
-                added.append((_join(path, i), b[i]))
-            else:
+        if len(a) == len(b):  # elements changed in place (`each`, `set` on `name[]`)
+            for i in range(len(a)):
                 _walk(a[i], b[i], _join(path, i), out, removed, added)
+            return
+        # Elements came or went (a filter `drop`): align equal elements first, so removing one element
+        # reads as that removal and not as a change of every element after it.
+        keys_a = [json.dumps(x, sort_keys=True, default=str) for x in a]
+        keys_b = [json.dumps(x, sort_keys=True, default=str) for x in b]
+        for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, keys_a, keys_b, autojunk=False).get_opcodes():
+            if op == "equal":
+                continue
+            common = min(i2 - i1, j2 - j1) if op == "replace" else 0
+            for k in range(common):
+                _walk(a[i1 + k], b[j1 + k], _join(path, i1 + k), out, removed, added)
+            removed.extend((_join(path, i), a[i]) for i in range(i1 + common, i2))
+            added.extend((_join(path, j), b[j]) for j in range(j1 + common, j2))
     elif a != b or type(a) is not type(b):
         out.changed.append(path or "(the whole body)")

@@ -77,7 +77,30 @@ class SwitchyardFunctions(functions.Functions):
 
 OPTIONS = jmespath.Options(custom_functions=SwitchyardFunctions())
 
-_INTERPRETER = TreeInterpreter(OPTIONS)
+class _Interpreter(TreeInterpreter):
+    """jmespath's interpreter with ordering comparisons as the JMESPath spec defines them.
+
+    The spec says `<`, `<=`, `>`, `>=` on anything but two numbers give null. jmespath 1.1 also
+    orders two strings (kept: packs may rely on it), but raises Python's TypeError on a string
+    against a number, so `n > `1`` on a client body with `"n": "many"` would fail the request
+    instead of being false.
+    """
+
+    def visit_comparator(self, node, value):
+        if node["value"] in self._EQUALITY_OPS:
+            return super().visit_comparator(node, value)
+        left = self.visit(node["children"][0], value)
+        right = self.visit(node["children"][1], value)
+        if not (_number(left) and _number(right) or isinstance(left, str) and isinstance(right, str)):
+            return None
+        return self.COMPARATOR_FUNC[node["value"]](left, right)
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+_INTERPRETER = _Interpreter(OPTIONS)
 
 
 def compile(expression: str) -> ParsedResult:

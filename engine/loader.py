@@ -164,8 +164,10 @@ def interpolate(doc: Document, at: Location, env: Mapping[str, str] | None = Non
         if isinstance(node, str):
             return sub(node, here) if "${" in node else node
         if isinstance(node, dict):
-            for k in node:
+            for k in list(node):
                 node[k] = walk(node[k], (*here, k))
+                if "${" in k:  # keys are strings under `upstream` too (header names)
+                    node[sub(k, (*here, k))] = node.pop(k)
         elif isinstance(node, list):
             for i, v in enumerate(node):
                 node[i] = walk(v, (*here, i))

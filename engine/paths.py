@@ -67,14 +67,7 @@ class Path:
 
     source: str
     segments: tuple[Segment, ...]
-
-    @property
-    def _make_from(self) -> int:
-        """The first segment index at which `holders(create=True)` may make objects."""
-        if self.segments[-1].mode != PLAIN:
-            return len(self.segments)
-        expanding = [i for i, s in enumerate(self.segments) if s.mode != PLAIN]
-        return expanding[-1] + 1 if expanding else 0
+    make_from: int = 0  # the first segment where `holders(create=True)` may make objects (see there)
 
     @property
     def last(self) -> Segment:
@@ -89,7 +82,7 @@ class Path:
         # Objects are only made after the last `[]` or filter, and only when the last segment is plain:
         # an array that is missing cannot be filled, and an object made on the way to it would be a
         # change at a path that does not exist.
-        make_from = self._make_from if create else len(self.segments)
+        make_from = self.make_from if create else len(self.segments)
         nodes = [node]
         for i, seg in enumerate(self.segments[:-1]):
             nxt = []
@@ -178,7 +171,12 @@ def compile_path(text: str) -> Path:
         i += 1
         if i == n:
             raise PathError("path ends with '.'", i)
-    return Path(text, tuple(segments))
+    expanding = [i for i, s in enumerate(segments) if s.mode != PLAIN]
+    if segments[-1].mode != PLAIN:
+        make_from = len(segments)
+    else:
+        make_from = expanding[-1] + 1 if expanding else 0
+    return Path(text, tuple(segments), make_from)
 
 
 def _closing_bracket(text: str, i: int) -> int:

@@ -39,8 +39,12 @@ class Any_(Desc):
 
 
 class Str(Desc):
-    def __init__(self, what: str = "a string", pattern: str | None = None, enum: tuple = (), doc: str = ""):
-        self.what, self.pattern, self.enum, self.doc = what, pattern, enum, doc
+    """A string; `env=True` when it is `${VAR}`-interpolated before the check, as strings under `upstream` are."""
+
+    def __init__(
+        self, what: str = "a string", pattern: str | None = None, enum: tuple = (), doc: str = "", env: bool = False
+    ):
+        self.what, self.pattern, self.enum, self.doc, self.env = what, pattern, enum, doc, env
 
     def check(self, value, at, report):
         if not isinstance(value, str):
@@ -57,7 +61,8 @@ class Str(Desc):
         if self.enum:
             out["enum"] = list(self.enum)
         if self.pattern:
-            out["pattern"] = f"^{self.pattern}$"
+            # the file holds the text before interpolation: `${VAR}` there is checked when the pack loads
+            out["pattern"] = f"^(?:{self.pattern}|.*\\$\\{{.*)$" if self.env else f"^{self.pattern}$"
         if self.doc:
             out["description"] = self.doc
         return out
@@ -248,7 +253,9 @@ ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
 UPSTREAM = Obj(
     {
-        "url": Str(what="a URL", pattern=r"https?://\S+", doc="base URL; /chat/completions or /responses is appended"),
+        "url": Str(
+            what="a URL", pattern=r"https?://\S+", env=True, doc="base URL; /chat/completions or /responses is appended"
+        ),
         "protocol": Str(enum=("chat", "responses"), doc="what the upstream speaks"),
         "api_key": Str(doc="sent as 'Authorization: Bearer <key>' when not empty"),
         "headers": Map(Str(), what="a mapping of header names to values"),

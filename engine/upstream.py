@@ -49,9 +49,11 @@ class UpstreamError(RequestError):
 
 def upstream_headers(client: Mapping[str, str], upstream: Upstream, request_id: str, stream: bool) -> dict[str, str]:
     headers: dict[str, str] = {}
+    # `Connection` may name more headers that end at this hop (RFC 9110 section 7.6.1).
+    named = {t.strip().lower() for t in v.split(",")} if (v := client.get("connection")) else ()
     for name, value in client.items():
         low = name.lower()
-        if low in HOP_BY_HOP or low in OWN:
+        if low in HOP_BY_HOP or low in OWN or low in named:
             continue
         if low == "authorization" and upstream.api_key:
             continue

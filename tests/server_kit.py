@@ -11,7 +11,8 @@ before and after, never as absolute values.
 
 Tests that change the rules folder (reloads) start their own process with `start_proxy`.
 
-The fixtures here are imported by the test modules that use them (`from server_kit import ...`).
+The test modules that use the fixtures here import them (`from server_kit import proxy_fixture`); pytest
+finds them by their `name`, so a test's parameter does not shadow the imported function.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,13 +177,13 @@ def shared_packs(folder: Path, ports: Ports) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def ports() -> Ports:
+@pytest.fixture(name="ports", scope="module")
+def ports_fixture() -> Ports:
     return Ports(chat=free_port(), responses=free_port(), closed=free_port())
 
 
-@pytest.fixture(scope="module")
-def proxy(ports, tmp_path_factory):
+@pytest.fixture(name="proxy", scope="module")
+def proxy_fixture(ports, tmp_path_factory):
     """The shared `switchyard serve`, with JSON logs and a small body limit."""
     rules = tmp_path_factory.mktemp("shared") / "rules"
     shared_packs(rules, ports)
@@ -196,28 +198,28 @@ def proxy(ports, tmp_path_factory):
         process.stop()
 
 
-@pytest.fixture
-async def chat_upstream(aiohttp_server, ports) -> FakeChatProvider:
+@pytest.fixture(name="chat_upstream")
+async def chat_upstream_fixture(aiohttp_server, ports) -> FakeChatProvider:
     fake = FakeChatProvider()
     await aiohttp_server(fake.app, port=ports.chat)
     return fake
 
 
-@pytest.fixture
-async def responses_upstream(aiohttp_server, ports) -> FakeResponsesProvider:
+@pytest.fixture(name="responses_upstream")
+async def responses_upstream_fixture(aiohttp_server, ports) -> FakeResponsesProvider:
     fake = FakeResponsesProvider()
     await aiohttp_server(fake.app, port=ports.responses)
     return fake
 
 
-@pytest.fixture
-async def client(proxy):
+@pytest.fixture(name="client")
+async def client_fixture(proxy):
     async with openai.AsyncOpenAI(base_url=proxy.base_url, api_key=CLIENT_KEY, max_retries=0) as sdk:
         yield sdk
 
 
-@pytest.fixture
-async def http():
+@pytest.fixture(name="http")
+async def http_fixture():
     async with aiohttp.ClientSession() as session:
         yield session
 
@@ -250,12 +252,12 @@ async def get_metrics(http: aiohttp.ClientSession, proxy: ProxyProcess) -> str:
         return await resp.text()
 
 
-async def post_json(http: aiohttp.ClientSession, url: str, body: object, **kwargs) -> tuple[int, dict, dict]:
-    """POST a JSON body; (status, headers, parsed body)."""
+async def post_json(http: aiohttp.ClientSession, url: str, body: object, **kwargs) -> tuple[int, Mapping, dict]:
+    """POST a JSON body; (status, headers (case-insensitive), parsed body)."""
     data = body if isinstance(body, bytes) else orjson.dumps(body)
     headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}
     async with http.post(url, data=data, headers=headers, **kwargs) as resp:
-        return resp.status, dict(resp.headers), orjson.loads(await resp.read())
+        return resp.status, resp.headers, orjson.loads(await resp.read())
 
 
 async def assert_healthy(http: aiohttp.ClientSession, proxy: ProxyProcess) -> None:

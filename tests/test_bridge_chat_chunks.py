@@ -26,7 +26,7 @@ from fakes.responses_provider import function_call_item, message_item, reasoning
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 
-from engine.aggregate import UpstreamFailed
+from engine.aggregate import UpstreamFailed, chat_completion
 from engine.bridge.chat_chunks import ChatStream, to_completion
 
 GOLDEN = Path(__file__).parent / "golden" / "bridge" / "chat_over_responses"
@@ -207,6 +207,20 @@ def test_the_usage_chunk_comes_last_and_only_when_the_client_asked_for_it():
         "prompt_tokens_details": {"cached_tokens": 4},
         "completion_tokens_details": {"reasoning_tokens": 1},
     }
+
+
+def test_a_client_that_did_not_ask_for_a_stream_gets_usage_in_the_body_folded_from_it():
+    # force_stream: the upstream streams, the client asked for one `chat.completion`, which always has usage.
+    events = stream_events([message_item("Hi there")])
+    completion = chat_completion(translate(events, {**CLIENT, "stream": False}))
+    assert completion["usage"] == {
+        "prompt_tokens": 12,
+        "completion_tokens": 2,
+        "total_tokens": 14,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
+    assert completion["choices"][0]["message"]["content"] == "Hi there"
 
 
 # -- failures

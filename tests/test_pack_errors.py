@@ -31,10 +31,10 @@ description: "${{NOT_INTERPOLATED}}"
 """
 
 
-def problems_of(name: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def problems_of(names: str | list[str], monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.chdir(GOLDEN)
     with pytest.raises(PackError) as raised:
-        load_rules([name], env={})
+        load_rules([names] if isinstance(names, str) else names, env={})
     return [str(p) for p in raised.value.problems]
 
 
@@ -62,7 +62,7 @@ def test_every_reported_position_is_inside_its_file(monkeypatch: pytest.MonkeyPa
 
 def test_problems_of_several_files_are_reported_together_in_file_order(monkeypatch: pytest.MonkeyPatch) -> None:
     files = ["two_actions.yaml", "bad_paths.yaml", "env.yaml"]
-    lines = problems_of(files, monkeypatch)  # type: ignore[arg-type]
+    lines = problems_of(files, monkeypatch)
     assert {line.split(":", 1)[0] for line in lines} == set(files)
     assert [line.split(":", 1)[0] for line in lines] == sorted(line.split(":", 1)[0] for line in lines)
     expected = sum(len((GOLDEN / f"{Path(f).stem}.expected").read_text().splitlines()) for f in files)
@@ -115,3 +115,14 @@ def test_strings_outside_upstream_are_not_interpolated() -> None:
 def test_the_api_key_never_appears_in_the_pack_repr() -> None:
     pack, _ = compile_env_pack("https://x.example", "${KEY}", {"KEY": "sk-secret-123"})
     assert "sk-secret-123" not in repr(pack)
+
+
+def test_header_names_and_values_under_upstream_are_interpolated() -> None:
+    text = (
+        "pack: h\nmatch: model\nupstream:\n  url: https://x.example\n  protocol: chat\n"
+        "  headers: {'${TENANT_HEADER:-X-Tenant}': '${TENANT:-none}'}\n"
+    )
+    doc, _ = load_text(text, "h.yaml")
+    pack, problems = compile_pack(doc, env={"TENANT": "acme"})
+    assert problems == []
+    assert dict(pack.upstream.headers) == {"X-Tenant": "acme"}

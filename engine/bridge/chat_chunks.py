@@ -39,7 +39,10 @@ class ChatStream:
         self._id = chat_id(ids)
         self._created = clock()
         self._model = client_body.get("model")
-        self._include_usage = bool((client_body.get("stream_options") or {}).get("include_usage"))
+        # A client that did not ask for a stream is served one body folded from these chunks (`force_stream`),
+        # and a `chat.completion` always carries `usage` (protocols.md B.4): it needs the usage chunk too.
+        asked = bool((client_body.get("stream_options") or {}).get("include_usage"))
+        self._include_usage = asked or client_body.get("stream") is not True
         self._accumulator = ResponseAccumulator()
         self._started = False
         self._finished = False

@@ -1,0 +1,358 @@
+"""Responses clients in front of a Chat-Completions-only model, end to end, with the shipped Qwen pack.
+
+The proxy is a real `switchyard serve` process running a copy of `rules/qwen.yaml`, unchanged but for its
+`${QWEN_BASE_URL}`, which points at the strict fake chat provider (tests/fakes/chat_provider.py: DashScope's
+field allowlist, no `developer` role, no built-in or Responses-style tools, tool calls answered by tool
+messages). Every stream the fake sends is cut into several writes per event.
+
+Three clients:
+- the real `openai` SDK (`AsyncOpenAI`: the sync client would block the event loop the fake runs in), with
+  `responses.create` and `responses.stream(...)` + `get_final_response()`, for text, tool calls split in
+  many deltas, and reasoning: the SDK's stream accumulator must accept every stream;
+- Codex CLI 0.169.0's real turn-1 request, POSTed raw, checked event by event against what Codex needs
+  (protocols.md D.3);
+- Codex CLI itself (`codex exec`), when it is installed (`make codex`): it must run the tool the model asks
+  for, send the output back, print the final answer and exit 0. Skipped, with the reason, when it is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+import aiohttp
+import openai
+import orjson
+import pytest
+from conftest import ROOT, ProxyProcess
+from fakes.chat_provider import FakeChatProvider, chunk, completion, text_chunks, tool_call_chunks, usage_chunk
+
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "codex-cli-0.169.0"
+MODEL = "qwen3-coder-plus"
+PACK_KEY = "sk-pack-qwen-e2e"
+CLIENT_KEY = "sk-client-e2e"
+SHELL_TOOL = {
+    "type": "function",
+    "name": "exec_command",
+    "description": "Run a shell command.",
+    "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]},
+}
+NAMESPACE_TOOL = {
+    "type": "namespace",
+    "name": "mcp__files",
+    "description": "Files.",
+    "tools": [{"type": "function", "name": "read", "parameters": {"type": "object", "properties": {}}}],
+}
+
+
+@dataclass
+class Rig:
+    client: openai.AsyncOpenAI
+    proxy: ProxyProcess
+    fake: FakeChatProvider
+
+    @property
+    def received(self) -> dict:
+        """The body of the last request the fake provider accepted."""
+        assert self.fake.received, "the provider received no request"
+        return self.fake.received[-1].body
+
+
+@pytest.fixture
+async def rig(aiohttp_server, start_proxy, tmp_path):
+    """The strict fake provider, a proxy running the shipped qwen pack pointed at it, and an SDK client."""
+    fake = FakeChatProvider()
+    server = await aiohttp_server(fake.app)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(ROOT / "rules" / "qwen.yaml", rules / "qwen.yaml")
+    proxy = start_proxy(rules, env={"QWEN_BASE_URL": str(server.make_url("/v1")), "QWEN_API_KEY": PACK_KEY})
+    client = openai.AsyncOpenAI(base_url=proxy.base_url, api_key=CLIENT_KEY, max_retries=0, timeout=20)
+    yield Rig(client, proxy, fake)
+    await client.close()
+
+
+async def stream(client: openai.AsyncOpenAI, **kwargs):
+    """The SDK's own accumulation of a stream: (events, final response)."""
+    async with client.responses.stream(model=MODEL, **kwargs) as events:
+        seen = [event async for event in events]
+        return seen, await events.get_final_response()
+
+
+def assert_well_formed(events: list) -> None:
+    """What both the SDK and Codex rely on: one start, dense sequence numbers, one terminal event at the end."""
+    types = [e.type for e in events]
+    assert types[:2] == ["response.created", "response.in_progress"]
+    assert types[-1] == "response.completed" and types.count("response.completed") == 1
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+
+
+# -- the openai SDK
+
+
+async def test_create_returns_the_text_answer_and_sends_dashscope_a_body_it_accepts(rig):
+    rig.fake.reply_json(completion("Hello there."))
+    response = await rig.client.responses.create(model=MODEL, instructions="Be brief.", input="hi", store=False)
+
+    assert (response.status, response.output_text) == ("completed", "Hello there.")
+    assert (response.usage.input_tokens, response.usage.output_tokens, response.usage.total_tokens) == (10, 5, 15)
+    body = rig.received
+    assert body["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+    assert body["enable_thinking"] is False  # non-streaming: DashScope refuses thinking
+    assert "store" not in body and "stream_options" not in body
+    assert rig.fake.received[-1].headers["Authorization"] == f"Bearer {PACK_KEY}"
+
+
+async def test_create_returns_tool_calls_with_their_namespace_restored(rig):
+    calls = [
+        {"id": "call_1", "type": "function", "function": {"name": "exec_command", "arguments": '{"cmd": "ls"}'}},
+        {"id": "call_2", "type": "function", "function": {"name": "mcp__files__read", "arguments": "{}"}},
+    ]
+    rig.fake.reply_json(completion(None, tool_calls=calls))
+    response = await rig.client.responses.create(model=MODEL, input="look", tools=[SHELL_TOOL, NAMESPACE_TOOL])
+
+    first, second = response.output
+    assert (first.type, first.name, first.arguments, first.call_id) == (
+        "function_call",
+        "exec_command",
+        '{"cmd": "ls"}',
+        "call_1",
+    )
+    assert (second.name, second.namespace, second.call_id) == ("read", "mcp__files", "call_2")
+    assert [t["function"]["name"] for t in rig.received["tools"]] == ["exec_command", "mcp__files__read"]
+
+
+async def test_create_returns_the_reasoning_as_a_reasoning_item_before_the_answer(rig):
+    rig.fake.reply_json(completion("42", reasoning="Six times seven."))
+    response = await rig.client.responses.create(model=MODEL, input="6*7?")
+
+    reasoning, _message = response.output
+    assert reasoning.type == "reasoning" and reasoning.content[0].text == "Six times seven."
+    assert response.output_text == "42"
+
+
+async def test_a_streamed_text_answer_is_accumulated_by_the_sdk(rig):
+    rig.fake.reply_stream(text_chunks("Hel", "lo", " world"))
+    developer_then_user = [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+    events, final = await stream(rig.client, input=developer_then_user)
+
+    assert_well_formed(events)
+    assert final.output_text == "Hello world"
+    assert [e.delta for e in events if e.type == "response.output_text.delta"] == ["Hel", "lo", " world"]
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (10, 5)
+    body = rig.received
+    assert body["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+    assert body["stream_options"] == {"include_usage": True}
+
+
+async def test_streamed_tool_calls_split_in_many_deltas_arrive_whole(rig):
+    rig.fake.reply_stream(
+        tool_call_chunks(("exec_command", '{"cmd": "echo switchyard-ok"}'), ("mcp__files__read", "{}"), pieces=9)
+    )
+    events, final = await stream(rig.client, input="run it", tools=[SHELL_TOOL, NAMESPACE_TOOL])
+
+    assert_well_formed(events)
+    shell, read = final.output
+    assert (shell.type, shell.name, shell.arguments, shell.call_id) == (
+        "function_call",
+        "exec_command",
+        '{"cmd": "echo switchyard-ok"}',
+        "call_1",
+    )
+    assert (read.name, read.namespace, read.arguments) == ("read", "mcp__files", "{}")
+    deltas = [e.delta for e in events if e.type == "response.function_call_arguments.delta" and e.output_index == 0]
+    assert len(deltas) > 5 and "".join(deltas) == shell.arguments
+
+
+async def test_streamed_reasoning_becomes_a_reasoning_item_and_effort_turns_thinking_on(rig):
+    rig.fake.reply_stream(text_chunks("The answer is 42.", reasoning=("Six ", "times seven.")))
+    events, final = await stream(rig.client, input="6*7?", reasoning={"effort": "high"})
+
+    assert_well_formed(events)
+    reasoning, message = final.output
+    assert reasoning.type == "reasoning" and reasoning.content[0].text == "Six times seven."
+    assert message.type == "message" and final.output_text == "The answer is 42."
+    assert [e.delta for e in events if e.type == "response.reasoning_text.delta"] == ["Six ", "times seven."]
+    assert rig.received["enable_thinking"] is True
+
+
+async def test_a_second_turn_sends_the_reasoning_and_tool_result_back_in_a_form_dashscope_accepts(rig):
+    rig.fake.reply_stream(text_chunks("Done."))
+    history = [
+        {"role": "user", "content": "run it"},
+        {"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": "Use the shell."}]},
+        {"type": "function_call", "call_id": "call_1", "name": "exec_command", "arguments": '{"cmd": "ls"}'},
+        {"type": "function_call_output", "call_id": "call_1", "output": "a.txt"},
+    ]
+    _, final = await stream(rig.client, input=history, tools=[SHELL_TOOL])
+
+    assert final.output_text == "Done."
+    assistant, tool = rig.received["messages"][1:]
+    assert assistant["reasoning_content"] == "Use the shell." and assistant["tool_calls"][0]["id"] == "call_1"
+    assert tool == {"role": "tool", "tool_call_id": "call_1", "content": "a.txt"}
+
+
+# -- Codex's own request, raw
+
+
+async def post_codex_turn(rig: Rig, name: str) -> list[dict]:
+    """POST a real Codex request with Codex's headers; the Responses events of the answer, in order."""
+    body = (FIXTURES / name).read_bytes()
+    headers = {
+        "Authorization": f"Bearer {CLIENT_KEY}",
+        "Accept": "text/event-stream",
+        "Content-Type": "application/json",
+        "originator": "codex_exec",
+    }
+    url = f"{rig.proxy.base_url}/responses"
+    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        raw = await resp.text()
+    events = []
+    for block in raw.split("\n\n"):
+        data = [line[len("data:") :].strip() for line in block.splitlines() if line.startswith("data:")]
+        if data:
+            event = orjson.loads("\n".join(data))
+            assert f"event: {event['type']}" in block  # the event line names the type, as OpenAI's server does
+            events.append(event)
+    return events
+
+
+async def test_codex_turn1_gets_every_event_codex_needs_for_a_tool_call(rig):
+    rig.fake.reply_stream(
+        [
+            chunk({"role": "assistant", "content": "Listing."}),
+            *tool_call_chunks(("exec_command", '{"cmd": "ls"}'), pieces=4)[1:],
+        ]
+    )
+    events = await post_codex_turn(rig, "turn1-request.json")
+
+    types = [e["type"] for e in events]
+    assert types == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.output_item.added",
+        *["response.function_call_arguments.delta"] * 4,
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    message_added, call_added = (e for e in events if e["type"] == "response.output_item.added")
+    assert message_added["item"]["content"] == [] and message_added["output_index"] == 0
+    assert (call_added["output_index"], call_added["item"]["type"]) == (1, "function_call")
+    # Codex executes items from output_item.done: the call must be complete there, arguments as a string.
+    call = events[-2]["item"]
+    assert (call["name"], call["arguments"], call["call_id"], call["status"]) == (
+        "exec_command",
+        '{"cmd": "ls"}',
+        "call_1",
+        "completed",
+    )
+    completed = events[-1]["response"]
+    assert isinstance(completed["id"], str) and completed["status"] == "completed"
+    assert [item["type"] for item in completed["output"]] == ["message", "function_call"]
+    usage = completed["usage"]
+    assert (usage["input_tokens"], usage["output_tokens"], usage["total_tokens"]) == (10, 5, 15)
+    assert usage["input_tokens_details"]["cached_tokens"] == 0
+    assert usage["output_tokens_details"]["reasoning_tokens"] == 0
+    # What DashScope got: the strict fake answered 200, so it passed; spot-check the pack's work.
+    body = rig.received
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "user"]
+    assert not {"store", "include", "prompt_cache_key", "client_metadata"} & set(body)
+
+
+async def test_codex_turn2_with_an_upstream_usage_chunk_only_completes_with_the_text(rig):
+    rig.fake.reply_stream([*text_chunks("There is one file: a.txt.", usage=False), usage_chunk(120, 8)])
+    events = await post_codex_turn(rig, "turn2-request.json")
+
+    assert events[-1]["type"] == "response.completed"
+    done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert done == [events[-1]["response"]["output"][0]]
+    assert done[0]["content"][0]["text"] == "There is one file: a.txt."
+    assert events[-1]["response"]["usage"]["input_tokens"] == 120
+    assert rig.received["messages"][-1]["role"] == "tool"
+
+
+# -- Codex CLI itself
+
+
+def codex_binary() -> str | None:
+    local = ROOT / "node_modules" / ".bin" / "codex"
+    if local.exists():
+        return str(local)
+    return shutil.which("codex")
+
+
+CODEX = codex_binary()
+CODEX_CONFIG = """\
+model = "{model}"
+model_provider = "switchyard"
+approval_policy = "never"
+sandbox_mode = "danger-full-access"
+
+[model_providers.switchyard]
+name = "Switchyard"
+base_url = "{base_url}"
+env_key = "SWITCHYARD_E2E_KEY"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+stream_idle_timeout_ms = 20000
+"""
+
+
+@pytest.mark.skipif(CODEX is None, reason="Codex CLI is not installed: run `make codex` (needs npm)")
+async def test_codex_exec_runs_the_tool_the_model_asks_for_and_prints_the_final_answer(rig, tmp_path):
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text(CODEX_CONFIG.format(model=MODEL, base_url=rig.proxy.base_url))
+    work = tmp_path / "work"
+    work.mkdir()
+    rig.fake.reply_stream(tool_call_chunks(("exec_command", '{"cmd": "echo switchyard-ok"}'), pieces=5))
+    rig.fake.reply_stream(text_chunks("The command printed ", "switchyard-ok."))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_"))},
+        "CODEX_HOME": str(home),
+        "SWITCHYARD_E2E_KEY": CLIENT_KEY,
+        "NO_COLOR": "1",
+    }
+    cmd = [CODEX, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"]
+    cmd += ["-C", str(work), "run `echo switchyard-ok` and tell me what it printed"]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        pytest.fail(f"codex exec did not finish in 60 s; proxy log:\n{rig.proxy.log()}")
+    output = out.decode(errors="replace") + err.decode(errors="replace")
+
+    assert proc.returncode == 0, output + "\nproxy log:\n" + rig.proxy.log()
+    assert "The command printed switchyard-ok." in out.decode(errors="replace"), output
+    assert len(rig.fake.received) == 2, output
+    tool_messages = [m for m in rig.received["messages"] if m["role"] == "tool"]
+    assert tool_messages and tool_messages[-1]["tool_call_id"] == "call_1"
+    assert "switchyard-ok" in tool_messages[-1]["content"]
+    assert all(m["role"] != "developer" for r in rig.fake.received for m in r.body["messages"])
+
+
+def test_the_codex_config_keys_used_here_are_the_ones_codex_documents():
+    # protocols.md D.2 lists ModelProviderInfo's keys; a typo would make Codex ignore the setting silently.
+    known = {"name", "base_url", "env_key", "wire_api", "request_max_retries", "stream_max_retries"}
+    known |= {"stream_idle_timeout_ms"}
+    section = CODEX_CONFIG.split("[model_providers.switchyard]")[1]
+    keys = {line.split("=")[0].strip() for line in section.splitlines() if "=" in line}
+    assert keys == known
