@@ -153,7 +153,7 @@ def create_app(
         Route("/-/rules", rules_endpoint, methods=["GET"]),
         Route("/-/reload", reload_endpoint, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _not_allowed})
     app.state.rules = rules
     app.state.metrics = metrics
     return app
