@@ -108,7 +108,9 @@ def _plain(node: Any, at: Location, doc: Document) -> Any:
                     kl, kc = lc.key(key)
                     vl, vc = lc.value(key)
                     doc.keys[here] = (kl + 1, kc + 1)
-                    doc.values[here] = (vl + 1, vc + 1)
+                    # An empty value (`response:` and nothing) has no token; ruamel then gives the
+                    # position of whatever comes next, often lines below. Point at the key instead.
+                    doc.values[here] = (vl + 1, vc + 1) if value is not None else (kl + 1, kc + 1)
                 except (KeyError, TypeError):
                     pass
             out[name] = _plain(value, here, doc)

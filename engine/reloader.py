@@ -56,7 +56,7 @@ class Rules:
                     "reload (%s) failed; %d pack(s) stay in force:\n%s",
                     reason,
                     len(self.current.packs),
-                    "",
+                    "\n".join(self.last.problems),
                 )
                 return False
             self.current = rules

@@ -14,7 +14,9 @@ replaced by the pack's key; without it the client's is forwarded unchanged. The 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -69,7 +71,15 @@ def upstream_headers(client: Mapping[str, str], upstream: Upstream, request_id: 
 
 
 def endpoint(upstream: Upstream) -> str:
-    return upstream.url + ("/chat/completions" if upstream.protocol == "chat" else "/responses")
+    return _endpoint(upstream.url, upstream.protocol)
+
+
+@functools.lru_cache(maxsize=256)
+def _endpoint(url: str, protocol: str) -> str:
+    # The path goes before a query string (`?api-version=...`), and a trailing slash must not double.
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/") + ("/chat/completions" if protocol == "chat" else "/responses")
+    return urlunsplit(parts._replace(path=path))
 
 
 class Upstreams:

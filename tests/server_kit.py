@@ -145,6 +145,17 @@ def shared_packs(folder: Path, ports: Ports) -> None:
           protocol: chat
         """,
     )
+    write_pack(
+        folder,
+        "versioned",
+        f"""
+        pack: versioned
+        match: "model == 'versioned'"
+        upstream:
+          url: {chat}/?api-version=2024-10-21
+          protocol: chat
+        """,
+    )
     responses = f"http://127.0.0.1:{ports.responses}/v1"
     write_pack(
         folder,

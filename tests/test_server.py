@@ -215,6 +215,16 @@ async def test_force_stream_gives_a_responses_client_that_asked_for_no_stream_on
     assert result.output_text == "all of it"
 
 
+async def test_an_upstream_url_with_a_query_and_a_trailing_slash_gets_the_endpoint_path_in_the_right_place(
+    client, chat_upstream
+):
+    # `{url}/?api-version=...` (Azure-style): the path goes before the query, with no doubled slash.
+    await client.chat.completions.create(model="versioned", messages=MESSAGES)
+
+    assert chat_upstream.received[0].path == "/v1/chat/completions"
+    assert chat_upstream.received[0].query == {"api-version": "2024-10-21"}
+
+
 # --- credentials and headers -------------------------------------------------------------------------
 
 
@@ -344,7 +354,7 @@ async def test_metrics_count_requests_latency_first_byte_and_stream_events(proxy
     assert delta("switchyard_stream_events_total", pack="chat", direction="in") == 5
     assert delta("switchyard_stream_events_total", pack="chat", direction="out") == 4
     assert metric(after, "switchyard_active_streams") == 0
-    assert metric(after, "switchyard_packs_loaded") == 9
+    assert metric(after, "switchyard_packs_loaded") == 10
 
 
 async def test_metrics_count_a_stream_as_active_while_it_is_in_flight(proxy, http, chat_upstream):

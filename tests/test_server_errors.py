@@ -7,6 +7,8 @@ is an error event in the client's own protocol, never a stream that just stops a
 
 from __future__ import annotations
 
+import asyncio
+
 import openai
 import orjson
 import pytest
@@ -258,3 +260,34 @@ async def test_a_cut_stream_is_counted_and_logged_as_an_upstream_failure(proxy, 
         - metric(before, "switchyard_upstream_errors_total", **labels)
         == 1
     )
+
+
+async def test_a_force_stream_cut_mid_way_is_a_502_for_a_client_that_asked_for_one_body(client, chat_upstream):
+    # The aggregated body would be a truncated answer that looks complete: the client gets an error instead.
+    chat_upstream.reply_cut([chunk({"role": "assistant", "content": ""}), chunk({"content": "Hal"})])
+
+    with pytest.raises(openai.APIStatusError) as caught:
+        await client.chat.completions.create(model="forced-chat", messages=MESSAGES)
+
+    assert caught.value.status_code == 502
+    assert "upstream stream broke" in assert_error_shape(caught.value.response.json())["message"]
+
+
+async def test_a_client_that_goes_away_mid_stream_is_logged_as_499_and_no_longer_counted_active(
+    proxy, http, chat_upstream
+):
+    release = asyncio.Event()
+    chat_upstream.reply_stream(text_chunks("a", "b"), hold=(1, release))
+    headers = {"X-Request-Id": "client-went-away"}
+    try:
+        body = {"model": "chat-small", **hi(stream=True)}
+        async with http.post(f"{proxy.base_url}/chat/completions", json=body, headers=headers) as r:
+            await r.content.readuntil(b"\n\n")
+            r.close()  # drop the connection with the stream still open
+
+        [line] = await wait_for(lambda: log_lines(proxy, "client-went-away"))
+    finally:
+        release.set()
+    assert (line["status"], line["error"]) == (499, "client went away")
+    assert metric(await get_metrics(http, proxy), "switchyard_active_streams") == 0
+    await assert_healthy(http, proxy)

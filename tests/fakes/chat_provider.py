@@ -64,6 +64,7 @@ class Received:
     path: str
     headers: dict
     body: dict
+    query: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -130,7 +131,7 @@ class FakeChatProvider:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
             return _error(400, "Request body is not valid JSON.")
-        self.received.append(Received(request.path, dict(request.headers), body))
+        self.received.append(Received(request.path, dict(request.headers), body, dict(request.query)))
         try:
             validate(body, self.allowed_fields)
         except Rejection as rejection:
