@@ -28,6 +28,19 @@ COMPLETION = orjson.dumps(
 )
 
 
+FINISH = (
+    b"data: "
+    + orjson.dumps(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        }
+    )
+    + b"\n\n"
+)
+
+
 def chunk(i: int, stamp: bool) -> bytes:
     body = {
         "id": "chatcmpl-bench",
@@ -56,7 +69,7 @@ async def chat(request: Request) -> Response:
             yield chunk(i, stamp)
             if pause:
                 await asyncio.sleep(pause)
-        yield b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+        yield FINISH
         yield b"data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream")

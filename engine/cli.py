@@ -134,6 +134,7 @@ def _read_json(name: str) -> Any:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     from .bridge import get_bridge
+    from .pipeline import translated_request
 
     body = _read_json(args.file)
     rules = _load([args.rules])
@@ -154,11 +155,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
     explain(f"pack {pack.name} ({pack.file}), client {args.client}, upstream {pack.upstream.protocol}")
     try:
         if args.stage == "request":
-            bridge = get_bridge(args.client, pack.upstream.protocol)
-            if bridge is not None:
-                before = copy.deepcopy(body) if args.explain else None
-                body = bridge.request(body)
+            before = copy.deepcopy(body) if args.explain else None
+            body = translated_request(pack, args.client, body)
+            if get_bridge(args.client, pack.upstream.protocol) is not None:
                 _tell(explain, f"bridge {args.client} -> {pack.upstream.protocol}", before, body)
+            elif pack.upstream.force_stream:
+                _tell(explain, "upstream.force_stream", before, body)
             steps = pack.request
         else:
             steps = pack.response

@@ -77,6 +77,7 @@ class SwitchyardFunctions(functions.Functions):
 
 OPTIONS = jmespath.Options(custom_functions=SwitchyardFunctions())
 
+
 class _Interpreter(TreeInterpreter):
     """jmespath's interpreter with ordering comparisons as the JMESPath spec defines them.
 
@@ -91,7 +92,7 @@ class _Interpreter(TreeInterpreter):
             return super().visit_comparator(node, value)
         left = self.visit(node["children"][0], value)
         right = self.visit(node["children"][1], value)
-        if not (_number(left) and _number(right) or isinstance(left, str) and isinstance(right, str)):
+        if not ((_number(left) and _number(right)) or (isinstance(left, str) and isinstance(right, str))):
             return None
         return self.COMPARATOR_FUNC[node["value"]](left, right)
 

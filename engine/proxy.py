@@ -34,6 +34,7 @@ from .bridge.ids import new_id
 from .errors import RequestError, StepError, error_body
 from .metrics import Metrics
 from .pack import Pack
+from .pipeline import upstream_request
 from .reloader import Rules
 from .sse import DONE, SSEDecoder, encode, encode_json
 from .upstream import NOT_BACK, UpstreamError, Upstreams, describe, upstream_headers
@@ -114,11 +115,8 @@ class Proxy:
         # The bridge's stream translator reads the client's own request (tools, include_usage);
         # a second parse is cheaper than a deep copy and is safe from steps changing shared objects.
         client_body = orjson.loads(raw) if bridge else body
-        outgoing = bridge.request(body) if bridge else body
-        outgoing = pack.run_request(outgoing)
+        outgoing = upstream_request(pack, ex.client, body)
         upstream_stream = ex.stream or pack.upstream.force_stream
-        if upstream_stream:
-            outgoing["stream"] = True
         headers = upstream_headers(request.headers, pack.upstream, ex.request_id, upstream_stream)
         sent = time.perf_counter()
         try:

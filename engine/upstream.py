@@ -14,9 +14,10 @@ replaced by the pack's key; without it the client's is forwarded unchanged. The 
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 from collections.abc import Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -52,7 +53,7 @@ class UpstreamError(RequestError):
 def upstream_headers(client: Mapping[str, str], upstream: Upstream, request_id: str, stream: bool) -> dict[str, str]:
     headers: dict[str, str] = {}
     # `Connection` may name more headers that end at this hop (RFC 9110 section 7.6.1).
-    named = {t.strip().lower() for t in v.split(",")} if (v := client.get("connection")) else ()
+    named = {t.strip().lower() for k, v in client.items() if k.lower() == "connection" for t in v.split(",")}
     for name, value in client.items():
         low = name.lower()
         if low in HOP_BY_HOP or low in OWN or low in named:
@@ -62,6 +63,8 @@ def upstream_headers(client: Mapping[str, str], upstream: Upstream, request_id: 
         headers[name] = value
     if upstream.api_key:
         headers["Authorization"] = f"Bearer {upstream.api_key}"
+    elif (basic := _basic_auth(upstream.url)) and not any(k.lower() == "authorization" for k in headers):
+        headers["Authorization"] = basic  # `https://user:pass@host`: used only when no other credential goes
     headers["Content-Type"] = "application/json"
     headers["Accept"] = "text/event-stream" if stream else "application/json"
     headers["X-Request-Id"] = request_id
@@ -77,9 +80,21 @@ def endpoint(upstream: Upstream) -> str:
 @functools.lru_cache(maxsize=256)
 def _endpoint(url: str, protocol: str) -> str:
     # The path goes before a query string (`?api-version=...`), and a trailing slash must not double.
+    # User info never goes in the URL itself: aiohttp refuses it beside an Authorization header, and
+    # `upstream_headers` turns it into one when nothing else authenticates the request.
     parts = urlsplit(url)
     path = parts.path.rstrip("/") + ("/chat/completions" if protocol == "chat" else "/responses")
-    return urlunsplit(parts._replace(path=path))
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc, path=path))
+
+
+@functools.lru_cache(maxsize=256)
+def _basic_auth(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.username is None:
+        return None
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return "Basic " + base64.b64encode(pair.encode()).decode()
 
 
 class Upstreams:

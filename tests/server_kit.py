@@ -38,6 +38,8 @@ PACK_KEY = "sk-pack-SWITCHYARD-7f3c9e-TESTKEY"
 CLIENT_KEY = "sk-client-SWITCHYARD-4b1d2a-TESTKEY"
 URL_SECRET = "url-SECRET-91e0b7"
 MAX_BODY = 64 * 1024
+# One pack problem as the loader reports it: FILE:LINE:COLUMN: message.
+PROBLEM = re.compile(r"^(?P<file>\S+\.yaml):(?P<line>\d+):(?P<column>\d+): .+", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -308,6 +310,3 @@ def log_lines(proxy: ProxyProcess, request_id: str) -> list[dict]:
         if request_id in line and line.startswith("{"):
             lines.append(orjson.loads(line))
     return lines
-
-
-PROBLEM = re.compile(r"^(?P<file>\S+\.yaml):(?P<line>\d+):(?P<column>\d+): .+", re.MULTILINE)

@@ -1,0 +1,63 @@
+"""engine/upstream.py: what goes to the upstream besides the body (headers, credentials, the URL)."""
+
+from __future__ import annotations
+
+import base64
+from types import MappingProxyType
+
+from engine.pack import Upstream
+from engine.upstream import endpoint, upstream_headers
+
+
+def make(url: str = "https://api.example/v1", protocol: str = "chat", api_key: str = "", headers=None) -> Upstream:
+    return Upstream(url=url, protocol=protocol, api_key=api_key, headers=MappingProxyType(headers or {}))
+
+
+def test_the_pack_key_replaces_the_clients_authorization_whatever_its_case() -> None:
+    out = upstream_headers({"authorization": "Bearer client"}, make(api_key="sk-pack"), "req_1", False)
+    assert [v for k, v in out.items() if k.lower() == "authorization"] == ["Bearer sk-pack"]
+
+
+def test_without_a_pack_key_the_clients_authorization_goes_unchanged() -> None:
+    out = upstream_headers({"Authorization": "Bearer client"}, make(), "req_1", False)
+    assert out["Authorization"] == "Bearer client"
+
+
+def test_hop_by_hop_headers_and_those_named_in_connection_stop_at_the_proxy() -> None:
+    client = {"Connection": "keep-alive, X-Secret-Hop", "X-Secret-Hop": "1", "Keep-Alive": "5", "TE": "trailers"}
+    out = upstream_headers({**client, "X-Kept": "yes"}, make(), "req_1", True)
+    assert {k.lower() for k in out} == {"x-kept", "content-type", "accept", "x-request-id"}
+    assert out["Accept"] == "text/event-stream"
+
+
+def test_pack_headers_come_last_and_win() -> None:
+    out = upstream_headers({"X-Source": "client"}, make(headers={"X-Source": "sidecar"}), "req_1", False)
+    assert out["X-Source"] == "sidecar"
+
+
+def test_the_endpoint_path_goes_before_a_query_and_never_doubles_a_slash() -> None:
+    assert endpoint(make("https://h.example/v1/")) == "https://h.example/v1/chat/completions"
+    assert (
+        endpoint(make("https://h.example/v1?api-version=2", "responses"))
+        == "https://h.example/v1/responses?api-version=2"
+    )
+
+
+def test_user_info_leaves_the_url_and_becomes_basic_auth_when_nothing_else_authenticates() -> None:
+    up = make("https://u%40x:p%3Aw@h.example/v1")
+    assert endpoint(up) == "https://h.example/v1/chat/completions"
+    out = upstream_headers({}, up, "req_1", False)
+    assert out["Authorization"] == "Basic " + base64.b64encode(b"u@x:p:w").decode()
+
+
+def test_user_info_does_not_override_a_bearer_key_from_the_client_or_the_pack() -> None:
+    up = make("https://u:p@h.example/v1")
+    assert upstream_headers({"authorization": "Bearer c"}, up, "r", False) == {
+        "authorization": "Bearer c",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "X-Request-Id": "r",
+    }
+    assert (
+        upstream_headers({}, make("https://u:p@h.example/v1", api_key="k"), "r", False)["Authorization"] == "Bearer k"
+    )
