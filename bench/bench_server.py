@@ -212,14 +212,20 @@ async def main() -> None:
             line("added latency of the proxy hop (median)", f"{added:.3f} ms", "<= 0.5 ms", added <= 0.5)
             line("  (bare pass-through adds, for comparison)", f"{med['baseline'] - med['direct']:.3f} ms", "-", True)
 
-            total = 2000 if QUICK else 8000
-            rates = {"baseline": [], "switchyard": []}
-            for _ in range(2):  # interleaved, best of two each: the machine's noise hits both alike
-                rates["baseline"].append(await throughput(baseline, total))
-                rates["switchyard"].append(await throughput(switchyard, total))
-            b, s = max(rates["baseline"]), max(rates["switchyard"])
-            print(f"  throughput, 16 concurrent: baseline {b:,.0f} req/s, switchyard {s:,.0f} req/s")
-            line("throughput relative to bare pass-through", f"{s / b:.0%}", ">= 75%", s / b >= 0.75)
+            total = 2000 if QUICK else 6000
+            rounds = 3 if QUICK else 5
+            ratios, best = [], {"baseline": 0.0, "switchyard": 0.0}
+            for _ in range(rounds):  # interleaved: the machine's noise hits both alike within a round
+                b = await throughput(baseline, total)
+                s = await throughput(switchyard, total)
+                ratios.append(s / b)
+                best["baseline"], best["switchyard"] = max(best["baseline"], b), max(best["switchyard"], s)
+            ratio = statistics.median(ratios)
+            print(
+                f"  throughput, 16 concurrent (best of {rounds}): baseline {best['baseline']:,.0f} req/s, "
+                f"switchyard {best['switchyard']:,.0f} req/s; per-round ratios " + ", ".join(f"{r:.0%}" for r in ratios)
+            )
+            line("throughput relative to bare pass-through (median round)", f"{ratio:.0%}", ">= 75%", ratio >= 0.75)
 
             events = 20000 if QUICK else 50000
             stream = {}

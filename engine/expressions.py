@@ -28,6 +28,11 @@ _TABLE = OPTIONS.custom_functions.FUNCTION_TABLE
 # A JMESPath unquoted identifier, and dotted chains of them: the forms that need no parser.
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _DOTTED = re.compile(rf"{_IDENT}(?:\.{_IDENT})*")
+# `path == 'text'`, `path != 'text'` and `!key`: with dotted paths, most of the `match` lines of real
+# packs (`role == 'developer'`, `type != 'function'`, `!stream`). A raw string without escapes only.
+_COMPARE = re.compile(rf"({_IDENT}(?:\.{_IDENT})*)\s*(==|!=)\s*'([^'\\]*)'")
+_NOT = re.compile(rf"!\s*({_IDENT})")  # one key only: JMESPath reads `!a.b` as `(!a).b`
+_KEYWORDS = ("true", "false", "null")
 
 
 class ExpressionError(SwitchyardError):
@@ -67,8 +72,11 @@ def truthy(value: Any) -> bool:
 def compile_expression(source: str) -> Expression:
     """Compile `source`, raising ExpressionError with the parser's column when it is not valid."""
     source = source.strip()
-    if _DOTTED.fullmatch(source) and source not in ("true", "false", "null"):
+    if _DOTTED.fullmatch(source) and source not in _KEYWORDS:
         return Expression(source, _lookup(tuple(source.split("."))), simple=True)
+    fast = _fast_form(source)
+    if fast is not None:
+        return Expression(source, fast, simple=True)
     try:
         parsed = jmespath_compile(source)
     except JMESPathError as exc:
@@ -110,6 +118,21 @@ def _check_functions(node: Any) -> str | None:
             problem = _check_functions(child)
             if problem:
                 return problem
+    return None
+
+
+def _fast_form(source: str) -> Callable[[Any], Any] | None:
+    """A direct closure for the comparison and negation forms above, with JMESPath's exact results."""
+    m = _COMPARE.fullmatch(source)
+    if m and m.group(1) not in _KEYWORDS:
+        get, literal = _lookup(tuple(m.group(1).split("."))), m.group(3)
+        if m.group(2) == "==":
+            return lambda node: get(node) == literal
+        return lambda node: get(node) != literal
+    m = _NOT.fullmatch(source)
+    if m and m.group(1) not in _KEYWORDS:
+        get = _lookup((m.group(1),))
+        return lambda node: not truthy(get(node))
     return None
 
 

@@ -185,9 +185,8 @@ class Compiler:
             run = ACTIONS[name](arg, self)
         finally:
             self.at, self._step = saved
-        if match is not None and name != "each":
-            run = _guard(run, match.evaluate)
-        return Step(number, name, where, _wrap(run, where), match if name != "each" else None)
+        guard = match.evaluate if match is not None and name != "each" else None
+        return Step(number, name, where, _wrap(run, where, guard), match if name != "each" else None)
 
     def do_steps(self) -> list[Callable[[Any], None]]:
         """The `do:` list of the `each` step being compiled."""
@@ -200,20 +199,14 @@ class Compiler:
         return match.evaluate if match is not None else None
 
 
-def _guard(run: Callable[[Any], None], match: Callable[[Any], Any]) -> Callable[[Any], None]:
-    def guarded(node: Any) -> None:
-        if truthy(match(node)):
-            run(node)
-
-    return guarded
-
-
-def _wrap(run: Callable[[Any], None], where: str) -> Callable[[Any], None]:
+def _wrap(run: Callable[[Any], None], where: str, guard: Callable[[Any], Any] | None) -> Callable[[Any], None]:
+    # One closure per step: the `match` guard and the error wrapping, so a step is one call deep.
     # try/except costs nothing until something raises; inner steps wrap themselves, so the
     # innermost step that failed is the one named.
     def step(node: Any) -> None:
         try:
-            run(node)
+            if guard is None or truthy(guard(node)):
+                run(node)
         except (StepError, RequestError):
             raise
         except JMESPathError as exc:

@@ -82,6 +82,8 @@ class Path:
         # Objects are only made after the last `[]` or filter, and only when the last segment is plain:
         # an array that is missing cannot be filled, and an object made on the way to it would be a
         # change at a path that does not exist.
+        if len(self.segments) == 1:  # a top-level key, the commonest path: no walk at all
+            return [node] if type(node) is dict else []
         make_from = self.make_from if create else len(self.segments)
         nodes = [node]
         for i, seg in enumerate(self.segments[:-1]):

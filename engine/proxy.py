@@ -32,6 +32,7 @@ from .aggregate import UpstreamFailed, chat_completion, final_response
 from .bridge import get_bridge
 from .bridge.ids import new_id
 from .errors import RequestError, StepError, error_body
+from .logs import access_log
 from .metrics import Metrics
 from .pack import Pack
 from .pipeline import upstream_request
@@ -270,25 +271,22 @@ class Proxy:
         elapsed = time.perf_counter() - ex.started
         self.metrics.requests.labels(ex.pack_name, ex.client, ex.upstream_protocol, str(ex.status)).inc()
         self.metrics.request_duration.labels(ex.pack_name, ex.client).observe(elapsed)
-        log.info(
-            "request",
-            extra={
-                "fields": {
-                    "request_id": ex.request_id,
-                    "pack": ex.pack_name,
-                    "model": ex.model if isinstance(ex.model, str) else None,
-                    "client": ex.client,
-                    "upstream": ex.upstream_protocol,
-                    "stream": ex.stream,
-                    "status": ex.status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "upstream_ms": None if ex.upstream_ms is None else round(ex.upstream_ms, 2),
-                    "first_byte_ms": None if ex.first_byte_ms is None else round(ex.first_byte_ms, 2),
-                    "bytes_in": ex.bytes_in,
-                    "bytes_out": ex.bytes_out,
-                    "error": ex.error,
-                }
-            },
+        access_log(
+            {
+                "request_id": ex.request_id,
+                "pack": ex.pack_name,
+                "model": ex.model[:200] if isinstance(ex.model, str) else None,
+                "client": ex.client,
+                "upstream": ex.upstream_protocol,
+                "stream": ex.stream,
+                "status": ex.status,
+                "duration_ms": round(elapsed * 1000, 2),
+                "upstream_ms": None if ex.upstream_ms is None else round(ex.upstream_ms, 2),
+                "first_byte_ms": None if ex.first_byte_ms is None else round(ex.first_byte_ms, 2),
+                "bytes_in": ex.bytes_in,
+                "bytes_out": ex.bytes_out,
+                "error": ex.error,
+            }
         )
 
 
