@@ -6,7 +6,7 @@ Figures, each printed next to its budget:
     (budget: at least 15,000/s):
     - the per-event work the server does: `orjson.loads` of the event's data, the pack's response steps,
       `ChatStream.feed`, and `encode_json` of every chunk it gives;
-    - the same through the server's own stream path (`engine.proxy._Translator` fed by `SSEDecoder`
+    - the same through the server's own stream path (`engine.relay.Relay` fed by `SSEDecoder`
       from 1,400-byte reads, as the upstream's bytes arrive), which adds SSE decoding and metrics;
     - end to end: a real `switchyard serve` process with `rules/openai.yaml`, a fake upstream on loopback
       that sends the whole stream at once, and a streaming client reading every byte. Client, upstream
@@ -49,7 +49,7 @@ from fakes.responses_provider import (  # noqa: E402
 from engine.bridge.chat_chunks import ChatStream  # noqa: E402
 from engine.bridge.responses_request import to_responses  # noqa: E402
 from engine.metrics import Metrics  # noqa: E402
-from engine.proxy import _Translator  # noqa: E402
+from engine.relay import Relay  # noqa: E402
 from engine.rules import load_rules  # noqa: E402
 from engine.sse import SSEDecoder, encode_json  # noqa: E402
 
@@ -124,7 +124,7 @@ def bench_server_path(pack, datas: list[bytes], body: bytes) -> float:
 
     def run() -> None:
         for _ in range(STREAMS):
-            translate = _Translator(pack, bridge, "chat", client_body(), metrics)
+            translate = Relay(pack, bridge, "chat", client_body(), metrics)
             decoder = SSEDecoder()
             for read in reads:
                 translate.events(decoder.decode(read))
@@ -228,7 +228,7 @@ def main() -> None:
     events = f">= {EVENTS_BUDGET:,}"
     report("(a) loads + response steps + ChatStream.feed + encode", bench_translator(pack, datas), "events/s", events)
     rate = bench_server_path(pack, datas, body)
-    report("(a) the server's stream path (SSE decode, _Translator)", rate, "events/s", events)
+    report("(a) the server's stream path (SSE decode, Relay)", rate, "events/s", events)
     try:
         rate, seconds = asyncio.run(bench_end_to_end(len(datas), body))
         report(f"(a) end to end through a proxy process ({seconds * 1000:.1f} ms/stream)", rate, "events/s", events)

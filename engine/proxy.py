@@ -6,12 +6,12 @@
 A request takes the rule set that is current when it arrives and keeps that snapshot (through
 the `Pack` object it holds) to its last stream event, whatever reloads happen meanwhile.
 
-Streams are translated as they arrive: each read from the upstream is decoded into SSE events,
-each JSON event goes through the pack's `response` steps and the bridge, and everything one read
-produced is sent to the client in one write, so nothing waits for anything but the bytes it needs.
-When the upstream breaks mid-stream the client gets an error event in its own protocol
-(`response.failed`, or a chat chunk with an `error` key that the openai SDK raises on), never a
-stream that just stops.
+Streams are translated as they arrive: each read from the upstream is decoded into SSE events and
+handed to the stream's `Relay` (engine/relay.py), which runs the `response` steps and the bridge
+and returns one client write per upstream read. This module owns what surrounds that: the
+upstream call, timeouts and cuts mid-stream (the relay turns them into an error event in the
+client's protocol, never a stream that just stops), aggregation for `force_stream`, metrics and
+the access log line.
 
 Errors the proxy makes up itself use the OpenAI error shape shared by both client protocols.
 """
@@ -36,8 +36,9 @@ from .logs import access_log
 from .metrics import Metrics
 from .pack import Pack
 from .pipeline import upstream_request
+from .relay import Relay
 from .reloader import Rules
-from .sse import DONE, SSEDecoder, encode, encode_json
+from .sse import SSEDecoder
 from .upstream import NOT_BACK, UpstreamError, Upstreams, describe, upstream_headers
 
 log = logging.getLogger("switchyard.access")
@@ -134,7 +135,7 @@ class Proxy:
         is_sse = "text/event-stream" in resp.headers.get("Content-Type", "")
         if not is_sse:
             return await self._whole(ex, resp, passed, pack, bridge, client_body)
-        translate = _Translator(pack, bridge, ex.client, client_body, self.metrics)
+        translate = Relay(pack, bridge, ex.client, client_body, self.metrics)
         if ex.stream:
             self.metrics.active_streams.inc()
             passed.update(SSE_HEADERS)
@@ -198,7 +199,7 @@ class Proxy:
             body = bridge.response(body, client_body)
         return self._ok(ex, orjson.dumps(body), headers)
 
-    async def _stream(self, ex: Exchange, resp, translate: _Translator, sent: float):
+    async def _stream(self, ex: Exchange, resp, translate: Relay, sent: float):
         try:
             async for out in self._events(ex, resp, translate, sent):
                 ex.bytes_out += len(out)
@@ -212,7 +213,7 @@ class Proxy:
             self.metrics.active_streams.dec()
             self._done(ex)
 
-    async def _events(self, ex: Exchange, resp, translate: _Translator, sent: float):
+    async def _events(self, ex: Exchange, resp, translate: Relay, sent: float):
         """Client-ready bytes, one blob per upstream read; ends with an error event if the upstream breaks."""
         decoder = SSEDecoder()
         try:
@@ -240,7 +241,7 @@ class Proxy:
         if out:
             yield out
 
-    async def _aggregate(self, ex: Exchange, resp, headers: dict, translate: _Translator, sent: float) -> Response:
+    async def _aggregate(self, ex: Exchange, resp, headers: dict, translate: Relay, sent: float) -> Response:
         """force_stream for a client that asked for one body: read the whole stream, answer once."""
         translate.collect = []
         try:
@@ -288,126 +289,6 @@ class Proxy:
                 "error": ex.error,
             }
         )
-
-
-class _Translator:
-    """Per-stream state: upstream SSE events in, client bytes out (or collected events, for aggregation).
-
-    `ended` records that the client has seen the end of its stream (a terminal Responses event,
-    `[DONE]`, or an error); a stream that closes before that gets a failure event instead.
-    """
-
-    def __init__(self, pack: Pack, bridge, client: str, client_body: dict, metrics: Metrics):
-        self.pack = pack
-        self.client = client
-        self.bridge = bridge.stream(client_body) if bridge else None
-        self.collect: list | None = None
-        self.ended = False
-        self.finished = False  # same-protocol chat: a finish_reason was seen, [DONE] may be all that is missing
-        self.seq = -1  # last sequence_number seen (same-protocol Responses), for a synthetic failure event
-        self.response_id: str | None = None
-        self.events_in = metrics.stream_events.labels(pack.name, "in")
-        self.events_out = metrics.stream_events.labels(pack.name, "out")
-
-    def events(self, events: list) -> bytes:
-        out: list[bytes] = []
-        run = self.pack.run_response
-        for ev in events:
-            self.events_in.inc()
-            if self.ended:
-                continue  # nothing after the end: a client must not see events past [DONE] or a terminal event
-            if ev.data == "[DONE]":
-                self._end(out)
-                continue
-            try:
-                obj = orjson.loads(ev.data)
-            except orjson.JSONDecodeError:
-                if self.bridge is None and self.collect is None:
-                    out.append(encode(ev.data, ev.event))  # not JSON: passed on unchanged
-                continue
-            if type(obj) is dict:
-                run(obj)
-            if self.bridge is not None:
-                self._emit(self.bridge.feed(obj), out)
-            else:
-                self._note(obj)
-                self._emit([obj], out)
-        return b"".join(out)
-
-    def close(self) -> bytes:
-        """The upstream closed the stream."""
-        out: list[bytes] = []
-        if not self.ended:
-            if self.bridge is not None or self.finished:
-                self._end(out)
-            else:
-                # Closed cleanly but without its end marker: a half answer must not look whole.
-                self._emit(self._failure("the upstream stream ended before the response completed"), out)
-        return b"".join(out)
-
-    def fail(self, message: str, code: str = "server_error") -> bytes:
-        """The upstream broke mid-stream (or a response step failed): the client gets an error."""
-        out: list[bytes] = []
-        if not self.ended:
-            events = self.bridge.fail(message, code) if self.bridge is not None else self._failure(message, code)
-            self._emit(events, out)
-            if self.client == "chat" and self.collect is None:
-                out.append(DONE)
-            self.ended = True
-        return b"".join(out)
-
-    def _end(self, out: list[bytes]) -> None:
-        if self.bridge is not None and not self.ended:
-            self._emit(self.bridge.close(), out)
-        if self.client == "chat" and self.collect is None:
-            out.append(DONE)
-        self.ended = True
-
-    def _emit(self, events: list, out: list[bytes]) -> None:
-        for obj in events:
-            self.events_out.inc()
-            if self.collect is not None:
-                self.collect.append(obj)
-            elif self.client == "responses":
-                out.append(encode_json(obj, obj.get("type") if type(obj) is dict else None))
-            else:
-                out.append(encode_json(obj))
-            if self.client == "responses" and type(obj) is dict and obj.get("type") in _TERMINAL:
-                self.ended = True
-
-    def _note(self, obj: dict) -> None:
-        if type(obj) is not dict:
-            return
-        if self.client == "chat":
-            if "error" in obj:
-                self.finished = True
-            for choice in obj.get("choices") or ():
-                if type(choice) is dict and choice.get("finish_reason"):
-                    self.finished = True
-            return
-        seq = obj.get("sequence_number")
-        if type(seq) is int:
-            self.seq = seq
-        response = obj.get("response")
-        if type(response) is dict and response.get("id"):
-            self.response_id = response["id"]
-
-    def _failure(self, message: str, code: str = "server_error") -> list[dict]:
-        if self.client == "chat":
-            return [error_body(message, "upstream_error", None, code)]
-        self.seq += 1
-        response = {
-            "id": self.response_id or new_id("resp"),
-            "object": "response",
-            "status": "failed",
-            "error": {"code": code, "message": message},
-            "output": [],
-            "usage": None,
-        }
-        return [{"type": "response.failed", "sequence_number": self.seq, "response": response}]
-
-
-_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 
 
 def _parse(raw: bytes) -> dict:
