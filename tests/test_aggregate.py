@@ -15,10 +15,9 @@ expected files and review the diff before committing:
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
+import golden_files
 import pytest
 from fakes.responses_provider import function_call_item, message_item, reasoning_item, response_object, stream_events
 
@@ -34,17 +33,6 @@ CLIENT = {
 }
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def check_golden(path: Path, actual) -> None:
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
-    assert path.exists(), f"{path.name} is missing; run with UPDATE_GOLDEN=1 to create it"
-    assert actual == json.loads(path.read_text())
-
-
 def outcome(function, argument) -> dict:
     try:
         return function(argument)
@@ -55,7 +43,7 @@ def outcome(function, argument) -> dict:
 @pytest.mark.parametrize("case", CASES)
 def test_each_golden_stream_aggregates_to_its_expected_body(case):
     function = chat_completion if case.startswith("chunks_") else final_response
-    check_golden(FOLDER / f"{case}.out.json", outcome(function, read_jsonl(FOLDER / f"{case}.in.jsonl")))
+    golden_files.check(FOLDER / f"{case}.out.json", outcome(function, golden_files.read(FOLDER / f"{case}.in.jsonl")))
 
 
 # -- final_response

@@ -16,9 +16,9 @@ of output is intended, regenerate the expected files and review the diff before 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+import golden_files
 import httpx2 as httpx
 import openai
 import pytest
@@ -44,24 +44,6 @@ def clock() -> int:
     return 1760000000
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def check_golden(path: Path, actual) -> None:
-    update = os.environ.get("UPDATE_GOLDEN") == "1"
-    if path.suffix == ".jsonl":
-        if update:
-            path.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in actual))
-        assert path.exists(), f"{path.name} is missing; run with UPDATE_GOLDEN=1 to create it"
-        assert actual == read_jsonl(path)
-    else:
-        if update:
-            path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
-        assert path.exists(), f"{path.name} is missing; run with UPDATE_GOLDEN=1 to create it"
-        assert actual == json.loads(path.read_text())
-
-
 def translate(events: list[dict], client_body: dict = CLIENT, *, close: bool = True) -> list[dict]:
     stream = ChatStream(client_body, ids=ids, clock=clock)
     chunks = [chunk for event in events for chunk in stream.feed(event)]
@@ -78,15 +60,15 @@ def finish(chunks: list[dict]) -> str | None:
 
 @pytest.mark.parametrize("case", STREAMS)
 def test_each_golden_stream_translates_to_its_expected_chunks(case):
-    events = read_jsonl(GOLDEN / "streams" / f"{case}.in.jsonl")
+    events = golden_files.read(GOLDEN / "streams" / f"{case}.in.jsonl")
     client_body = json.loads((GOLDEN / "streams" / f"{case}.client.json").read_text())
-    check_golden(GOLDEN / "streams" / f"{case}.out.jsonl", translate(events, client_body))
+    golden_files.check(GOLDEN / "streams" / f"{case}.out.jsonl", translate(events, client_body))
 
 
 @pytest.mark.parametrize("case", COMPLETIONS)
 def test_each_golden_response_body_translates_to_its_expected_completion(case):
     body = json.loads((GOLDEN / "completions" / f"{case}.in.json").read_text())
-    check_golden(GOLDEN / "completions" / f"{case}.out.json", to_completion(body, CLIENT, ids=ids, clock=clock))
+    golden_files.check(GOLDEN / "completions" / f"{case}.out.json", to_completion(body, CLIENT, ids=ids, clock=clock))
 
 
 # -- the bug other bridges shipped

@@ -11,10 +11,10 @@ When a change of output is intended, regenerate the expected files and review th
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
+import golden_files
 import orjson
 import pytest
 
@@ -28,12 +28,7 @@ CASES = sorted(path.name.removesuffix(".in.json") for path in GOLDEN.glob("*.in.
 @pytest.mark.parametrize("case", CASES)
 def test_each_golden_request_translates_to_its_expected_chat_request(case):
     body = orjson.loads((GOLDEN / f"{case}.in.json").read_bytes())
-    expected_path = GOLDEN / f"{case}.out.json"
-    actual = to_chat(body)
-    if os.environ.get("UPDATE_GOLDEN"):
-        expected_path.write_bytes(orjson.dumps(actual, option=orjson.OPT_INDENT_2) + b"\n")
-    assert expected_path.exists(), f"missing {expected_path.name}: run with UPDATE_GOLDEN=1 and review it"
-    assert actual == orjson.loads(expected_path.read_bytes())
+    golden_files.check(GOLDEN / f"{case}.out.json", to_chat(body))
 
 
 def test_the_golden_folder_holds_the_codex_requests_and_the_focused_cases():

@@ -19,10 +19,10 @@ When a change of output is intended, regenerate the expected files and review th
 from __future__ import annotations
 
 import itertools
-import os
 import typing
 from pathlib import Path
 
+import golden_files
 import orjson
 import pytest
 from openai import omit
@@ -59,21 +59,6 @@ def run(chunks: list[dict], client: dict = CLIENT) -> list[dict]:
     stream = new_stream(client)
     events = [event for chunk in chunks for event in stream.feed(chunk)]
     return events + stream.close()
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
-
-
-def check_golden(actual: object, expected_path: Path, *, lines: bool) -> None:
-    if os.environ.get("UPDATE_GOLDEN"):
-        if lines:
-            expected_path.write_bytes(b"".join(orjson.dumps(event) + b"\n" for event in actual))
-        else:
-            expected_path.write_bytes(orjson.dumps(actual, option=orjson.OPT_INDENT_2) + b"\n")
-    assert expected_path.exists(), f"missing {expected_path.name}: run with UPDATE_GOLDEN=1 and review it"
-    expected = read_jsonl(expected_path) if lines else orjson.loads(expected_path.read_bytes())
-    assert actual == expected
 
 
 def check_sequence(events: list[dict]) -> None:
@@ -131,8 +116,8 @@ def final_sdk_response(events: list[dict]):
 
 @pytest.mark.parametrize("case", STREAMS)
 def test_each_golden_stream_translates_to_its_expected_events(case):
-    events = run(read_jsonl(GOLDEN / "streams" / f"{case}.in.jsonl"))
-    check_golden(events, GOLDEN / "streams" / f"{case}.out.jsonl", lines=True)
+    events = run(golden_files.read(GOLDEN / "streams" / f"{case}.in.jsonl"))
+    golden_files.check(GOLDEN / "streams" / f"{case}.out.jsonl", events)
     check_sequence(events)
     replay_through_sdk(events)
 
@@ -141,7 +126,7 @@ def test_each_golden_stream_translates_to_its_expected_events(case):
 def test_each_golden_completion_translates_to_its_expected_response(case):
     completion = orjson.loads((GOLDEN / "completions" / f"{case}.in.json").read_bytes())
     response = to_response(completion, {**CLIENT, "stream": False}, ids=counter_ids(), clock=lambda: CLOCK)
-    check_golden(response, GOLDEN / "completions" / f"{case}.out.json", lines=False)
+    golden_files.check(GOLDEN / "completions" / f"{case}.out.json", response)
     Response.model_validate(response)
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 
+import golden_files
 import pytest
 from fakes.responses_provider import check_openai
 
@@ -28,17 +28,10 @@ CASES = sorted(path.name.removesuffix(".in.json") for path in FOLDER.glob("*.in.
 USER = {"role": "user", "content": "hi"}
 
 
-def check_golden(path: Path, actual) -> None:
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
-    assert path.exists(), f"{path.name} is missing; run with UPDATE_GOLDEN=1 to create it"
-    assert actual == json.loads(path.read_text())
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_each_golden_request_translates_to_its_expected_body(case):
     body = json.loads((FOLDER / f"{case}.in.json").read_text())
-    check_golden(FOLDER / f"{case}.out.json", to_responses(body))
+    golden_files.check(FOLDER / f"{case}.out.json", to_responses(body))
 
 
 @pytest.mark.parametrize("case", CASES)

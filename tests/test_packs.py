@@ -15,12 +15,12 @@ regenerated without a careful look.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import golden_files
 import orjson
 import pytest
 from fakes.chat_provider import ALLOWED_FIELDS as DASHSCOPE_FIELDS
@@ -166,13 +166,7 @@ def upstream(pack: str, turn: str) -> dict:
 @pytest.mark.parametrize("turn", TURNS)
 @pytest.mark.parametrize("pack", PACKS)
 def test_each_pack_sends_the_golden_upstream_body_for_each_codex_turn(pack, turn):
-    actual = upstream(pack, turn)
-    expected_path = GOLDEN / pack / f"{turn}.out.json"
-    if os.environ.get("UPDATE_GOLDEN"):
-        expected_path.parent.mkdir(parents=True, exist_ok=True)
-        expected_path.write_bytes(orjson.dumps(actual, option=orjson.OPT_INDENT_2) + b"\n")
-    assert expected_path.exists(), f"missing {expected_path}: run with UPDATE_GOLDEN=1 and review it"
-    assert actual == orjson.loads(expected_path.read_bytes())
+    golden_files.check(GOLDEN / pack / f"{turn}.out.json", upstream(pack, turn))
 
 
 @pytest.mark.parametrize("turn", TURNS)

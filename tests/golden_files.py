@@ -1,0 +1,39 @@
+"""Golden files: expected outputs kept beside their inputs, compared as data, regenerated on request.
+
+`check(path, actual)` compares `actual` with the JSON (`.json`) or JSON Lines (`.jsonl`) file at
+`path`. With `UPDATE_GOLDEN=1` in the environment it first writes `actual` there, so an intended
+change is one run followed by a review of the diff:
+
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_bridge_chat_request.py && git diff tests/golden
+
+A missing file fails rather than being created silently: a golden file that nobody looked at
+proves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def read(path: Path) -> Any:
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write(path: Path, value: Any) -> None:
+    if path.suffix == ".jsonl":
+        text = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in value)
+    else:
+        text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def check(path: Path, actual: Any) -> None:
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        write(path, actual)
+    assert path.exists(), f"{path} is missing: run with UPDATE_GOLDEN=1 and review it"
+    assert actual == read(path), f"differs from {path} (UPDATE_GOLDEN=1 rewrites it after an intended change)"
