@@ -42,6 +42,7 @@ class Document:
     values: dict = field(default_factory=dict)
     quoted: set = field(default_factory=set)  # locations of quoted scalars, whose text starts one column later
     quoted_keys: set = field(default_factory=set)  # the same, for keys (paths are keys in rename, set, ...)
+    interpolated: dict = field(default_factory=dict)  # value after interpolation -> the text written in the file
     digest: str = ""  # sha256 of the text, shortened: tells one version of a file from another
 
     def quote_offset(self, at: Location, *, key: bool = False) -> int:
@@ -61,7 +62,22 @@ class Document:
 
     def problem(self, at: Location, message: str, *, key: bool = False) -> Problem:
         line, column = self.position(at, key=key)
-        return Problem(self.file, line, column, message)
+        return Problem(self.file, line, column, self.redact(message))
+
+    def redact(self, message: str) -> str:
+        """A message with every interpolated value replaced by what the file says (`${VAR}`).
+
+        Environment values under `upstream` are often keys; a problem message goes to a terminal, to
+        the server log and to `/-/rules`, so it must name the variable, not repeat its value.
+        """
+        for value, written in self.interpolated.items():
+            if not value or value not in message:
+                continue
+            if repr(value) in message:
+                message = message.replace(repr(value), repr(written))
+            elif len(value) >= 8:  # unquoted: only when long enough to be a secret and not a common word
+                message = message.replace(value, written)
+        return message
 
 
 def load_file(path: str, display: str | None = None) -> tuple[Document | None, list[Problem]]:
@@ -150,10 +166,13 @@ def interpolate(doc: Document, at: Location, env: Mapping[str, str] | None = Non
     env = os.environ if env is None else env
     problems: list[Problem] = []
 
+    from_env: list[bool] = []
+
     def sub(value: str, here: Location) -> str:
         def one(m: re.Match) -> str:
             name, default = m.group(1), m.group(2)
             if name in env:
+                from_env.append(True)
                 return env[name]
             if default is not None:
                 return default
@@ -164,7 +183,13 @@ def interpolate(doc: Document, at: Location, env: Mapping[str, str] | None = Non
 
     def walk(node: Any, here: Location) -> Any:
         if isinstance(node, str):
-            return sub(node, here) if "${" in node else node
+            if "${" not in node:
+                return node
+            from_env.clear()
+            value = sub(node, here)
+            if from_env:
+                doc.interpolated[value] = node  # so that messages can show `${VAR}`, never its value
+            return value
         if isinstance(node, dict):
             for k in list(node):
                 node[k] = walk(node[k], (*here, k))

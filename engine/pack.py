@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from jmespath.exceptions import JMESPathError
+from jmespath.exceptions import JMESPathError, JMESPathTypeError
 
 from .actions import ACTIONS, ARGS, STEP_EXTRA_KEYS
 from .errors import Problem, RequestError, StepError
@@ -111,7 +111,7 @@ class Compiler:
 
     def error(self, at: tuple, message: str, key: bool = False, column_offset: int = 0) -> None:
         line, column = self.doc.position(at, key=key)
-        self.problems.append(Problem(self.doc.file, line, column + column_offset, message))
+        self.problems.append(Problem(self.doc.file, line, column + column_offset, self.doc.redact(message)))
 
     def path(self, text: Any, at: tuple, key: bool = False) -> Path | None:
         try:
@@ -210,11 +210,20 @@ def _wrap(run: Callable[[Any], None], where: str, guard: Callable[[Any], Any] | 
         except (StepError, RequestError):
             raise
         except JMESPathError as exc:
-            raise StepError(where, f"JMESPath error: {exc}") from None
+            raise StepError(where, _describe(exc)) from None
         except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
             raise StepError(where, f"{type(exc).__name__}: {exc}") from None
 
     return step
+
+
+def _describe(exc: JMESPathError) -> str:
+    """The JMESPath error without the data: jmespath's own message quotes the offending value,
+    which is the client's content (a key, a card number) and must not reach a response or a log."""
+    if isinstance(exc, JMESPathTypeError):
+        expected = " or ".join(exc.expected_types)
+        return f"JMESPath error: {exc.function_name}() expected {expected}, got {exc.actual_type}"
+    return f"JMESPath error: {type(exc).__name__}"
 
 
 def compile_pack(doc: Document, env: Mapping[str, str] | None = None) -> tuple[Pack | None, list[Problem]]:

@@ -157,26 +157,24 @@ class Proxy:
         return b"".join(chunks)
 
     async def _upstream_error(self, ex: Exchange, resp: aiohttp.ClientResponse, headers: dict) -> Response:
-        # The client sees the provider's real message and status; a non-JSON body (an HTML error
-        # page from a load balancer) is wrapped so the client's SDK can still parse it.
+        """The provider's error, with its real message, in the shape and status the client can act on."""
         try:
             data = await resp.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
             data = f"(body unreadable: {describe(exc)})".encode()
         finally:
             resp.release()
-        try:
-            parsed = orjson.loads(data)
-            content = data if isinstance(parsed, dict) else None
-        except orjson.JSONDecodeError:
-            content = None
-        if content is None:
-            text = data.decode("utf-8", "replace").strip()[:500]
-            content = orjson.dumps(error_body(f"upstream answered {resp.status}: {text}", "upstream_error"))
-        ex.status, ex.error = resp.status, "upstream error"
+        content = upstream_error_body(data, resp.status)
+        status = resp.status
+        if ex.client == "responses" and 400 < status < 500 and status not in _CLIENT_KEEPS:
+            # Codex treats a 400 as a request error to show the user, but retries other statuses
+            # blindly (protocols.md D.4): a provider's 404 or 422 for a bad request is a 400 to it.
+            headers["X-Upstream-Status"] = str(status)
+            status = 400
+        ex.status, ex.error = status, "upstream error"
         ex.bytes_out = len(content)
         self._done(ex)
-        return Response(content, status_code=resp.status, headers=headers, media_type=JSON)
+        return Response(content, status_code=status, headers=headers, media_type=JSON)
 
     async def _whole(self, ex, resp, headers, pack: Pack, bridge, client_body) -> Response:
         try:
@@ -289,6 +287,35 @@ class Proxy:
                 "error": ex.error,
             }
         )
+
+
+# Statuses a Responses client must see as they are: auth (401, 403) and rate limiting (429).
+_CLIENT_KEEPS = frozenset({401, 403, 429})
+
+
+def upstream_error_body(data: bytes, status: int) -> bytes:
+    """An upstream error body in the OpenAI error shape: kept as is when it already is, else wrapped.
+
+    Providers answer `{"error": {...}}` (kept byte for byte), or `{"detail": "..."}`, bare
+    `{"code", "message"}` objects, HTML pages from load balancers: those are wrapped, their message
+    kept, so the client's SDK raises with the provider's own words.
+    """
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+        return data
+    if isinstance(parsed, dict):
+        inner = parsed.get("error") if isinstance(parsed.get("error"), str) else None
+        message = inner or parsed.get("message") or parsed.get("detail") or parsed.get("msg")
+        if not isinstance(message, str):
+            message = orjson.dumps(parsed).decode()[:500]
+        code = parsed.get("code")
+        kind = parsed.get("type") if isinstance(parsed.get("type"), str) else "upstream_error"
+        return orjson.dumps(error_body(message, kind, None, str(code) if code is not None else None))
+    text = data.decode("utf-8", "replace").strip()[:500]
+    return orjson.dumps(error_body(f"upstream answered {status}: {text}", "upstream_error"))
 
 
 def _parse(raw: bytes) -> dict:

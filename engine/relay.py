@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import orjson
 
+from .aggregate import upstream_error
 from .bridge.ids import new_id
 from .errors import error_body
 from .metrics import Metrics
@@ -50,7 +51,7 @@ class Relay:
             self.events_in.inc()
             if self.ended:
                 continue  # nothing after the end: a client must not see events past [DONE] or a terminal event
-            if ev.data == "[DONE]":
+            if ev.is_done:
                 self._end(out)
                 continue
             try:
@@ -66,17 +67,21 @@ class Relay:
             else:
                 self._note(obj)
                 self._emit([obj], out)
+                if self.client == "responses" and type(obj) is dict and obj.get("type") == "error":
+                    # Codex ignores `error` events and would wait for a terminal one that never comes
+                    # (then retry); `response.failed` with the same code ends the stream properly.
+                    failed = upstream_error(obj)
+                    self._emit(self._failure(failed.message, failed.code or "server_error"), out)
         return b"".join(out)
 
     def close(self) -> bytes:
         """The upstream closed the stream."""
+        if not self.ended and self.bridge is None and not self.finished:
+            # Closed cleanly but without its end marker: a half answer must not look whole.
+            return self.fail("the upstream stream ended before the response completed")
         out: list[bytes] = []
         if not self.ended:
-            if self.bridge is not None or self.finished:
-                self._end(out)
-            else:
-                # Closed cleanly but without its end marker: a half answer must not look whole.
-                self._emit(self._failure("the upstream stream ended before the response completed"), out)
+            self._end(out)
         return b"".join(out)
 
     def fail(self, message: str, code: str = "server_error") -> bytes:
@@ -91,8 +96,12 @@ class Relay:
         return b"".join(out)
 
     def _end(self, out: list[bytes]) -> None:
+        """The upstream's end marker ([DONE]) or its clean close after a finish: end the client's stream."""
         if self.bridge is not None and not self.ended:
             self._emit(self.bridge.close(), out)
+        elif self.client == "responses" and not self.ended:
+            # [DONE] before any terminal event: the response never completed.
+            self._emit(self._failure("the upstream stream ended before the response completed"), out)
         if self.client == "chat" and self.collect is None:
             out.append(DONE)
         self.ended = True
@@ -141,4 +150,5 @@ class Relay:
         return [{"type": "response.failed", "sequence_number": self.seq, "response": response}]
 
 
-_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+# The events that end a Responses stream for its clients. An `error` event does not: Codex ignores it.
+_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})

@@ -169,3 +169,13 @@ def test_the_contract_examples_compile_as_one_pack() -> None:
     assert pack is not None, [str(p) for p in problems]
     assert [s.action for s in pack.request] == ["each", "rename", "set", "drop", "drop", "drop", "reject"]
     assert [s.action for s in pack.response] == ["rename"]
+
+
+def test_a_step_error_names_the_step_and_the_types_but_never_the_clients_data() -> None:
+    pack = compile_steps([{"compute": {"n": "length(card)"}}])
+    with pytest.raises(StepError) as caught:
+        apply(pack, "request", {"card": 4111111111111111})
+    assert "4111111111111111" not in str(caught.value)
+    assert "request step 1 (compute): JMESPath error: length() expected string or array or object, got number" in str(
+        caught.value
+    )

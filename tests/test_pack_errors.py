@@ -126,3 +126,14 @@ def test_header_names_and_values_under_upstream_are_interpolated() -> None:
     pack, problems = compile_pack(doc, env={"TENANT": "acme"})
     assert problems == []
     assert dict(pack.upstream.headers) == {"X-Tenant": "acme"}
+
+
+def test_problems_name_the_environment_variable_never_its_value() -> None:
+    text = "pack: k\nmatch: model\nupstream:\n  url: ${K_BASE_URL}\n  protocol: chat\n  timeout: {read: '${K_T}'}\n"
+    doc, _ = load_text(text, "k.yaml")
+    pack, problems = compile_pack(doc, env={"K_BASE_URL": "sk-live-9f8e7d6c5b4a", "K_T": "sk-other-123"})
+    assert pack is None
+    assert [str(p) for p in problems] == [
+        "k.yaml:4:8: '${K_BASE_URL}' is not a URL",
+        "k.yaml:6:19: expected a positive number, got a string ('${K_T}')",
+    ]

@@ -154,6 +154,28 @@ async def test_a_responses_upstream_error_is_passed_on_unchanged(client, respons
     assert caught.value.response.json() == unknown
 
 
+async def test_a_responses_client_gets_an_upstream_422_as_a_400_so_codex_shows_it_instead_of_retrying(
+    proxy, http, responses_upstream
+):
+    # protocols.md D.4: Codex shows a 400 to the user and retries any other unexpected status.
+    responses_upstream.enqueue(error_reply(422, {"detail": "Input must be a list"}))
+
+    status, headers, body = await post_json(http, f"{proxy.base_url}/responses", {"model": "resp-model", "input": "hi"})
+
+    assert (status, headers["X-Upstream-Status"]) == (400, "422")
+    assert assert_error_shape(body)["message"] == "Input must be a list"
+
+
+async def test_an_upstream_error_json_in_another_shape_is_wrapped_with_its_message(proxy, http, chat_upstream):
+    chat_upstream.reply_error(404, {"code": "model_not_found", "message": "no such model"})
+
+    status, _, body = await post_json(http, f"{proxy.base_url}/chat/completions", {"model": "chat-small", **hi()})
+
+    assert status == 404  # chat clients get the provider's own status
+    error = assert_error_shape(body)
+    assert (error["message"], error["code"]) == ("no such model", "model_not_found")
+
+
 async def test_an_upstream_error_body_that_is_not_json_is_wrapped_in_the_error_shape(proxy, http, chat_upstream):
     chat_upstream.reply_error(503, "<html><body>503 Service Temporarily Unavailable</body></html>")
 
