@@ -45,7 +45,7 @@ PACKS = ("qwen", "deepseek", "kimi", "glm", "minimax", "openai-compatible")
 
 SYNTHETIC_RESPONSE_STEPS = """\
 pack: synthetic
-match: "true"
+match: "`true`"
 upstream: {url: "https://api.example.com/v1", protocol: chat}
 response:
   - rename: {"choices[].delta.reasoning": reasoning_content}

@@ -19,8 +19,11 @@ import os
 import sys
 from typing import Any
 
+from jmespath.exceptions import JMESPathError
+
 from .errors import PackError, RequestError, StepError
 from .expressions import truthy
+from .pack import describe_jmespath_error
 from .rules import RuleSet, load_rules
 
 DEFAULT_RULES = "rules"
@@ -158,7 +161,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
             before = copy.deepcopy(body) if args.explain else None
             body = translated_request(pack, args.client, body)
             if get_bridge(args.client, pack.upstream.protocol) is not None:
-                _tell(explain, f"bridge {args.client} -> {pack.upstream.protocol}", before, body)
+                label = f"bridge {args.client} -> {pack.upstream.protocol}"
+                if pack.upstream.force_stream:
+                    label += " (with upstream.force_stream)"
+                _tell(explain, label, before, body)
             elif pack.upstream.force_stream:
                 _tell(explain, "upstream.force_stream", before, body)
             steps = pack.request
@@ -166,7 +172,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             steps = pack.response
         for step in steps:
             before = copy.deepcopy(body) if args.explain else None
-            ran = step.match is None or truthy(step.match.evaluate(body))
+            ran = _matches(step, body)
             step.run(body)
             label = f"{step.where.split(': ', 1)[1]} (line {step.where.split(':')[1]})"
             if not ran:
@@ -181,6 +187,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(body, indent=2, ensure_ascii=False))
     return 0
+
+
+def _matches(step, body) -> bool:
+    """Whether a step's `match` holds, for --explain; a failing match fails like the step would."""
+    if step.match is None:
+        return True
+    try:
+        return truthy(step.match.evaluate(body))
+    except JMESPathError as exc:
+        raise StepError(step.where, describe_jmespath_error(exc), "request") from None
 
 
 def _explainer(enabled: bool):

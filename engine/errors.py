@@ -47,9 +47,10 @@ class PackError(SwitchyardError):
 class StepError(SwitchyardError):
     """A step failed at run time. The message names pack, file, step and the reason, never the data."""
 
-    def __init__(self, where: str, reason: str):
+    def __init__(self, where: str, reason: str, stage: str = "request"):
         self.where = where
         self.reason = reason
+        self.stage = stage  # "request" or "response": which list of the pack the step is in
         super().__init__(f"{where}: {reason}")
 
 

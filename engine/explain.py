@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 _MISSING = object()
 
 
@@ -45,7 +47,7 @@ def diff(before: Any, after: Any) -> Changes:
     # pair a removal with an addition of an equal value: that was a rename or a move
     for old_path, old_value in removed:
         for i, (new_path, new_value) in enumerate(added):
-            if new_value == old_value:
+            if _same(new_value, old_value):
                 out.renamed.append((old_path, new_path))
                 del added[i]
                 break
@@ -53,6 +55,12 @@ def diff(before: Any, after: Any) -> Changes:
             out.removed.append(old_path)
     out.added.extend(p for p, _ in added)
     return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    # JSON equality, not Python's: `0 == False` and `1 == 1.0` are true in Python, and would make a
+    # dropped `0` look renamed to an added `false`.
+    return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS)
 
 
 def _join(base: str, key: Any) -> str:

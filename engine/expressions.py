@@ -72,6 +72,9 @@ def truthy(value: Any) -> bool:
 def compile_expression(source: str) -> Expression:
     """Compile `source`, raising ExpressionError with the parser's column when it is not valid."""
     source = source.strip()
+    if source in _KEYWORDS:
+        # In JMESPath a bare `true` is the key named "true", so `match: "true"` would never match.
+        raise ExpressionError(f"{source!r} is the key named {source!r} in JMESPath; the literal is `{source}`", 0)
     if _DOTTED.fullmatch(source) and source not in _KEYWORDS:
         return Expression(source, _lookup(tuple(source.split("."))), simple=True)
     fast = _fast_form(source)

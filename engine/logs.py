@@ -81,8 +81,12 @@ access_log = AccessLog()
 
 
 def _text(value: object) -> str:
+    # Quoted (JSON string escapes) whenever a value could be mistaken for more fields or another
+    # line: a client-chosen model name with a newline must not forge a log line.
     text = str(value)
-    return f'"{text}"' if (" " in text or not text) else text
+    if not text or any(c in text for c in ' "=\\') or not text.isprintable():
+        return orjson.dumps(text).decode()
+    return text
 
 
 def setup_logging(fmt: str = "text", level: str = "info") -> None:

@@ -186,7 +186,7 @@ class Compiler:
         finally:
             self.at, self._step = saved
         guard = match.evaluate if match is not None and name != "each" else None
-        return Step(number, name, where, _wrap(run, where, guard), match if name != "each" else None)
+        return Step(number, name, where, _wrap(run, where, guard, self.stage), match if name != "each" else None)
 
     def do_steps(self) -> list[Callable[[Any], None]]:
         """The `do:` list of the `each` step being compiled."""
@@ -199,7 +199,9 @@ class Compiler:
         return match.evaluate if match is not None else None
 
 
-def _wrap(run: Callable[[Any], None], where: str, guard: Callable[[Any], Any] | None) -> Callable[[Any], None]:
+def _wrap(
+    run: Callable[[Any], None], where: str, guard: Callable[[Any], Any] | None, stage: str
+) -> Callable[[Any], None]:
     # One closure per step: the `match` guard and the error wrapping, so a step is one call deep.
     # try/except costs nothing until something raises; inner steps wrap themselves, so the
     # innermost step that failed is the one named.
@@ -210,14 +212,14 @@ def _wrap(run: Callable[[Any], None], where: str, guard: Callable[[Any], Any] | 
         except (StepError, RequestError):
             raise
         except JMESPathError as exc:
-            raise StepError(where, _describe(exc)) from None
+            raise StepError(where, describe_jmespath_error(exc), stage) from None
         except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
-            raise StepError(where, f"{type(exc).__name__}: {exc}") from None
+            raise StepError(where, f"{type(exc).__name__}: {exc}", stage) from None
 
     return step
 
 
-def _describe(exc: JMESPathError) -> str:
+def describe_jmespath_error(exc: JMESPathError) -> str:
     """The JMESPath error without the data: jmespath's own message quotes the offending value,
     which is the client's content (a key, a card number) and must not reach a response or a log."""
     if isinstance(exc, JMESPathTypeError):

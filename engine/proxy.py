@@ -89,7 +89,7 @@ class Proxy:
         except UpstreamFailed as exc:
             return self._fail(ex, exc.status, exc.body(), str(exc))
         except StepError as exc:
-            self.metrics.step_errors.labels(ex.pack_name, "request").inc()
+            self.metrics.step_errors.labels(ex.pack_name, exc.stage).inc()  # counted here, once
             body = error_body(f"pack {ex.pack_name} failed: {exc}", "server_error", None, "step_failed")
             return self._fail(ex, 500, body, str(exc))
         except ClientDisconnect:
@@ -188,11 +188,7 @@ class Proxy:
             body = orjson.loads(data)
         except orjson.JSONDecodeError:
             raise UpstreamError("upstream sent a body that is not JSON", code="upstream_bad_body", status=502) from None
-        try:
-            pack.run_response(body)
-        except StepError:
-            self.metrics.step_errors.labels(pack.name, "response").inc()
-            raise
+        pack.run_response(body)
         if bridge is not None:
             body = bridge.response(body, client_body)
         return self._ok(ex, orjson.dumps(body), headers)
@@ -207,6 +203,8 @@ class Proxy:
             ex.status, ex.error = 499, "client went away"
             raise
         finally:
+            if not ex.status:  # closed from outside (the generator abandoned): the client went away
+                ex.status, ex.error = 499, ex.error or "client went away"
             resp.release()
             self.metrics.active_streams.dec()
             self._done(ex)

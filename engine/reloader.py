@@ -49,8 +49,11 @@ class Rules:
             started = time.perf_counter()
             try:
                 rules = await asyncio.to_thread(load_rules, self.folder)
-            except PackError as exc:
-                self.last = ReloadStatus(ok=False, problems=tuple(str(p) for p in exc.problems))
+            except Exception as exc:  # a folder that vanished, a permission error: still only a failed reload
+                problems = (
+                    [str(p) for p in exc.problems] if isinstance(exc, PackError) else [f"{type(exc).__name__}: {exc}"]
+                )
+                self.last = ReloadStatus(ok=False, problems=tuple(problems))
                 self.metrics.reloads.labels("failure").inc()
                 log.error(
                     "reload (%s) failed; %d pack(s) stay in force:\n%s",
@@ -87,7 +90,11 @@ class Rules:
 
     def _fingerprint(self) -> tuple:
         out = []
-        for file in pack_files([self.folder]) if os.path.isdir(self.folder) else []:
+        try:
+            files = pack_files([self.folder]) if os.path.isdir(self.folder) else []
+        except OSError:  # the folder is being replaced (a ConfigMap symlink swap): look again next tick
+            files = []
+        for file in files:
             try:
                 st = os.stat(file)
             except OSError:

@@ -56,22 +56,29 @@ def create_app(
     rules = rules or Rules.load(rules_dir, metrics)
     upstreams = Upstreams()
     proxy = Proxy(rules, upstreams, metrics, max_body)
-    tasks: list[asyncio.Task] = []
+    tasks: set[asyncio.Task] = set()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await upstreams.start()
         loop = asyncio.get_running_loop()
+
         # uvicorn handles SIGINT/SIGTERM only; SIGHUP's default action would kill the process.
-        loop.add_signal_handler(signal.SIGHUP, lambda: tasks.append(loop.create_task(rules.reload("SIGHUP"))))
+        def spawn(coroutine) -> None:
+            # Kept until done (a task nobody references may be collected mid-run), then dropped.
+            task = loop.create_task(coroutine)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, lambda: spawn(rules.reload("SIGHUP")))
         if watch:
-            tasks.append(loop.create_task(rules.watch()))
+            spawn(rules.watch())
         log.info("serving %d pack(s) from %s", len(rules.current.packs), rules_dir)
         try:
             yield
         finally:
             loop.remove_signal_handler(signal.SIGHUP)
-            for task in tasks:
+            for task in list(tasks):
                 task.cancel()
             await upstreams.close()
 

@@ -406,3 +406,22 @@ def test_schema_validates_every_shipped_and_sample_pack_and_refuses_broken_ones(
     for name in ("unknown_keys", "wrong_types", "two_actions", "each_without_do", "tests_without_expectation"):
         doc, _ = load_file(str(GOLDEN / "errors" / f"{name}.yaml"))
         assert not validator.is_valid(doc.data), name
+
+
+def test_apply_reports_a_step_whose_match_fails_on_the_body_as_that_step_without_a_traceback(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path / "rules",
+        guarded="""
+            pack: guarded
+            match: "`true`"
+            upstream: {url: "https://x.example/v1", protocol: chat}
+            request:
+              - match: "starts_with(user, 'x')"
+                set: {flagged: true}
+        """,
+    )
+    for explain in ((), ("--explain",)):
+        result = run("apply", "--rules", str(folder), "--client", "chat", *explain, "-", stdin='{"model": "m"}')
+        assert result.returncode == 1, result
+        assert "Traceback" not in result.stderr
+        assert "request step 1 (set): JMESPath error: starts_with() expected string, got null" in result.stderr

@@ -9,7 +9,7 @@ from engine.expressions import ExpressionError, compile_expression, truthy
 from engine.functions import OPTIONS
 
 FAST = ["model", "reasoning.effort", "role == 'developer'", "a.b != 'x'", "!stream", "role=='x y'", "a == ''"]
-SLOW = ["!a.b", "role == 'it\\'s'", "true", "a == `1`", "starts_with(model, 'q')"]
+SLOW = ["!a.b", "role == 'it\\'s'", "a == `1`", "starts_with(model, 'q')"]
 VALUES = [None, True, False, 0, 1, "", "developer", "x", "x y", [], [1], {}, {"b": "x"}, {"b": 0}, {"b": None}]
 
 
@@ -61,3 +61,10 @@ def test_truthiness_is_jmespaths_where_zero_is_true() -> None:
 def test_an_unknown_function_is_a_compile_error_not_a_runtime_one() -> None:
     with pytest.raises(ExpressionError, match="unknown function nope"):
         compile_expression("nope(model)")
+
+
+@pytest.mark.parametrize("source", ["true", "false", "null"])
+def test_a_bare_keyword_is_a_compile_error_pointing_at_the_literal(source: str) -> None:
+    # JMESPath reads `true` as the key named "true": `match: "true"` would silently never match.
+    with pytest.raises(ExpressionError, match=f"the literal is `{source}`"):
+        compile_expression(source)
