@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -53,6 +52,12 @@ from engine.relay import Relay  # noqa: E402
 from engine.rules import load_rules  # noqa: E402
 from engine.sse import SSEDecoder, encode_json  # noqa: E402
 
+try:
+    from bench.timing import best_of
+except ImportError:  # run as a script: bench/ itself is on sys.path
+    from timing import best_of  # type: ignore[no-redef]
+
+
 ROUNDS = 7
 STREAMS = 10  # streams per round for (a)
 READ_SIZE = 1_400
@@ -62,16 +67,6 @@ EVENTS_BUDGET = 15_000
 TRANSLATE_BUDGET_MS = 1.0
 TWENTY_TURNS = ROOT / "tests/golden/bridge/chat_over_responses/requests/twenty_turn_conversation_with_tools.in.json"
 WORDS = "The quick brown fox jumps over the lazy dog, caf\u00e9 \u65e5\u672c \U0001f600 and then some more words. "
-
-
-def best_of(rounds: int, run: Callable[[], object]) -> float:
-    """The fastest of a few runs: the least disturbed by the rest of the machine."""
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def upstream_stream() -> tuple[list[bytes], bytes]:

@@ -19,8 +19,6 @@ import copy
 import json
 import os
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import jmespath
@@ -30,6 +28,12 @@ from engine.expressions import compile_expression
 from engine.loader import load_text
 from engine.pack import Pack, compile_pack
 from engine.rules import load_rules
+
+try:
+    from bench.timing import best_of
+except ImportError:  # run as a script: bench/ itself is on sys.path
+    from timing import best_of  # type: ignore[no-redef]
+
 
 ROUNDS = 7
 CHUNKS = 20_000
@@ -81,16 +85,6 @@ tests:
     input: {model: m, prompt_cache_key: abc, stream: false, stream_options: {include_usage: true}}
     excludes: [prompt_cache_key, stream_options]
 """
-
-
-def best_of(rounds: int, run: Callable[[], object]) -> float:
-    """The fastest of a few runs: the least disturbed by the rest of the machine."""
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def compile_text(text: str) -> Pack:

@@ -22,8 +22,6 @@ machine). Nothing is asserted: this is a report, the budgets are there to read i
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -36,6 +34,12 @@ from engine.loader import load_text  # noqa: E402
 from engine.pack import Pack, compile_pack  # noqa: E402
 from engine.rules import load_rules  # noqa: E402
 from engine.sse import encode_json  # noqa: E402
+
+try:
+    from bench.timing import best_of
+except ImportError:  # run as a script: bench/ itself is on sys.path
+    from timing import best_of  # type: ignore[no-redef]
+
 
 ROUNDS = 7
 REQUESTS = 200  # translations per round for (a)
@@ -54,16 +58,6 @@ response:
     match: "finish_reason == 'sensitive'"
     do: [{set: {finish_reason: content_filter}}]
 """
-
-
-def best_of(rounds: int, run: Callable[[], object]) -> float:
-    """The fastest of a few runs: the least disturbed by the rest of the machine."""
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def line(label: str, value: float, unit: str, budget: str = "") -> None:

@@ -6,11 +6,15 @@ multi-byte characters are split across reads; encoding is measured for `encode_j
 
 from __future__ import annotations
 
-import time
-
 import orjson
 
 from engine.sse import DONE, SSEDecoder, encode, encode_json
+
+try:
+    from bench.timing import best_of
+except ImportError:  # run as a script: bench/ itself is on sys.path
+    from timing import best_of  # type: ignore[no-redef]
+
 
 EVENTS = 10_000
 READ_SIZE = 1_400
@@ -27,16 +31,6 @@ def chat_chunk(i: int) -> dict:
         "system_fingerprint": "fp_0123456789",
         "choices": [{"index": 0, "delta": {"content": WORDS[i % len(WORDS)]}, "logprobs": None, "finish_reason": None}],
     }
-
-
-def best_of(rounds: int, run) -> float:
-    """The fastest of a few runs: the least disturbed by the rest of the machine."""
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:

@@ -183,7 +183,7 @@ def default(arg: dict, c) -> Run:
 
 
 @action(Map(Any_()), "sets VALUE, taken literally, always")
-def set(arg: dict, c) -> Run:
+def set(arg: dict, c) -> Run:  # shadows the builtin in this module on purpose: action name = function name
     pairs = [(path, _copier(value)) for path, value, _ in _pairs(arg, c)]
 
     def run(node: Any) -> None:

@@ -16,6 +16,8 @@ _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 
 
 class Metrics:
+    """Every metric of one server, registered in that server's own registry."""
+
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self) -> None:

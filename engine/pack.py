@@ -32,6 +32,8 @@ DEFAULT_READ_TIMEOUT = 600.0
 
 @dataclass(frozen=True)
 class Upstream:
+    """Where a pack's requests go and how: URL, protocol, credentials, headers, streaming, timeouts."""
+
     url: str
     protocol: str
     api_key: str = field(default="", repr=False)  # never printed: repr, logs and /-/rules leave it out
@@ -43,6 +45,8 @@ class Upstream:
 
 @dataclass(frozen=True)
 class Step:
+    """One compiled top-level step: `run(node)` changes the node in place; `where` names it in errors."""
+
     number: str
     action: str
     where: str  # "FILE:LINE:COL: request step N (action)"
@@ -68,6 +72,8 @@ class Case:
 
 @dataclass(frozen=True)
 class Pack:
+    """One compiled pack file: immutable, shared by every request that selects it, safe across reloads."""
+
     name: str
     file: str
     match: Expression

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .bridge import Bridge, get_bridge
+from .bridge import get_bridge
 from .pack import Pack
-
-
-def bridge_for(pack: Pack, client: str) -> Bridge | None:
-    return get_bridge(client, pack.upstream.protocol)
 
 
 def upstream_request(pack: Pack, client: str, body: dict) -> dict:
@@ -33,7 +29,7 @@ def translated_request(pack: Pack, client: str, body: dict) -> dict:
     a default a step may drop): the aggregated body the client gets must carry it, as a
     non-streaming answer would.
     """
-    bridge = bridge_for(pack, client)
+    bridge = get_bridge(client, pack.upstream.protocol)
     if pack.upstream.force_stream and body.get("stream") is not True:
         body["stream"] = True
         if bridge is None and client == "chat":

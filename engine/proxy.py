@@ -74,6 +74,8 @@ class Exchange:
 
 
 class Proxy:
+    """The request handler behind both client endpoints; one per app, stateless between requests."""
+
     def __init__(self, rules: Rules, upstreams: Upstreams, metrics: Metrics, max_body: int):
         self.rules = rules
         self.upstreams = upstreams

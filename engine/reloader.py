@@ -24,12 +24,16 @@ log = logging.getLogger("switchyard.rules")
 
 @dataclass
 class ReloadStatus:
+    """The outcome of the last reload, for `/-/rules`: when, whether it took, and the problems if not."""
+
     at: float = field(default_factory=time.time)
     ok: bool = True
     problems: tuple[str, ...] = ()
 
 
 class Rules:
+    """The running rule set of a server (`current`), and the reloads that replace it."""
+
     def __init__(self, folder: str, initial: RuleSet, metrics: Metrics):
         self.folder = folder
         self.current = initial

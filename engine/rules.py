@@ -25,6 +25,8 @@ SUFFIXES = (".yaml", ".yml")
 
 @dataclass(frozen=True)
 class RuleSet:
+    """Every pack of a rules folder, in the order they are tried; immutable, swapped whole on reload."""
+
     packs: tuple[Pack, ...]
     sources: tuple[str, ...] = ()
     loaded_at: float = field(default_factory=time.time)

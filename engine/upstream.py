@@ -106,6 +106,8 @@ class Upstreams:
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=75, ttl_dns_cache=300)
         # auto_decompress: a provider may gzip JSON bodies; the SSE decoder needs plain bytes.
+        # trust_env=False: a sidecar's upstreams are named by its packs; an HTTP(S)_PROXY meant for the
+        # app's other traffic must not silently reroute (and see) LLM calls and their keys.
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
 
     async def close(self) -> None:
