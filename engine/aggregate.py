@@ -23,21 +23,11 @@ with, so the server renders it in the OpenAI error shape.
 
 from __future__ import annotations
 
+from .bridge.mapping import classify
 from .errors import SwitchyardError, error_body
 
 SUCCESS_EVENTS = frozenset({"response.completed", "response.incomplete"})
 FAILURE_EVENTS = frozenset({"response.failed", "error"})
-
-# Upstream error codes that mean "your request" or "slow down" rather than "the upstream broke". The
-# openai SDK retries 429 and 5xx by itself, so the status decides whether a client retries a failure.
-_STATUS_BY_CODE = {
-    "rate_limit_exceeded": 429,
-    "insufficient_quota": 429,
-    "context_length_exceeded": 400,
-    "invalid_prompt": 400,
-    "invalid_image": 400,
-    "invalid_request_error": 400,
-}
 
 
 class UpstreamFailed(SwitchyardError):
@@ -47,52 +37,56 @@ class UpstreamFailed(SwitchyardError):
         super().__init__(message)
         self.message = message
         self.code = code
-        # Without an upstream type, the code decides: a refused request is the client's error, not the server's.
+        # One table (engine.bridge.mapping) classifies the failure for both kinds of client: the HTTP status
+        # a non-streaming client gets, and the code Codex acts on in a `response.failed`.
+        self.status, self.responses_code = classify(message, code, type)
+        # Without an upstream type, the status decides: a refused request is the client's error, not the server's.
         self.type = type or ("invalid_request_error" if self.status == 400 else "server_error")
         self.param = param
-
-    @property
-    def status(self) -> int:
-        # 502: the proxy is a gateway and its upstream failed; specific codes keep their usual meaning.
-        return _STATUS_BY_CODE.get(self.code or "", 502)
 
     def body(self) -> dict:
         return error_body(self.message, self.type, self.param, self.code)
 
 
 def upstream_error(event: dict) -> UpstreamFailed:
-    """The error a failure event carries, in any of the three shapes upstreams send.
+    """The error an upstream failure carries, in any of the shapes upstreams send: the one parser of them.
 
-    `response.failed` nests it in `response.error`; the spec's `error` event has `code`/`message`/`param`
-    at the top level; the ChatGPT backend sends `{"type": "error", "error": {type, code, message}}`.
+    Responses: `response.failed` nests it in `response.error`; the spec's `error` event has
+    `code`/`message`/`param` at the top level; the ChatGPT backend sends
+    `{"type": "error", "error": {type, code, message}}`. Chat: a chunk or a body `{"error": {...}}`, or
+    `{"error": "text"}` from some servers.
     """
     if event.get("type") == "response.failed":
-        error = (event.get("response") or {}).get("error") or {}
-    elif isinstance(event.get("error"), dict):
+        response = event.get("response")
+        error = response.get("error") if isinstance(response, dict) else None
+    elif event.get("error"):
         error = event["error"]
     else:
         error = event
-    message = error.get("message") or "The upstream response failed."
+    if isinstance(error, str):
+        error = {"message": error}
+    elif not isinstance(error, dict):
+        error = {}
+    message = error.get("message")
+    message = str(message) if message else "The upstream response failed."
+    code = error.get("code")
+    code = str(code) if code is not None and code != "" else "server_error"  # some servers send numbers
     # An `error` event's own `type` is the event name, not an error type.
-    kind = error.get("type") if error is not event else None
-    return UpstreamFailed(message, code=error.get("code") or "server_error", type=kind, param=error.get("param"))
+    kind = error.get("type") if error is not event and isinstance(error.get("type"), str) else None
+    param = error.get("param") if isinstance(error.get("param"), str) else None
+    return UpstreamFailed(message, code=code, type=kind, param=param)
 
 
 class ResponseAccumulator:
     """Follows one Responses stream: the items it finished, and how it ended.
 
-    `feed` every event; `done` tells whether a terminal event arrived; `result()` returns the final
-    response (with `output` rebuilt when the upstream sent it empty) or raises `UpstreamFailed`.
+    `feed` every event; `result()` returns the final response (with `output` rebuilt when the upstream
+    sent it empty) or raises `UpstreamFailed`.
     """
 
     def __init__(self) -> None:
         self.items: dict[int, dict] = {}  # output_index -> item from response.output_item.done
         self.terminal: dict | None = None  # the completed/incomplete/failed/error event
-        self.model: str | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.terminal is not None
 
     def feed(self, event: dict) -> None:
         if self.terminal is not None:
@@ -106,8 +100,6 @@ class ResponseAccumulator:
             self.items[index] = event["item"]
         elif kind in SUCCESS_EVENTS or kind in FAILURE_EVENTS:
             self.terminal = event
-        if isinstance(event.get("response"), dict) and event["response"].get("model"):
-            self.model = event["response"]["model"]
 
     def rebuilt_output(self) -> list[dict]:
         """The items of every `response.output_item.done` seen, in output order."""
@@ -144,13 +136,7 @@ def chat_completion(chunks: list[dict]) -> dict:
     usage = None
     for chunk in chunks:
         if chunk.get("error"):
-            error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
-            raise UpstreamFailed(
-                error.get("message") or "The upstream stream failed.",
-                code=error.get("code"),
-                type=error.get("type"),
-                param=error.get("param"),
-            )
+            raise upstream_error(chunk)
         first = first or chunk
         usage = chunk.get("usage") or usage
         for choice in chunk.get("choices") or []:

@@ -21,8 +21,9 @@ import golden_files
 import pytest
 from fakes.responses_provider import function_call_item, message_item, reasoning_item, response_object, stream_events
 
-from engine.aggregate import ResponseAccumulator, UpstreamFailed, chat_completion, final_response
+from engine.aggregate import ResponseAccumulator, UpstreamFailed, chat_completion, final_response, upstream_error
 from engine.bridge.chat_chunks import ChatStream, to_completion
+from engine.bridge.responses_events import ResponsesStream, to_response
 
 FOLDER = Path(__file__).parent / "golden" / "bridge" / "chat_over_responses" / "aggregate"
 CASES = sorted(path.name.removesuffix(".in.jsonl") for path in FOLDER.glob("*.in.jsonl"))
@@ -201,3 +202,57 @@ def test_aggregating_the_bridged_stream_equals_translating_the_non_streaming_bod
     chunks = [chunk for event in events for chunk in stream.feed(event)] + stream.close()
     expected = to_completion(final_response(events), CLIENT, ids=lambda p: f"{p}_x", clock=lambda: 1)
     assert chat_completion(chunks) == expected
+
+
+# -- upstream_error: the one parser of upstream failures, and the one table that classifies them
+
+CHAT_ERRORS = [
+    {"error": "Service busy, try later"},
+    {"error": {"message": "Rate limit reached, try again in 2s", "type": "requests", "code": 429}},
+    {"error": {"message": "This model's maximum context length is 8192 tokens", "type": "invalid_request_error"}},
+]
+
+
+@pytest.mark.parametrize("chunk", CHAT_ERRORS, ids=["string", "numeric_code", "typed"])
+def test_a_chat_error_is_read_the_same_by_the_aggregator_the_non_streaming_bridge_and_the_stream_bridge(chunk):
+    parsed = upstream_error(chunk)
+    with pytest.raises(UpstreamFailed) as folded:
+        chat_completion([chunk])
+    with pytest.raises(UpstreamFailed) as translated:
+        to_response(chunk, {"model": "m"})
+    streamed = ResponsesStream({"model": "m"}).feed(chunk)[-1]["response"]["error"]
+    assert folded.value.body() == translated.value.body() == parsed.body()
+    assert folded.value.status == translated.value.status == parsed.status
+    assert streamed == {"code": parsed.responses_code, "message": parsed.message}
+
+
+def test_a_string_error_keeps_its_words():
+    failed = upstream_error({"error": "Service busy, try later"})
+    assert (failed.message, failed.code, failed.status) == ("Service busy, try later", "server_error", 502)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "responses_code"),
+    [
+        ({"code": "rate_limit_exceeded", "message": "x"}, 429, "rate_limit_exceeded"),
+        ({"code": 429, "message": "Rate limit reached"}, 429, "rate_limit_exceeded"),
+        ({"code": "insufficient_quota", "message": "x"}, 429, "insufficient_quota"),
+        ({"code": "context_length_exceeded", "message": "x"}, 400, "context_length_exceeded"),
+        (
+            {"code": "invalid_request_error", "message": "maximum context length is 8192"},
+            400,
+            "context_length_exceeded",
+        ),
+        ({"code": "invalid_request_error", "message": "bad field"}, 400, "server_error"),
+        ({"code": "server_is_overloaded", "message": "x"}, 503, "server_is_overloaded"),
+        ({"code": "slow_down", "message": "x"}, 503, "slow_down"),
+        ({"code": "server_error", "message": "Too many requests"}, 429, "rate_limit_exceeded"),
+        ({"code": "server_error", "message": "boom"}, 502, "server_error"),
+        ({"message": "boom"}, 502, "server_error"),
+    ],
+)
+def test_one_table_gives_both_the_http_status_and_the_code_codex_acts_on(error, status, responses_code):
+    failed = upstream_error({"error": error})
+    assert (failed.status, failed.responses_code) == (status, responses_code)
+    # A request the upstream refused is the client's error; anything else is the server's.
+    assert failed.type == ("invalid_request_error" if status == 400 else "server_error")

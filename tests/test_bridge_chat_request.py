@@ -17,6 +17,7 @@ from pathlib import Path
 import golden_files
 import orjson
 import pytest
+import type_swaps
 
 from engine.bridge.chat_request import flat_name, to_chat, tool_names
 from engine.errors import RequestError
@@ -261,3 +262,112 @@ def test_the_client_body_is_not_modified():
     before = orjson.dumps(body)
     to_chat(body)
     assert orjson.dumps(body) == before
+
+
+# -- bodies of the wrong shape: always a 400 naming the parameter, never a crash
+
+NAMESPACE = {"type": "namespace", "name": "mcp__fs", "tools": [{"type": "function", "name": "read"}]}
+
+
+def with_input(*items) -> dict:
+    return {"model": "m", "input": list(items)}
+
+
+def user(*parts) -> dict:
+    return {"role": "user", "content": list(parts)}
+
+
+MALFORMED = {
+    "tools_element_not_an_object": ({"model": "m", "input": "x", "tools": ["x"]}, "tools[0]"),
+    "tools_not_an_array": ({"model": "m", "input": "x", "tools": 7}, "tools"),
+    "namespace_tool_not_an_object": (
+        {"model": "m", "input": "x", "tools": [{**NAMESPACE, "tools": ["x"]}]},
+        "tools[0].tools[0]",
+    ),
+    "namespace_tools_not_an_array": (
+        {"model": "m", "input": "x", "tools": [{**NAMESPACE, "tools": "x"}]},
+        "tools[0].tools",
+    ),
+    "namespace_name_not_a_string": ({"model": "m", "input": "x", "tools": [{**NAMESPACE, "name": 7}]}, "tools[0].name"),
+    "namespace_holding_a_built_in": (
+        {"model": "m", "input": "x", "tools": [{**NAMESPACE, "tools": [{"type": "web_search"}]}]},
+        "tools[0].tools[0].type",
+    ),
+    "allowed_tools_element_not_an_object": (
+        {"model": "m", "input": "x", "tool_choice": {"type": "allowed_tools", "mode": "auto", "tools": ["x"]}},
+        "tool_choice.tools[0]",
+    ),
+    "allowed_tools_not_an_array": (
+        {"model": "m", "input": "x", "tool_choice": {"type": "allowed_tools", "tools": 7}},
+        "tool_choice.tools",
+    ),
+    "tool_choice_name_not_a_string": (
+        {"model": "m", "input": "x", "tool_choice": {"type": "function", "name": 7}},
+        "tool_choice.name",
+    ),
+    "tool_choice_namespace_not_a_string": (
+        {"model": "m", "input": "x", "tool_choice": {"type": "function", "name": "f", "namespace": []}},
+        "tool_choice.namespace",
+    ),
+    "stream_options_not_an_object": (
+        {"model": "m", "input": "x", "stream": True, "stream_options": "x"},
+        "stream_options",
+    ),
+    "text_not_an_object": ({"model": "m", "input": "x", "text": "x"}, "text"),
+    "text_format_not_an_object": ({"model": "m", "input": "x", "text": {"format": "json_object"}}, "text.format"),
+    "reasoning_not_an_object": ({"model": "m", "input": "x", "reasoning": "x"}, "reasoning"),
+    "instructions_not_a_string": ({"model": "m", "input": "x", "instructions": ["x"]}, "instructions"),
+    "input_item_not_an_object": (with_input("x"), "input[0]"),
+    "input_item_type_not_a_string": (with_input({"type": [], "role": "user", "content": "x"}), "input[0].type"),
+    "content_part_not_an_object": (with_input(user("x")), "input[0].content[0]"),
+    "content_part_text_not_a_string": (with_input(user({"type": "input_text", "text": 7})), "input[0].content[0].text"),
+    "refusal_not_a_string": (
+        with_input({"role": "assistant", "content": [{"type": "refusal", "refusal": {}}]}),
+        "input[0].content[0].refusal",
+    ),
+    "image_url_not_a_string": (
+        with_input(user({"type": "input_image", "image_url": {"url": "u"}})),
+        "input[0].content[0].image_url",
+    ),
+    "call_namespace_not_a_string": (with_input({**call("a"), "namespace": 7}), "input[0].namespace"),
+    "call_id_not_a_string": (with_input({**call("a"), "call_id": ["a"]}), "input[0].call_id"),
+    "output_call_id_not_a_string": (with_input(call("a"), {**output("a"), "call_id": 7}), "input[1].call_id"),
+    "output_part_text_not_a_string": (
+        with_input(call("a"), {**output("a"), "output": [{"type": "input_text", "text": 7}]}),
+        "input[1].output[0].text",
+    ),
+    "reasoning_content_not_an_array": (
+        with_input({"type": "reasoning", "summary": [], "content": 7}),
+        "input[0].content",
+    ),
+    "reasoning_text_not_a_string": (
+        with_input({"type": "reasoning", "summary": [{"type": "summary_text", "text": ["x"]}]}),
+        "input[0].summary[0].text",
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "param"), MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_body_is_refused_with_a_request_error_naming_the_parameter(body, param):
+    with pytest.raises(RequestError) as refused:
+        to_chat(body)
+    assert (refused.value.status, refused.value.param) == (400, param)
+
+
+def test_type_swapped_golden_bodies_are_translated_or_refused_but_never_crash_either_half_of_the_bridge():
+    from engine.bridge.responses_events import ResponsesStream
+
+    bodies = {path.name: orjson.loads(path.read_bytes()) for path in GOLDEN.glob("*.in.json")}
+    answer = {"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}], "usage": {}}
+    for label, body in type_swaps.variants(bodies, count=3000, seed=7):
+        try:
+            orjson.dumps(to_chat(body))
+        except RequestError:
+            continue
+        except Exception as exc:
+            pytest.fail(f"{label}: {type(exc).__name__}: {exc}")
+        try:
+            stream = ResponsesStream(body)  # what the server makes for the same client body, on the way back
+            orjson.dumps(stream.feed(answer) + stream.close())
+        except Exception as exc:
+            pytest.fail(f"{label}: the stream side: {type(exc).__name__}: {exc}")

@@ -30,7 +30,9 @@ from openai._models import construct_type
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 
-from engine.bridge.responses_events import ResponsesStream, error_code, to_response
+from engine.aggregate import UpstreamFailed
+from engine.bridge.mapping import error_code
+from engine.bridge.responses_events import ResponsesStream, to_response
 
 GOLDEN = Path(__file__).parent / "golden" / "bridge" / "responses_over_chat"
 CLIENT = orjson.loads((GOLDEN / "streams" / "client_request.json").read_bytes())
@@ -225,21 +227,56 @@ def test_nothing_is_emitted_after_the_terminal_event():
     assert stream.fail("late") == []
 
 
-def test_a_stream_without_finish_reason_still_closes_its_items_and_completes():
-    events = run([chunk({"content": "cut"})])
+@pytest.mark.parametrize("end", ["close", "done_after_usage"])
+def test_a_stream_cut_before_any_finish_reason_fails_and_never_completes_its_half_written_call(end):
+    stream = new_stream()
+    events = stream.feed(
+        chunk(
+            {
+                "tool_calls": [
+                    {"index": 0, "id": "c1", "function": {"name": "exec_command", "arguments": '{"cmd": "rm -'}}
+                ]
+            }
+        )
+    )
+    if end == "done_after_usage":
+        events += stream.feed(usage())  # a usage chunk is no finish: the answer is still cut
+    events += stream.close()
+    assert events[-1]["type"] == "response.failed"
+    assert events[-1]["response"]["error"] == {
+        "code": "server_error",
+        "message": "the upstream stream ended before it finished",
+    }
+    assert "response.output_item.done" not in types(events)
+    assert "response.function_call_arguments.done" not in types(events)
+    assert events[-1]["response"]["output"] == []  # the half-written call is nowhere a finished item
+
+
+def test_a_stream_with_a_finish_reason_but_no_usage_chunk_completes_at_close():
+    stream = new_stream()
+    events = stream.feed(chunk({"content": "whole"}, "stop")) + stream.close()
     assert types(events)[-2:] == ["response.output_item.done", "response.completed"]
-    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "cut"
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "whole"
 
 
-@pytest.mark.parametrize(
-    ("finish", "reason"),
-    [("length", "max_output_tokens"), ("content_filter", "content_filter"), ("sensitive", "content_filter")],
-)
+@pytest.mark.parametrize(("finish", "reason"), [("length", "max_output_tokens"), ("content_filter", "content_filter")])
 def test_truncating_finish_reasons_end_the_response_as_incomplete(finish, reason):
     events = run([chunk({"content": "x"}, finish), usage()])
     assert events[-1]["type"] == "response.incomplete"
     assert events[-1]["response"]["incomplete_details"] == {"reason": reason}
     assert events[-1]["response"]["output"][0]["status"] == "incomplete"
+
+
+@pytest.mark.parametrize("finish", ["sensitive", "network_error"])
+def test_provider_finish_reasons_are_not_known_to_the_bridge_but_to_the_providers_pack(finish):
+    # GLM's own values (protocols.md C.4) are mapped by rules/glm.yaml; the bridge knows only OpenAI's.
+    events = run([chunk({"content": "x"}, finish), usage()])
+    assert events[-1]["type"] == "response.completed"
+
+
+def test_reasoning_details_are_not_read_by_the_bridge_but_by_the_minimax_pack():
+    events = run([chunk({"reasoning_details": [{"type": "reasoning.text", "text": "t"}], "content": "a"}, "stop")])
+    assert [item["type"] for item in events[-1]["response"]["output"]] == ["message"]
 
 
 def test_an_error_chunk_fails_the_response_without_completing_the_half_streamed_call():
@@ -273,6 +310,10 @@ def test_fail_before_any_chunk_still_starts_the_response_so_clients_see_a_well_f
         ("boom", "rate_limit_exceeded", "rate_limit_exceeded"),
         ("connection reset", "server_error", "server_error"),
         ("bad thing", "invalid_parameter_error", "server_error"),
+        ("Cannot connect to host 10.0.0.7:4290", "server_error", "server_error"),
+        # One provider's own wording (DeepSeek's 402 body) is its pack's business: rules/deepseek.yaml.
+        ("Insufficient Balance", "invalid_request_error", "server_error"),
+        ("The server is overloaded", "server_is_overloaded", "server_is_overloaded"),
     ],
 )
 def test_upstream_errors_get_a_code_codex_acts_on(message, code, expected):
@@ -362,7 +403,23 @@ def test_a_non_streaming_completion_becomes_a_completed_response():
     assert Response.model_validate(response).output_text == "Hi"
 
 
-def test_a_non_streaming_error_body_becomes_a_failed_response():
-    response = to_response({"error": {"message": "maximum context length exceeded"}}, {"model": "m"})
-    assert response["status"] == "failed"
-    assert response["error"]["code"] == "context_length_exceeded"
+def test_a_non_streaming_error_body_raises_so_the_client_gets_an_error_status_not_a_failed_200():
+    with pytest.raises(UpstreamFailed) as raised:
+        to_response({"error": {"message": "maximum context length exceeded", "type": "invalid_request_error"}}, CLIENT)
+    assert raised.value.status == 400
+    assert raised.value.body()["error"]["message"] == "maximum context length exceeded"
+    assert raised.value.responses_code == "context_length_exceeded"
+
+
+@pytest.mark.parametrize("error", ["Rate limit reached", {"message": "Rate limit reached", "code": 429}])
+def test_a_non_streaming_error_body_in_either_chat_shape_gets_the_status_of_its_kind(error):
+    with pytest.raises(UpstreamFailed) as raised:
+        to_response({"error": error}, CLIENT)
+    assert (raised.value.status, raised.value.message) == (429, "Rate limit reached")
+
+
+@pytest.mark.parametrize("body", [{"choices": "x"}, {"choices": [{"message": "x"}]}, {"choices": ["x"]}])
+def test_a_non_streaming_body_that_is_not_a_completion_is_an_upstream_failure(body):
+    with pytest.raises(UpstreamFailed) as raised:
+        to_response(body, CLIENT)
+    assert raised.value.status == 502

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import golden_files
 import pytest
+import type_swaps
 from fakes.responses_provider import check_openai
 
+from engine.bridge.chat_chunks import ChatStream
 from engine.bridge.responses_request import to_responses
 from engine.errors import RequestError
 
@@ -213,3 +215,118 @@ def test_a_body_without_messages_is_refused():
     with pytest.raises(RequestError) as raised:
         to_responses({"model": "m"})
     assert raised.value.param == "messages"
+
+
+# -- bodies of the wrong shape: always a 400 naming the parameter, never a crash
+
+
+def body_with(**fields) -> dict:
+    return {"model": "m", "messages": [USER], **fields}
+
+
+def assistant(**fields) -> dict:
+    return {"role": "assistant", "content": None, **fields}
+
+
+CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+
+MALFORMED = {
+    "body_not_an_object": (["x"], None),
+    "tools_element_not_an_object": (body_with(tools=["x"]), "tools[0]"),
+    "tools_not_an_array": (body_with(tools=7), "tools"),
+    "function_not_an_object": (body_with(tools=[{"type": "function", "function": "f"}]), "tools[0].function"),
+    "custom_not_an_object": (body_with(tools=[{"type": "custom", "custom": "c"}]), "tools[0].custom"),
+    "custom_format_not_an_object": (
+        body_with(tools=[{"type": "custom", "custom": {"name": "c", "format": "grammar"}}]),
+        "tools[0].custom.format",
+    ),
+    "response_format_not_an_object": (body_with(response_format="json_object"), "response_format"),
+    "stream_options_not_an_object": (body_with(stream=True, stream_options="x"), "stream_options"),
+    "text_not_an_object": (body_with(text="x"), "text"),
+    "reasoning_not_an_object": (body_with(reasoning="x", reasoning_effort="low"), "reasoning"),
+    "modalities_not_an_array": (body_with(modalities=7), "modalities"),
+    "allowed_tools_element_not_an_object": (
+        body_with(tool_choice={"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": ["x"]}}),
+        "tool_choice.allowed_tools.tools[0]",
+    ),
+    "message_not_an_object": ({"model": "m", "messages": ["x"]}, "messages[0]"),
+    "user_part_not_an_object": (
+        {"model": "m", "messages": [{"role": "user", "content": ["x"]}]},
+        "messages[0].content[0]",
+    ),
+    "user_part_text_not_a_string": (
+        {"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": 7}]}]},
+        "messages[0].content[0].text",
+    ),
+    "user_file_not_an_object": (
+        {"model": "m", "messages": [{"role": "user", "content": [{"type": "file", "file": "f"}]}]},
+        "messages[0].content[0].file",
+    ),
+    "system_part_not_an_object": (
+        {"model": "m", "messages": [{"role": "system", "content": [7]}, USER]},
+        "messages[0].content[0]",
+    ),
+    "assistant_part_not_an_object": (
+        {"model": "m", "messages": [USER, assistant(content=["x"])]},
+        "messages[1].content[0]",
+    ),
+    "assistant_refusal_not_a_string": (
+        {"model": "m", "messages": [USER, assistant(refusal=["no"])]},
+        "messages[1].refusal",
+    ),
+    "tool_calls_element_not_an_object": (
+        {"model": "m", "messages": [USER, assistant(tool_calls=["x"])]},
+        "messages[1].tool_calls[0]",
+    ),
+    "tool_calls_not_an_array": ({"model": "m", "messages": [USER, assistant(tool_calls=7)]}, "messages[1].tool_calls"),
+    "tool_call_function_not_an_object": (
+        {"model": "m", "messages": [USER, assistant(tool_calls=[{**CALL, "function": "f"}])]},
+        "messages[1].tool_calls[0].function",
+    ),
+    "tool_call_id_not_a_string": (
+        {"model": "m", "messages": [USER, assistant(tool_calls=[{**CALL, "id": ["c1"]}])]},
+        "messages[1].tool_calls[0].id",
+    ),
+    "tool_call_arguments_not_a_string": (
+        {
+            "model": "m",
+            "messages": [USER, assistant(tool_calls=[{**CALL, "function": {"name": "f", "arguments": {}}}])],
+        },
+        "messages[1].tool_calls[0].function.arguments",
+    ),
+    "tool_call_id_of_a_result_not_a_string": (
+        {
+            "model": "m",
+            "messages": [USER, assistant(tool_calls=[CALL]), {"role": "tool", "tool_call_id": [], "content": "ok"}],
+        },
+        "messages[2].tool_call_id",
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "param"), MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_body_is_refused_with_a_request_error_naming_the_parameter(body, param):
+    with pytest.raises(RequestError) as raised:
+        to_responses(body)
+    assert (raised.value.status, raised.value.param) == (400, param)
+
+
+def test_type_swapped_golden_bodies_are_translated_or_refused_but_never_crash_either_half_of_the_bridge():
+    bodies = {path.name: json.loads(path.read_text()) for path in FOLDER.glob("*.in.json")}
+    events = [
+        {"type": "response.created", "response": {"model": "m"}},
+        {"type": "response.output_text.delta", "item_id": "msg_1", "delta": "hi"},
+        {"type": "response.completed", "response": {"status": "completed", "output": [], "usage": {"input_tokens": 1}}},
+    ]
+    for label, body in type_swaps.variants(bodies, count=3000, seed=7):
+        try:
+            json.dumps(to_responses(body))
+        except RequestError:
+            continue
+        except Exception as exc:
+            pytest.fail(f"{label}: {type(exc).__name__}: {exc}")
+        try:
+            stream = ChatStream(body)  # what the server makes for the same client body, on the way back
+            json.dumps([chunk for event in events for chunk in stream.feed(event)])
+        except Exception as exc:
+            pytest.fail(f"{label}: the stream side: {type(exc).__name__}: {exc}")

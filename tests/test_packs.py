@@ -26,7 +26,8 @@ import pytest
 from fakes.chat_provider import ALLOWED_FIELDS as DASHSCOPE_FIELDS
 from fakes.chat_provider import Rejection, validate
 
-from engine.pipeline import upstream_request
+from engine.bridge import get_bridge
+from engine.pipeline import response_event, upstream_request
 from engine.rules import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,3 +244,60 @@ def test_switchyard_test_runs_every_pack_case_and_all_pass():
     assert done.returncode == 0, done.stdout + done.stderr
     passed = re.search(r"(\d+) passed, 0 failed", done.stdout)
     assert passed and int(passed.group(1)) >= 6 * 4, done.stdout
+
+
+# -- provider quirks of the answer: the packs' `response` steps, then the bridge back to a Codex client
+
+
+def bridged(pack: str, chunks: list[dict], *, ends: bool = True) -> list[dict]:
+    """The Responses events a Codex client gets for these upstream Chat chunks through the pack."""
+    selected = load_rules(str(RULES / f"{pack}.yaml")).get(pack)
+    client = {**codex_request("codex_turn1", pack), "stream": True}
+    stream = get_bridge("responses", "chat").stream(client)
+    events = [event for chunk in chunks for event in stream.feed(response_event(selected, chunk))]
+    return events + (stream.close() if ends else [])
+
+
+def chunk(delta: dict, finish_reason: str | None = None) -> dict:
+    return {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+def test_minimax_reasoning_details_reach_codex_as_a_reasoning_item():
+    events = bridged(
+        "minimax",
+        [
+            chunk({"reasoning_details": [{"type": "reasoning.text", "text": "Let me "}]}),
+            chunk({"reasoning_details": [{"type": "reasoning.text", "text": "look."}]}),
+            chunk({"content": "Done."}, "stop"),
+        ],
+    )
+    output = events[-1]["response"]["output"]
+    assert events[-1]["type"] == "response.completed"
+    assert [item["type"] for item in output] == ["reasoning", "message"]
+    assert output[0]["content"] == [{"type": "reasoning_text", "text": "Let me look."}]
+
+
+def test_a_glm_sensitive_finish_reaches_codex_as_incomplete_for_content_filter():
+    events = bridged("glm", [chunk({"content": "Part"}), chunk({}, "sensitive")])
+    assert events[-1]["type"] == "response.incomplete"
+    assert events[-1]["response"]["incomplete_details"] == {"reason": "content_filter"}
+
+
+def test_a_glm_network_error_finish_fails_the_response_and_never_completes_the_half_written_call():
+    call = {"index": 0, "id": "c1", "function": {"name": "exec_command", "arguments": '{"cmd": "rm -'}}
+    events = bridged("glm", [chunk({"tool_calls": [call]}), chunk({}, "network_error")], ends=False)
+    assert events[-1]["type"] == "response.failed"
+    assert "network_error" in events[-1]["response"]["error"]["message"]
+    assert "response.output_item.done" not in {event["type"] for event in events}
+
+
+def test_a_deepseek_insufficient_balance_error_reaches_codex_as_insufficient_quota():
+    error = {
+        "error": {"message": "Insufficient Balance", "type": "insufficient_balance", "code": "invalid_request_error"}
+    }
+    events = bridged("deepseek", [chunk({"content": "x"}), error], ends=False)
+    assert events[-1]["response"]["error"] == {"code": "insufficient_quota", "message": "Insufficient Balance"}

@@ -26,10 +26,10 @@ import time
 from collections.abc import Callable
 
 from ..aggregate import ResponseAccumulator, UpstreamFailed, upstream_error
+from . import mapping
 from .ids import new_id
 
 _CALL_ITEMS = {"function_call": ("function", "arguments"), "custom_tool_call": ("custom", "input")}
-_INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
 class ChatStream:
@@ -137,7 +137,7 @@ class ChatStream:
                 chunks += self._whole_item(item)
         self._finished = True
         chunks.append(self._chunk({}, finish_reason(response, has_calls=self._call_count > 0)))
-        usage = chat_usage(response.get("usage"))
+        usage = mapping.chat_usage(response.get("usage"))
         if self._include_usage and usage is not None:
             chunks.append({**self._envelope(), "choices": [], "usage": usage})
         return chunks
@@ -256,28 +256,8 @@ def item_texts(items: list[dict]) -> dict:
 
 def finish_reason(response: dict, *, has_calls: bool = False) -> str:
     """Chat's `finish_reason` for a finished Responses body."""
-    if response.get("status") == "incomplete":
-        reason = (response.get("incomplete_details") or {}).get("reason")
-        # Any other reason still means the answer was cut short, which is what `length` tells a client.
-        return _INCOMPLETE_REASONS.get(reason, "length")
-    if has_calls or any(item.get("type") in _CALL_ITEMS for item in response.get("output") or []):
-        return "tool_calls"
-    return "stop"
-
-
-def chat_usage(usage: dict | None) -> dict | None:
-    """Responses `usage` -> Chat `usage`; None when the upstream reported none (nothing is made up)."""
-    if not usage:
-        return None
-    return {
-        "prompt_tokens": usage.get("input_tokens", 0),
-        "completion_tokens": usage.get("output_tokens", 0),
-        "total_tokens": usage.get("total_tokens", usage.get("input_tokens", 0) + usage.get("output_tokens", 0)),
-        "prompt_tokens_details": {"cached_tokens": (usage.get("input_tokens_details") or {}).get("cached_tokens", 0)},
-        "completion_tokens_details": {
-            "reasoning_tokens": (usage.get("output_tokens_details") or {}).get("reasoning_tokens", 0)
-        },
-    }
+    has_calls = has_calls or any(item.get("type") in _CALL_ITEMS for item in response.get("output") or [])
+    return mapping.finish_reason(response, has_calls=has_calls)
 
 
 def to_completion(response: dict, client_body: dict, *, ids=new_id, clock=lambda: int(time.time())) -> dict:
@@ -303,7 +283,7 @@ def to_completion(response: dict, client_body: dict, *, ids=new_id, clock=lambda
         "model": response.get("model") or client_body.get("model"),
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(response)}],
     }
-    usage = chat_usage(response.get("usage"))
+    usage = mapping.chat_usage(response.get("usage"))
     if usage is not None:
         completion["usage"] = usage
     return completion

@@ -12,9 +12,12 @@ Design choices:
   assistant text message) become ONE assistant message, because strict providers require every
   assistant `tool_calls` message to be answered by tool messages right after it.
 - Namespaced and custom tools have no Chat equivalent, so they become plain function tools whose names
-  are *flattened* (`namespace__name`, sanitised, hashed when over 64 characters). The flattening is a
-  pure function of the client's own request, so the stream side rebuilds the reverse map with
-  `tool_names(client_body)` instead of keeping state between the two halves.
+  are *flattened*: `namespace__name` (or the plain name) as it is when it is a valid Chat name
+  (`^[a-zA-Z0-9_-]{1,64}$`); otherwise, whatever made it invalid (its length or a character such as
+  `.` or `/`), its invalid characters become `_`, it is cut to 55 characters and an 8-character hash
+  of the original is appended, so two names never collide. The flattening is a pure function of the
+  client's own request, so the stream side rebuilds the reverse map with `tool_names(client_body)`
+  instead of keeping state between the two halves.
 - A custom (free-text) tool becomes a function with one string parameter `input`; its calls carry
   `{"input": "..."}` as arguments.
 - Reasoning round-trip: Codex resends a reasoning item as `summary` + `content` (`reasoning_text`
@@ -23,6 +26,8 @@ Design choices:
   `summary`; here `content` is read first and `summary` only when there is no content, so the text
   goes back once, as `reasoning_content` on the next assistant message. `encrypted_content` is
   OpenAI's opaque blob, meaningless to other providers, so it is ignored.
+- Every client value the translation looks into is checked for its JSON type first (`shape`): a body
+  of the wrong shape is a 400 naming the parameter, never an error inside the translation.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import re
 import orjson
 
 from ..errors import RequestError
+from .shape import array, obj, text
 
 # Chat providers validate function names against OpenAI's pattern; anything else is a 400 upstream.
 _NAME_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -60,19 +66,20 @@ def to_chat(body: dict) -> dict:
     out = {key: value for key, value in body.items() if key not in _CONSUMED}
     tool_names(body)  # refuses a tool list whose flattened names collide, before anything is sent
     out["messages"] = _messages(body)
-    if "tools" in body:
+    if body.get("tools") is not None:
         out["tools"] = _tools(body["tools"])
     if "tool_choice" in body:
         out["tool_choice"] = _tool_choice(body["tool_choice"])
-    _text(body.get("text"), out)
+    _text(obj(body.get("text"), "text", optional=True), out)
     if body.get("max_output_tokens") is not None:
         out["max_tokens"] = body["max_output_tokens"]
-    reasoning = body.get("reasoning")
-    if isinstance(reasoning, dict) and reasoning.get("effort") is not None:
+    reasoning = obj(body.get("reasoning"), "reasoning", optional=True)
+    if reasoning.get("effort") is not None:
         out["reasoning_effort"] = reasoning["effort"]
+    stream_options = obj(body.get("stream_options"), "stream_options", optional=True)
     if body.get("stream"):
         # Usage only arrives in streams that ask for it, and response.completed must report it.
-        out["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        out["stream_options"] = {**stream_options, "include_usage": True}
     else:
         # Chat refuses stream_options on a non-streaming request.
         out.pop("stream_options", None)
@@ -96,25 +103,28 @@ def tool_names(client_body: dict) -> dict[str, tuple[str | None, str, str]]:
     `function_call` (with `namespace`) or `custom_tool_call` item the client declared.
     """
     names: dict[str, tuple[str | None, str, str]] = {}
-
-    def add(namespace: str | None, tool: dict) -> None:
+    for namespace, tool, _ in _declared(client_body.get("tools")):
         if tool.get("type") not in ("function", "custom") or not isinstance(tool.get("name"), str):
-            return
+            continue
         flat = flat_name(namespace, tool["name"])
         entry = (namespace, tool["name"], tool["type"])
         if names.setdefault(flat, entry) != entry:
             raise RequestError(f"Two tools map to the same upstream function name '{flat}'.", param="tools")
-
-    for tool in client_body.get("tools") or []:
-        if not isinstance(tool, dict):
-            continue
-        if tool.get("type") == "namespace":
-            for inner in tool.get("tools") or []:
-                if isinstance(inner, dict):
-                    add(tool.get("name"), inner)
-        else:
-            add(None, tool)
     return names
+
+
+def _declared(tools) -> list[tuple[str | None, dict, str]]:
+    """`(namespace or None, tool, param)` for every tool, the tools of namespaces in their place."""
+    declared = []
+    for i, tool in enumerate(array(tools, "tools", optional=True)):
+        tool = obj(tool, f"tools[{i}]")
+        if tool.get("type") == "namespace":
+            namespace = text(tool.get("name"), f"tools[{i}].name")
+            for j, inner in enumerate(array(tool.get("tools"), f"tools[{i}].tools", optional=True)):
+                declared.append((namespace, obj(inner, f"tools[{i}].tools[{j}]"), f"tools[{i}].tools[{j}]"))
+        else:
+            declared.append((None, tool, f"tools[{i}]"))
+    return declared
 
 
 # --- messages ----------------------------------------------------------------------------------------
@@ -122,7 +132,7 @@ def tool_names(client_body: dict) -> dict[str, tuple[str | None, str, str]]:
 
 def _messages(body: dict) -> list[dict]:
     messages: list[dict] = []
-    if body.get("instructions"):
+    if text(body.get("instructions"), "instructions", optional=True):
         messages.append({"role": "system", "content": body["instructions"]})
     items = body.get("input")
     if items is None:
@@ -136,9 +146,8 @@ def _messages(body: dict) -> list[dict]:
     pending_reasoning: list[str] = []
     for i, item in enumerate(items):
         where = f"input[{i}]"
-        if not isinstance(item, dict):
-            raise RequestError("Each input item must be an object.", param=where)
-        kind = item.get("type", "message")
+        item = obj(item, where)
+        kind = text(item.get("type", "message"), f"{where}.type", optional=True)
         if kind == "message":
             message = _message(item, where)
             if message["role"] == "assistant" and pending_reasoning:
@@ -155,11 +164,12 @@ def _messages(body: dict) -> list[dict]:
                 )
                 pending_reasoning = []
         elif kind in ("function_call_output", "custom_tool_call_output"):
-            messages.append({"role": "tool", "tool_call_id": item.get("call_id"), "content": _output_text(item)})
+            call_id = text(item.get("call_id"), f"{where}.call_id", optional=True)
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": _output_text(item, where)})
         elif kind == "reasoning":
-            text = _reasoning_text(item)
-            if text:
-                pending_reasoning.append(text)
+            reasoning = _reasoning_text(item, where)
+            if reasoning:
+                pending_reasoning.append(reasoning)
         # Anything else (_DROPPED_ITEMS and types this bridge does not know) is context Chat cannot express.
     if not messages:
         raise RequestError("The request has no input to send.", param="input")
@@ -183,13 +193,13 @@ def _message(item: dict, where: str) -> dict:
 
 
 def _part(part: dict, where: str) -> dict:
-    kind = part.get("type") if isinstance(part, dict) else None
+    kind = obj(part, where).get("type")
     if kind in ("input_text", "output_text", "text"):
-        return {"type": "text", "text": part.get("text") or ""}
+        return {"type": "text", "text": text(part.get("text"), f"{where}.text", optional=True) or ""}
     if kind == "refusal":
-        return {"type": "text", "text": part.get("refusal") or ""}
+        return {"type": "text", "text": text(part.get("refusal"), f"{where}.refusal", optional=True) or ""}
     if kind == "input_image":
-        if not part.get("image_url"):
+        if not text(part.get("image_url"), f"{where}.image_url", optional=True):
             raise RequestError("Images must be sent by URL or data URL; file ids need server state.", param=where)
         image = {"url": part["image_url"]}
         if part.get("detail"):
@@ -223,28 +233,34 @@ def _tool_call(item: dict, where: str) -> dict:
         arguments = item.get("arguments")
         if not isinstance(arguments, str):
             arguments = orjson.dumps(arguments if arguments is not None else {}).decode()
+    namespace = text(item.get("namespace"), f"{where}.namespace", optional=True)
     return {
-        "id": item.get("call_id"),
+        "id": text(item.get("call_id"), f"{where}.call_id", optional=True),
         "type": "function",
-        "function": {"name": flat_name(item.get("namespace"), name), "arguments": arguments},
+        "function": {"name": flat_name(namespace, name), "arguments": arguments},
     }
 
 
-def _output_text(item: dict) -> str:
+def _output_text(item: dict, where: str) -> str:
     output = item.get("output")
     if isinstance(output, str):
         return output
     if isinstance(output, list):
         # Tool messages take text; images in tool output have no place in most Chat providers.
-        return "\n".join(part.get("text") or "" for part in output if isinstance(part, dict) and "text" in part)
+        return "\n".join(
+            text(part.get("text"), f"{where}.output[{k}].text", optional=True) or ""
+            for k, part in enumerate(output)
+            if isinstance(part, dict) and "text" in part
+        )
     return "" if output is None else orjson.dumps(output).decode()
 
 
-def _reasoning_text(item: dict) -> str:
+def _reasoning_text(item: dict, where: str) -> str:
     for key, part_type in (("content", "reasoning_text"), ("summary", "summary_text")):
+        parts = array(item.get(key), f"{where}.{key}", optional=True)
         texts = [
-            part.get("text") or ""
-            for part in item.get(key) or []
+            text(part.get("text"), f"{where}.{key}[{k}].text", optional=True) or ""
+            for k, part in enumerate(parts)
             if isinstance(part, dict) and part.get("type") in (part_type, "text")
         ]
         if any(texts):
@@ -256,24 +272,21 @@ def _reasoning_text(item: dict) -> str:
 
 
 def _tools(tools: list) -> list:
-    if not isinstance(tools, list):
-        raise RequestError("'tools' must be an array.", param="tools")
     out = []
-    for tool in tools:
-        kind = tool.get("type") if isinstance(tool, dict) else None
-        if kind == "namespace":
-            out.extend(_function_tool(tool.get("name"), inner) for inner in tool.get("tools") or [])
-        elif kind in ("function", "custom"):
-            out.append(_function_tool(None, tool))
-        else:
+    for namespace, tool, where in _declared(tools):
+        if tool.get("type") in ("function", "custom"):
+            out.append(_function_tool(namespace, tool, where))
+        elif namespace is None:
             # Built-in tools (web_search, local_shell, ...): packs drop them or map them to provider features.
             out.append(tool)
+        else:
+            raise RequestError("A namespace holds function and custom tools only.", param=f"{where}.type")
     return out
 
 
-def _function_tool(namespace: str | None, tool: dict) -> dict:
+def _function_tool(namespace: str | None, tool: dict, where: str) -> dict:
     if not isinstance(tool.get("name"), str) or not tool["name"]:
-        raise RequestError("Every function and custom tool needs a 'name'.", param="tools")
+        raise RequestError("Every function and custom tool needs a 'name'.", param=f"{where}.name")
     function: dict = {"name": flat_name(namespace, tool["name"])}
     if tool.get("description"):
         function["description"] = tool["description"]
@@ -300,32 +313,27 @@ def _custom_parameters(fmt: dict | None) -> dict:
     }
 
 
-def _tool_choice(choice: object) -> object:
+def _tool_choice(choice: object, where: str = "tool_choice") -> object:
     if not isinstance(choice, dict):
         return choice
     kind = choice.get("type")
     if kind in ("function", "custom"):
-        return {"type": "function", "function": {"name": flat_name(choice.get("namespace"), choice.get("name") or "")}}
+        namespace = text(choice.get("namespace"), f"{where}.namespace", optional=True)
+        name = text(choice.get("name"), f"{where}.name", optional=True)
+        return {"type": "function", "function": {"name": flat_name(namespace, name or "")}}
     if kind == "allowed_tools":
-        tools = [
-            {"type": "function", "function": {"name": flat_name(t.get("namespace"), t.get("name") or "")}}
-            if t.get("type") in ("function", "custom")
-            else t
-            for t in choice.get("tools") or []
-        ]
+        listed = array(choice.get("tools"), f"{where}.tools", optional=True)
+        tools = [_tool_choice(obj(tool, f"{where}.tools[{i}]"), f"{where}.tools[{i}]") for i, tool in enumerate(listed)]
         return {"type": "allowed_tools", "allowed_tools": {"mode": choice.get("mode", "auto"), "tools": tools}}
     return choice  # built-in tool choices: for packs to map or drop
 
 
-def _text(text: dict | None, out: dict) -> None:
-    if not isinstance(text, dict):
-        return
-    fmt = text.get("format")
-    if isinstance(fmt, dict):
-        if fmt.get("type") == "json_schema":
-            schema = {key: fmt[key] for key in ("name", "schema", "strict", "description") if key in fmt}
-            out["response_format"] = {"type": "json_schema", "json_schema": schema}
-        else:
-            out["response_format"] = fmt
-    if text.get("verbosity") is not None:
-        out["verbosity"] = text["verbosity"]
+def _text(options: dict, out: dict) -> None:
+    fmt = obj(options.get("format"), "text.format", optional=True)
+    if fmt.get("type") == "json_schema":
+        schema = {key: fmt[key] for key in ("name", "schema", "strict", "description") if key in fmt}
+        out["response_format"] = {"type": "json_schema", "json_schema": schema}
+    elif fmt:
+        out["response_format"] = fmt
+    if options.get("verbosity") is not None:
+        out["verbosity"] = options["verbosity"]

@@ -14,6 +14,7 @@ Design choices:
 - Tool names come back through `chat_request.tool_names(client_body)`: flattened namespace names are
   split into `namespace` + `name`, and calls to the client's custom tools become `custom_tool_call`
   items whose `input` is the `input` argument of the function the request side made up.
+- Which call a fragment belongs to (by id, index or order) is `chat_calls.Calls`'s business.
 - A call is announced once its name is known (names may arrive late); arguments seen before that are
   sent as one delta right after the announcement. A call that never gets a name is dropped, as Codex's
   own Chat adaptor did: it could not be executed anyway. Custom-tool input is sent in one delta at the
@@ -25,6 +26,12 @@ Design choices:
   stays null: Codex resends `content` as is, so nothing needs hiding there.
 - Failures never close open items: a half-streamed tool call must not look complete to a client that
   executes items from `output_item.done`. `response.failed` carries an error code Codex acts on.
+- A stream that ends (`[DONE]` or EOF) before any `finish_reason` was cut, whatever the transport says:
+  it fails, open items stay open. Completing it would hand Codex a half-written call to run.
+- Only the protocol is known here: the OpenAI `finish_reason` values, and reasoning text in
+  `reasoning_content` or `reasoning` (a string, or an object with `text` or `content`), the de-facto Chat
+  extension many servers share (protocols.md B.6). A provider's own fields and values (MiniMax's
+  `reasoning_details`, GLM's `sensitive`) are mapped onto these by its pack's `response` steps.
 """
 
 from __future__ import annotations
@@ -35,50 +42,11 @@ from dataclasses import dataclass
 
 import orjson
 
+from ..aggregate import UpstreamFailed, upstream_error
+from .chat_calls import Call, Calls, custom_input
 from .chat_request import tool_names
 from .ids import new_id
-
-_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter", "sensitive": "content_filter"}
-
-# Codes Codex (protocols.md D.4) and the Responses `ResponseError` enum give a meaning; kept as they are.
-_KNOWN_CODES = {"rate_limit_exceeded", "context_length_exceeded", "insufficient_quota", "invalid_prompt", "slow_down"}
-_KNOWN_CODES |= {"server_is_overloaded", "server_error"}
-# Upstreams rarely use OpenAI's codes, so their words decide. Order matters: quota errors often say "429".
-_CODE_HINTS = (
-    (
-        "context_length_exceeded",
-        ("context_length", "context length", "context window", "maximum context", "input length", "too long"),
-    ),
-    ("insufficient_quota", ("insufficient_quota", "quota", "insufficient balance", "billing")),
-    ("rate_limit_exceeded", ("rate_limit", "rate limit", "too many requests", "429", "throttl")),
-)
-
-# Request fields a Response object echoes, with OpenAI's value when the client did not send them.
-_ECHO = (
-    ("instructions", None),
-    ("max_output_tokens", None),
-    ("model", None),
-    ("parallel_tool_calls", True),
-    ("previous_response_id", None),
-    ("reasoning", {"effort": None, "summary": None}),
-    ("store", False),  # not OpenAI's default, but true here: nothing is stored
-    ("temperature", None),
-    ("text", {"format": {"type": "text"}}),
-    ("tool_choice", "auto"),
-    ("tools", []),
-    ("top_p", None),
-    ("truncation", "disabled"),
-    ("user", None),
-    ("metadata", {}),
-)
-_ECHO_IF_SENT = (
-    "service_tier",
-    "prompt_cache_key",
-    "safety_identifier",
-    "top_logprobs",
-    "max_tool_calls",
-    "background",
-)
+from .mapping import echo, incomplete_reason, responses_usage
 
 
 def _now() -> int:
@@ -94,23 +62,10 @@ class _Open:
     text: str = ""
 
 
-@dataclass
-class _Call:
-    call_id: str
-    synthetic_id: bool
-    name: str = ""
-    arguments: str = ""
-    item_id: str = ""
-    output_index: int | None = None  # None until announced
-    namespace: str | None = None
-    kind: str = "function"
-
-
 class ResponsesStream:
     """Turns the chunks of one Chat Completions stream into the events of one Responses stream."""
 
     def __init__(self, client_body: dict, *, ids: Callable[[str], str] = new_id, clock: Callable[[], int] = _now):
-        self._body = client_body
         self._ids = ids
         self._clock = clock
         self._names = tool_names(client_body)
@@ -122,11 +77,10 @@ class ResponsesStream:
         self._items: list[dict | None] = []  # final items by output_index; None while open
         self._message: _Open | None = None
         self._reasoning: _Open | None = None
-        self._calls: list[_Call] = []
-        self._by_index: dict[int, _Call] = {}
-        self._by_id: dict[str, _Call] = {}
+        self._calls = Calls(ids)
         self._finish: str | None = None
         self._usage: dict | None = None
+        self._echo = echo(client_body)
 
     # --- the translator contract ---------------------------------------------------------------------
 
@@ -135,11 +89,7 @@ class ResponsesStream:
             return []
         events = self._start()
         if chunk.get("error"):
-            error = chunk["error"]
-            if isinstance(error, dict):
-                code = error.get("code") or error.get("type") or ""
-                return events + self.fail(str(error.get("message") or error), str(code))
-            return events + self.fail(str(error))
+            return events + self._fail(upstream_error(chunk))
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self._usage = usage
@@ -158,17 +108,20 @@ class ResponsesStream:
     def close(self) -> list[dict]:
         if self._done:
             return []
-        events = self._start()
         if self._finish is None:
-            events += self._close_items("completed")
-        return events + self._terminal()
+            # No finish_reason: the upstream was cut, even if it said [DONE]. Open items stay open.
+            return self.fail("the upstream stream ended before it finished")
+        return self._start() + self._terminal()
 
     def fail(self, message: str, code: str = "server_error") -> list[dict]:
+        return self._fail(UpstreamFailed(message, code=code))
+
+    def _fail(self, failed: UpstreamFailed) -> list[dict]:
         if self._done:
             return []
         events = self._start()
         self._done = True
-        error = {"code": error_code(message, code), "message": message}
+        error = {"code": failed.responses_code, "message": failed.message}
         return [*events, self._event("response.failed", response=self._response("failed", error=error))]
 
     # --- deltas --------------------------------------------------------------------------------------
@@ -209,7 +162,7 @@ class ResponsesStream:
         return events
 
     def _tool_call_delta(self, tool_call: dict) -> list[dict]:
-        call = self._find_call(tool_call)
+        call = self._calls.find(tool_call)
         function = tool_call.get("function") or {}
         if function.get("name"):
             call.name = function["name"]
@@ -225,31 +178,7 @@ class ResponsesStream:
             return [self._arguments_delta(call, fragment)]
         return []
 
-    def _find_call(self, tool_call: dict) -> _Call:
-        """The call a fragment belongs to: by id, then by index, then the last call (some servers send neither)."""
-        call_id = tool_call.get("id") or None
-        index = tool_call.get("index") if isinstance(tool_call.get("index"), int) else None
-        known = self._by_index.get(index) if index is not None else None
-        last = self._calls[-1] if self._calls else None
-        if call_id in self._by_id:
-            call = self._by_id[call_id]
-        elif call_id and known is not None and known.synthetic_id and known.output_index is None:
-            call = known  # the id came after the first fragment, before anyone saw the made-up one
-            call.call_id, call.synthetic_id = call_id, False
-        elif known is not None and call_id is None:
-            call = known
-        elif index is None and call_id is None and last is not None and not _starts_new_call(last, tool_call):
-            call = last
-        else:
-            call = _Call(call_id or self._ids("call"), synthetic_id=call_id is None)
-            self._calls.append(call)
-        if call_id:
-            self._by_id[call_id] = call
-        if index is not None:
-            self._by_index[index] = call
-        return call
-
-    def _announce(self, call: _Call) -> list[dict]:
+    def _announce(self, call: Call) -> list[dict]:
         events = self._close_message("completed") + self._close_reasoning("completed")
         namespace, name, kind = self._names.get(call.name, (None, call.name, "function"))
         call.namespace, call.name, call.kind = namespace, name, kind
@@ -263,16 +192,13 @@ class ResponsesStream:
     # --- closing -------------------------------------------------------------------------------------
 
     def _finish_with(self, reason: str) -> list[dict]:
-        if "error" in reason:  # e.g. a server's "network_error": the answer is broken, not finished
-            return self.fail(f"The upstream stopped with finish_reason '{reason}'.")
         self._finish = reason
-        return self._close_items("incomplete" if reason in _INCOMPLETE else "completed")
+        return self._close_items("incomplete" if incomplete_reason(reason) else "completed")
 
     def _close_items(self, status: str) -> list[dict]:
         events = self._close_reasoning(status) + self._close_message(status)
-        for call in self._calls:
+        for call in self._calls.close():
             events += self._close_call(call, status)
-        self._calls = []
         return events
 
     def _close_reasoning(self, status: str) -> list[dict]:
@@ -305,12 +231,12 @@ class ResponsesStream:
             self._item_done(item.output_index, final),
         ]
 
-    def _close_call(self, call: _Call, status: str) -> list[dict]:
+    def _close_call(self, call: Call, status: str) -> list[dict]:
         if call.output_index is None:
             return []  # never named: nothing the client could run
         ref = self._call_ref(call)
         if call.kind == "custom":
-            text = _custom_input(call.arguments)
+            text = custom_input(call.arguments)
             events = [self._event("response.custom_tool_call_input.delta", **ref, delta=text)] if text else []
             events.append(self._event("response.custom_tool_call_input.done", **ref, input=text))
         else:
@@ -322,8 +248,8 @@ class ResponsesStream:
 
     def _terminal(self) -> list[dict]:
         self._done = True
-        usage = _usage(self._usage)
-        reason = _INCOMPLETE.get(self._finish or "")
+        usage = responses_usage(self._usage)
+        reason = incomplete_reason(self._finish)
         if reason:
             response = self._response("incomplete", usage=usage, incomplete_details={"reason": reason})
             return [self._event("response.incomplete", response=response)]
@@ -354,7 +280,7 @@ class ResponsesStream:
     def _item_added(self, output_index: int, item: dict) -> dict:
         return self._event("response.output_item.added", output_index=output_index, item=item)
 
-    def _arguments_delta(self, call: _Call, fragment: str) -> dict:
+    def _arguments_delta(self, call: Call, fragment: str) -> dict:
         return self._event("response.function_call_arguments.delta", **self._call_ref(call), delta=fragment)
 
     def _item_done(self, output_index: int, item: dict) -> dict:
@@ -365,14 +291,14 @@ class ResponsesStream:
         self._items.append(None)
         return len(self._items) - 1
 
-    def _call_ref(self, call: _Call) -> dict:
+    def _call_ref(self, call: Call) -> dict:
         return {"item_id": call.item_id, "output_index": call.output_index}
 
-    def _call_item(self, call: _Call, status: str) -> dict:
+    def _call_item(self, call: Call, status: str) -> dict:
         item = {"id": call.item_id, "type": "custom_tool_call" if call.kind == "custom" else "function_call"}
         item["status"] = status
         if call.kind == "custom":
-            item["input"] = _custom_input(call.arguments) if status != "in_progress" else ""
+            item["input"] = custom_input(call.arguments) if status != "in_progress" else ""
         else:
             item["arguments"] = call.arguments if status != "in_progress" else ""
         item.update(call_id=call.call_id, name=call.name)
@@ -386,56 +312,56 @@ class ResponsesStream:
             response["completed_at"] = self._clock()
         response["error"] = fields.get("error")
         response["incomplete_details"] = fields.get("incomplete_details")
-        for key, default in _ECHO:
-            value = self._body.get(key)
-            response[key] = default if value is None else value
+        response.update(self._echo[0])
         response["output"] = [item for item in self._items if item is not None] if status != "in_progress" else []
         response["usage"] = fields.get("usage")
-        response.update({key: self._body[key] for key in _ECHO_IF_SENT if key in self._body})
+        response.update(self._echo[1])
         return response
 
 
 def to_response(
     completion: dict, client_body: dict, *, ids: Callable[[str], str] = new_id, clock: Callable[[], int] = _now
 ) -> dict:
-    """A non-streaming Chat completion as a Responses `response` object (replayed through `ResponsesStream`)."""
-    stream = ResponsesStream(client_body, ids=ids, clock=clock)
+    """A non-streaming Chat completion as a Responses `response` object (replayed through `ResponsesStream`).
+
+    An error body (`{"error": ...}` with HTTP 200) raises `UpstreamFailed`, as a failed Responses body does
+    in the other direction, so the client gets an error status rather than a 200 with `status: failed`.
+    """
     if completion.get("error"):
-        events = stream.feed(completion)
-    else:
-        choice = (completion.get("choices") or [{}])[0]
-        message = dict(choice.get("message") or {})
-        # Whole calls, in order: the position is their index.
-        message["tool_calls"] = [{**call, "index": i} for i, call in enumerate(message.get("tool_calls") or [])]
-        chunk = {"choices": [{"index": 0, "delta": message, "finish_reason": choice.get("finish_reason") or "stop"}]}
-        events = stream.feed({**chunk, "usage": completion.get("usage") or {}}) + stream.close()
+        raise upstream_error(completion)
+    choices = completion.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else {}
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        raise UpstreamFailed("The upstream answered with a body that is not a chat completion.")
+    message = dict(message)
+    calls = message.get("tool_calls")
+    # Whole calls, in order: the position is their index.
+    message["tool_calls"] = [
+        {**c, "index": i} for i, c in enumerate(calls if isinstance(calls, list) else []) if isinstance(c, dict)
+    ]
+    chunk = {"choices": [{"index": 0, "delta": message, "finish_reason": choice.get("finish_reason") or "stop"}]}
+    stream = ResponsesStream(client_body, ids=ids, clock=clock)
+    events = stream.feed({**chunk, "usage": completion.get("usage") or {}}) + stream.close()
     return events[-1]["response"]
 
 
-def error_code(message: str, code: str | None = "server_error") -> str:
-    """The Responses error code for an upstream failure: one Codex handles (retry, or stop and tell the user)."""
-    if code in _KNOWN_CODES and code != "server_error":
-        return code
-    text = f"{code or ''} {message}".lower()
-    for known, hints in _CODE_HINTS:
-        if any(hint in text for hint in hints):
-            return known
-    return "server_error"
-
-
 def _reasoning_of(delta: dict) -> str:
-    # One source only: some servers send the same text both as `reasoning` and in `reasoning_details`.
+    """The reasoning text of a delta (or message), from the de-facto Chat extension (protocols.md B.6).
+
+    `reasoning_content` (DeepSeek, Qwen, Kimi, GLM, llama.cpp) first, else `reasoning` as a string (vLLM,
+    Ollama, OpenRouter) or an object with `text` or `content` (as Codex's own Chat reader accepted). One
+    source only: some servers send the same text under both names.
+    """
     value = delta.get("reasoning_content")
     if isinstance(value, str) and value:
         return value
     value = delta.get("reasoning")
-    if isinstance(value, str) and value:
+    if isinstance(value, str):
         return value
     if isinstance(value, dict):
-        return str(value.get("text") or value.get("content") or "")
-    details = delta.get("reasoning_details")
-    if isinstance(details, list):
-        return "".join(str(d.get("text") or "") for d in details if isinstance(d, dict))
+        text = value.get("text") or value.get("content")
+        return text if isinstance(text, str) else ""
     return ""
 
 
@@ -445,51 +371,6 @@ def _text_of(content: object) -> str:
     if isinstance(content, list):
         return "".join(str(part.get("text") or "") for part in content if isinstance(part, dict))
     return ""
-
-
-def _starts_new_call(last: _Call, tool_call: dict) -> bool:
-    """Without id and index, a named fragment after a call whose arguments are complete JSON is a new call."""
-    if not (tool_call.get("function") or {}).get("name") or not last.name:
-        return False
-    try:
-        orjson.loads(last.arguments)
-    except orjson.JSONDecodeError:
-        return False
-    return True
-
-
-def _custom_input(arguments: str) -> str:
-    """The free text of a custom-tool call, which the request side wrapped as `{"input": "..."}`."""
-    try:
-        value = orjson.loads(arguments or "{}")
-    except orjson.JSONDecodeError:
-        return arguments  # the model wrote the text itself: that is the input
-    if isinstance(value, dict):
-        if isinstance(value.get("input"), str):
-            return value["input"]
-        strings = [v for v in value.values() if isinstance(v, str)]
-        if len(strings) == 1:
-            return strings[0]  # the model renamed the parameter; its only text is still the input
-    return arguments
-
-
-def _usage(chat: dict | None) -> dict:
-    chat = chat or {}
-    input_tokens = int(chat.get("prompt_tokens") or 0)
-    output_tokens = int(chat.get("completion_tokens") or 0)
-    prompt_details = chat.get("prompt_tokens_details") or {}
-    return {
-        "input_tokens": input_tokens,
-        "input_tokens_details": {
-            "cached_tokens": int(prompt_details.get("cached_tokens") or 0),
-            "cache_write_tokens": int(prompt_details.get("cache_write_tokens") or 0),  # required by the 2026 SDK
-        },
-        "output_tokens": output_tokens,
-        "output_tokens_details": {
-            "reasoning_tokens": int((chat.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0)
-        },
-        "total_tokens": int(chat.get("total_tokens") or input_tokens + output_tokens),
-    }
 
 
 def _text_part(text: str) -> dict:

@@ -22,11 +22,16 @@ Field policy, in one place (`PASSED`, `DROPPED`, `REFUSED` below):
 
 Two defaults differ between the protocols and are made explicit so the Chat meaning survives:
 `store` (Chat: false, Responses: true) and function tools' `strict` (Chat: false, Responses: true).
+
+Every client value the translation looks into (and `stream_options`, which the stream side reads) is
+checked for its JSON type first (`shape`): a body of the wrong shape is a 400 naming the parameter,
+never an error inside the translation.
 """
 
 from __future__ import annotations
 
 from ..errors import RequestError
+from .shape import array, obj, text
 
 PASSED = (
     "model",
@@ -80,7 +85,10 @@ _TRANSLATED = frozenset(
 
 def to_responses(body: dict) -> dict:
     """Translate a Chat Completions request body into a Responses request body; raise `RequestError` if impossible."""
+    if not isinstance(body, dict):
+        raise RequestError("The request body must be a JSON object.")
     _refuse_untranslatable(body)
+    obj(body.get("stream_options"), "stream_options", optional=True)  # dropped here, read by the stream side
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise RequestError("'messages' must be an array of messages.", param="messages")
@@ -93,21 +101,24 @@ def to_responses(body: dict) -> dict:
     out.setdefault("store", False)
 
     if "tools" in body:
-        out["tools"] = [_tool(tool, i) for i, tool in enumerate(body["tools"] or [])]
+        out["tools"] = [
+            _tool(obj(tool, f"tools[{i}]"), i) for i, tool in enumerate(array(body["tools"], "tools", optional=True))
+        ]
     if "tool_choice" in body:
         out["tool_choice"] = _tool_choice(body["tool_choice"])
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None:
         out["max_output_tokens"] = max_tokens
+    reasoning = obj(body.get("reasoning"), "reasoning", optional=True)
     if body.get("reasoning_effort") is not None:
-        out["reasoning"] = {**(body.get("reasoning") or {}), "effort": body["reasoning_effort"]}
-    text = dict(body.get("text") or {})
+        out["reasoning"] = {**reasoning, "effort": body["reasoning_effort"]}
+    options = dict(obj(body.get("text"), "text", optional=True))
     if body.get("response_format") is not None:
-        text["format"] = _text_format(body["response_format"])
+        options["format"] = _text_format(obj(body["response_format"], "response_format"))
     if body.get("verbosity") is not None:
-        text["verbosity"] = body["verbosity"]
-    if text:
-        out["text"] = text
+        options["verbosity"] = body["verbosity"]
+    if options:
+        out["text"] = options
 
     for key, value in body.items():
         if key not in out and key not in DROPPED and key not in _TRANSLATED and key not in REFUSED:
@@ -122,7 +133,7 @@ def _refuse_untranslatable(body: dict) -> None:
     for key, message in REFUSED.items():
         if body.get(key) is not None:
             raise RequestError(message, param=key)
-    if "audio" in (body.get("modalities") or []):
+    if "audio" in array(body.get("modalities"), "modalities", optional=True):
         raise RequestError(REFUSED["audio"], param="modalities")
 
 
@@ -135,23 +146,22 @@ def _input(messages: list) -> tuple[str | None, list[dict]]:
     items: list[dict] = []
     custom_calls: set[str] = set()  # call ids of custom tool calls, whose outputs have their own item type
     for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise RequestError(f"'messages[{i}]' must be an object.", param=f"messages[{i}]")
+        message = obj(message, f"messages[{i}]")
         role = message.get("role")
         if role in ("system", "developer"):
-            text = _text(message.get("content"), f"messages[{i}].content")
+            said = _text(message.get("content"), f"messages[{i}].content")
             if not items:
                 # Leading instructions become `instructions`, where Responses expects the system prompt.
-                leading.append(text)
+                leading.append(said)
             else:
                 # Later ones keep their place in the conversation, which is where the client put them.
-                items.append(_message(role, [{"type": "input_text", "text": text}]))
+                items.append(_message(role, [{"type": "input_text", "text": said}]))
         elif role == "user":
             items.append(_message("user", _user_content(message.get("content"), i)))
         elif role == "assistant":
             items.extend(_assistant(message, i, custom_calls))
         elif role == "tool":
-            call_id = message.get("tool_call_id")
+            call_id = text(message.get("tool_call_id"), f"messages[{i}].tool_call_id", optional=True)
             output = _text(message.get("content"), f"messages[{i}].content")
             kind = "custom_tool_call_output" if call_id in custom_calls else "function_call_output"
             items.append({"type": kind, "call_id": call_id, "output": output})
@@ -171,8 +181,13 @@ def _text(content, param: str) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
+        return "".join(_part_text(part, f"{param}[{j}]") for j, part in enumerate(content))
     raise RequestError(f"'{param}' must be a string or an array of content parts.", param=param)
+
+
+def _part_text(part, param: str, key: str = "text") -> str:
+    """The text of a content part ("" when it has none)."""
+    return text(obj(part, param).get(key), f"{param}.{key}", optional=True) or ""
 
 
 def _user_content(content, i: int) -> list[dict]:
@@ -182,18 +197,18 @@ def _user_content(content, i: int) -> list[dict]:
         raise RequestError(f"'messages[{i}].content' must be a string or an array.", param=f"messages[{i}].content")
     parts = []
     for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
+        where = f"messages[{i}].content[{j}]"
+        kind = obj(part, where).get("type")
         if kind == "text":
-            parts.append({"type": "input_text", "text": part.get("text") or ""})
+            parts.append({"type": "input_text", "text": _part_text(part, where)})
         elif kind == "image_url":
             image = part.get("image_url")
             image = image if isinstance(image, dict) else {"url": image}
+            url = text(image.get("url"), f"{where}.image_url.url", optional=True)
             # `detail` is optional in Chat but required in Responses; "auto" is Chat's documented default.
-            parts.append(
-                {"type": "input_image", "image_url": image.get("url"), "detail": image.get("detail") or "auto"}
-            )
+            parts.append({"type": "input_image", "image_url": url, "detail": image.get("detail") or "auto"})
         elif kind == "file":
-            file = part.get("file") or {}
+            file = obj(part.get("file"), f"{where}.file", optional=True)
             parts.append(
                 {"type": "input_file", **{k: file[k] for k in ("file_id", "file_data", "filename") if k in file}}
             )
@@ -211,39 +226,32 @@ def _assistant(message: dict, i: int, custom_calls: set[str]) -> list[dict]:
         if content:
             parts.append({"type": "output_text", "text": content})
     elif isinstance(content, list):
-        for part in content:
-            if part.get("type") == "refusal":
-                parts.append({"type": "refusal", "refusal": part.get("refusal") or ""})
-            elif part.get("text"):
+        for j, part in enumerate(content):
+            where = f"messages[{i}].content[{j}]"
+            if obj(part, where).get("type") == "refusal":
+                parts.append({"type": "refusal", "refusal": _part_text(part, where, "refusal")})
+            elif _part_text(part, where):
                 parts.append({"type": "output_text", "text": part["text"]})
-    if message.get("refusal"):
-        parts.append({"type": "refusal", "refusal": message["refusal"]})
+    refusal = text(message.get("refusal"), f"messages[{i}].refusal", optional=True)
+    if refusal:
+        parts.append({"type": "refusal", "refusal": refusal})
     items = [_message("assistant", parts)] if parts else []
-    for j, call in enumerate(message.get("tool_calls") or []):
-        if call.get("type") == "custom":
-            custom = call.get("custom") or {}
-            custom_calls.add(call.get("id"))
-            items.append(
-                {
-                    "type": "custom_tool_call",
-                    "call_id": call.get("id"),
-                    "name": custom.get("name"),
-                    "input": custom.get("input") or "",
-                }
-            )
-        elif call.get("type", "function") == "function":
-            function = call.get("function") or {}
-            items.append(
-                {
-                    "type": "function_call",
-                    "call_id": call.get("id"),
-                    "name": function.get("name"),
-                    "arguments": function.get("arguments") or "",
-                }
-            )
+    for j, call in enumerate(array(message.get("tool_calls"), f"messages[{i}].tool_calls", optional=True)):
+        where = f"messages[{i}].tool_calls[{j}]"
+        call = obj(call, where)
+        call_id = text(call.get("id"), f"{where}.id", optional=True)
+        kind = call.get("type", "function")
+        if kind not in ("function", "custom"):
+            raise RequestError(f"Tool call type {kind!r} is not supported.", param=f"{where}.type")
+        fields = obj(call.get(kind), f"{where}.{kind}", optional=True)
+        name = text(fields.get("name"), f"{where}.{kind}.name", optional=True)
+        if kind == "custom":
+            custom_calls.add(call_id)
+            given = text(fields.get("input"), f"{where}.custom.input", optional=True)
+            items.append({"type": "custom_tool_call", "call_id": call_id, "name": name, "input": given or ""})
         else:
-            param = f"messages[{i}].tool_calls[{j}].type"
-            raise RequestError(f"Tool call type {call.get('type')!r} is not supported.", param=param)
+            arguments = text(fields.get("arguments"), f"{where}.function.arguments", optional=True)
+            items.append({"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments or ""})
     return items
 
 
@@ -254,7 +262,7 @@ def _tool(tool: dict, i: int) -> dict:
     """Chat's nested tool definition -> Responses' flat one."""
     kind = tool.get("type")
     if kind == "function":
-        function = tool.get("function") or {}
+        function = obj(tool.get("function"), f"tools[{i}].function", optional=True)
         flat = {"type": "function", "name": function.get("name")}
         if function.get("description") is not None:
             flat["description"] = function["description"]
@@ -264,12 +272,12 @@ def _tool(tool: dict, i: int) -> dict:
         flat["strict"] = bool(function.get("strict", False))
         return flat
     if kind == "custom":
-        custom = tool.get("custom") or {}
+        custom = obj(tool.get("custom"), f"tools[{i}].custom", optional=True)
         flat = {"type": "custom", "name": custom.get("name")}
         if custom.get("description") is not None:
             flat["description"] = custom["description"]
         if custom.get("format") is not None:
-            flat["format"] = _custom_format(custom["format"])
+            flat["format"] = _custom_format(obj(custom["format"], f"tools[{i}].custom.format"))
         return flat
     # A tool type Chat does not define is a provider extension; it is the client's to get right.
     return tool
@@ -282,7 +290,7 @@ def _custom_format(fmt: dict) -> dict:
     return fmt
 
 
-def _tool_choice(choice):
+def _tool_choice(choice, where: str = "tool_choice"):
     if not isinstance(choice, dict):
         return choice  # "none" | "auto" | "required"
     kind = choice.get("type")
@@ -292,7 +300,9 @@ def _tool_choice(choice):
         return {"type": "custom", "name": choice["custom"].get("name")}
     if kind == "allowed_tools" and isinstance(choice.get("allowed_tools"), dict):
         allowed = choice["allowed_tools"]
-        tools = [_tool_choice(tool) for tool in allowed.get("tools") or []]
+        listed = array(allowed.get("tools"), f"{where}.allowed_tools.tools", optional=True)
+        param = f"{where}.allowed_tools.tools"
+        tools = [_tool_choice(obj(tool, f"{param}[{k}]"), f"{param}[{k}]") for k, tool in enumerate(listed)]
         return {"type": "allowed_tools", "mode": allowed.get("mode", "auto"), "tools": tools}
     return choice
 
