@@ -26,7 +26,8 @@ def read(path: Path) -> Any:
 
 def write(path: Path, value: Any) -> None:
     if path.suffix == ".jsonl":
-        text = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in value)
+        # compact, one event per line as on the wire, so a changed event is a one-line diff
+        text = "".join(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in value)
     else:
         text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
     path.write_text(text, encoding="utf-8")
