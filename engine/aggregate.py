@@ -24,28 +24,22 @@ with, so the server renders it in the OpenAI error shape.
 from __future__ import annotations
 
 from .bridge.mapping import classify
-from .errors import SwitchyardError, error_body
+from .errors import UpstreamError
 
 SUCCESS_EVENTS = frozenset({"response.completed", "response.incomplete"})
 FAILURE_EVENTS = frozenset({"response.failed", "error"})
 
 
-class UpstreamFailed(SwitchyardError):
-    """The upstream's stream or response failed; `body()` is the OpenAI error body to answer with."""
+class UpstreamFailed(UpstreamError):
+    """The upstream reported a failure (in a stream or a body); its own code decides the status."""
 
     def __init__(self, message: str, *, code: str | None = "server_error", type: str | None = None, param=None):
-        super().__init__(message)
-        self.message = message
-        self.code = code
         # One table (engine.bridge.mapping) classifies the failure for both kinds of client: the HTTP status
         # a non-streaming client gets, and the code Codex acts on in a `response.failed`.
-        self.status, self.responses_code = classify(message, code, type)
+        status, self.responses_code = classify(message, code, type)
         # Without an upstream type, the status decides: a refused request is the client's error, not the server's.
-        self.type = type or ("invalid_request_error" if self.status == 400 else "server_error")
-        self.param = param
-
-    def body(self) -> dict:
-        return error_body(self.message, self.type, self.param, self.code)
+        kind = type or ("invalid_request_error" if status == 400 else "server_error")
+        super().__init__(message, code=code, status=status, type=kind, param=param)
 
 
 def upstream_error(event: dict) -> UpstreamFailed:

@@ -1,6 +1,6 @@
 """Exceptions, one base per concern, and the OpenAI error body every client protocol shares.
 
-Three things can go wrong in Switchyard and each has its own base class, so callers catch exactly
+Four things can go wrong in Switchyard and each has its own base class, so callers catch exactly
 the concern they handle:
 
 - `PackError`: a rule pack cannot load (found at start-up, on reload, or by `switchyard check`).
@@ -9,6 +9,9 @@ the concern they handle:
   It names the pack, the file and the step, never the body's content.
 - `RequestError`: the client's request is refused (a `reject` step, a body the bridge cannot
   translate). It carries an HTTP status and the fields of the OpenAI error shape.
+- `UpstreamError`: the upstream failed: unreachable, too slow, cut mid-body, or it answered with
+  a failure inside a 200 or a stream. Same fields; the status says whose fault it is (502, 504,
+  or the status the upstream's own error code implies).
 
 Both OpenAI protocols use the same error body, `{"error": {"message", "type", "param", "code"}}`,
 so one function builds it for every response the proxy makes up itself.
@@ -67,6 +70,29 @@ class RequestError(SwitchyardError):
         self.code = code
         if status is not None:
             self.status = status
+
+    def body(self) -> dict:
+        return error_body(self.message, self.type, self.param, self.code)
+
+
+class UpstreamError(SwitchyardError):
+    """The upstream failed; `status` and `body()` are what the client gets (a 5xx unless its code says otherwise)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = "server_error",
+        status: int = 502,
+        type: str = "upstream_error",
+        param: str | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.type = type
+        self.param = param
 
     def body(self) -> dict:
         return error_body(self.message, self.type, self.param, self.code)

@@ -28,10 +28,10 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from .aggregate import UpstreamFailed, chat_completion, final_response
+from .aggregate import chat_completion, final_response
 from .bridge import get_bridge
 from .bridge.ids import new_id
-from .errors import RequestError, StepError, error_body
+from .errors import RequestError, StepError, UpstreamError, error_body
 from .logs import access_log
 from .metrics import Metrics
 from .pack import Pack
@@ -39,7 +39,7 @@ from .pipeline import upstream_request
 from .relay import Relay
 from .reloader import Rules
 from .sse import SSEDecoder
-from .upstream import NOT_BACK, UpstreamError, Upstreams, describe, upstream_headers
+from .upstream import NOT_BACK, Upstreams, describe, upstream_headers
 
 log = logging.getLogger("switchyard.access")
 
@@ -88,7 +88,7 @@ class Proxy:
             return await self._handle(request, ex)
         except RequestError as exc:
             return self._fail(ex, exc.status, exc.body(), str(exc))
-        except UpstreamFailed as exc:
+        except UpstreamError as exc:  # unreachable, timed out, cut, or a failure the upstream reported
             return self._fail(ex, exc.status, exc.body(), str(exc))
         except StepError as exc:
             self.metrics.step_errors.labels(ex.pack_name, exc.stage).inc()  # counted here, once

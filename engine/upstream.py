@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 
-from .errors import RequestError
+from .errors import UpstreamError
 from .pack import Upstream
 
 HOP_BY_HOP = frozenset(
@@ -42,12 +42,6 @@ HOP_BY_HOP = frozenset(
 OWN = frozenset({"host", "content-length", "content-type", "content-encoding", "accept-encoding", "expect"})
 # Response headers from the upstream that must not be copied onto our (re-encoded) response.
 NOT_BACK = HOP_BY_HOP | {"content-length", "content-type", "content-encoding", "date", "server"}
-
-
-class UpstreamError(RequestError):
-    """The upstream could not be reached (502) or did not answer in time (504)."""
-
-    type = "upstream_error"
 
 
 def upstream_headers(client: Mapping[str, str], upstream: Upstream, request_id: str, stream: bool) -> dict[str, str]:
