@@ -28,7 +28,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from .aggregate import chat_completion, final_response
+from .aggregate import chat_completion, final_response, upstream_error
 from .bridge import get_bridge
 from .bridge.ids import new_id
 from .errors import RequestError, StepError, UpstreamError, error_body
@@ -191,6 +191,10 @@ class Proxy:
         except orjson.JSONDecodeError:
             raise UpstreamError("upstream sent a body that is not JSON", code="upstream_bad_body", status=502) from None
         pack.run_response(body)
+        if type(body) is dict and isinstance(body.get("error"), dict | str) and bridge is None:
+            # An error inside a 200 (or one a pack step marked) is an error to the client, as the
+            # bridges treat it: never a success whose body happens to say otherwise.
+            raise upstream_error(body)
         if bridge is not None:
             body = bridge.response(body, client_body)
         return self._ok(ex, orjson.dumps(body), headers)

@@ -176,6 +176,15 @@ async def test_an_upstream_error_json_in_another_shape_is_wrapped_with_its_messa
     assert (error["message"], error["code"]) == ("no such model", "model_not_found")
 
 
+async def test_an_error_inside_a_200_body_reaches_the_client_as_an_error_status(proxy, http, chat_upstream):
+    chat_upstream.reply_json({"error": {"message": "quota used up", "code": "insufficient_quota"}})
+
+    status, _, body = await post_json(http, f"{proxy.base_url}/chat/completions", {"model": "chat-small", **hi()})
+
+    assert status == 429
+    assert assert_error_shape(body)["message"] == "quota used up"
+
+
 async def test_an_upstream_error_body_that_is_not_json_is_wrapped_in_the_error_shape(proxy, http, chat_upstream):
     chat_upstream.reply_error(503, "<html><body>503 Service Temporarily Unavailable</body></html>")
 
