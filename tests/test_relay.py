@@ -84,5 +84,14 @@ def test_response_steps_run_on_every_event_and_non_json_events_pass_unchanged() 
 
 def test_nothing_reaches_the_client_after_the_end_of_its_stream() -> None:
     r = relay("chat")
-    out = r.events([Event("[DONE]"), data({"choices": [{"delta": {"content": "late"}}]})]) + r.close()
-    assert decoded(out) == ["[DONE]"]
+    finish = data({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    out = r.events([finish, Event("[DONE]"), data({"choices": [{"delta": {"content": "late"}}]})]) + r.close()
+    assert decoded(out)[1:] == ["[DONE]"]
+
+
+def test_a_chat_done_without_any_finish_reason_is_an_error_then_done() -> None:
+    # As with a bridge in the path: an upstream that stops without finishing has not answered.
+    r = relay("chat")
+    out = r.events([data({"choices": [{"index": 0, "delta": {"content": "Hal"}}]}), Event("[DONE]")])
+    events = decoded(out)
+    assert "error" in events[1] and events[2:] == ["[DONE]"]
