@@ -166,7 +166,7 @@ class Proxy:
             data = f"(body unreadable: {describe(exc)})".encode()
         finally:
             resp.release()
-        content = upstream_error_body(data, resp.status)
+        content = upstream_error_body(data, resp.status, ex.pack)
         status = resp.status
         if ex.client == "responses" and 400 < status < 500 and status not in _CLIENT_KEEPS:
             # Codex treats a 400 as a request error to show the user, but retries other statuses
@@ -297,19 +297,26 @@ class Proxy:
 _CLIENT_KEEPS = frozenset({401, 403, 429})
 
 
-def upstream_error_body(data: bytes, status: int) -> bytes:
+def upstream_error_body(data: bytes, status: int, pack: Pack | None = None) -> bytes:
     """An upstream error body in the OpenAI error shape: kept as is when it already is, else wrapped.
 
-    Providers answer `{"error": {...}}` (kept byte for byte), or `{"detail": "..."}`, bare
-    `{"code", "message"}` objects, HTML pages from load balancers: those are wrapped, their message
-    kept, so the client's SDK raises with the provider's own words.
+    Providers answer `{"error": {...}}` (kept), or `{"detail": "..."}`, bare `{"code", "message"}`
+    objects, HTML pages from load balancers: those are wrapped, their message kept, so the client's
+    SDK raises with the provider's own words. A JSON body is an upstream body like any other: the
+    pack's `response` steps run on it first (a pack may give a provider's error an OpenAI code). A
+    step that fails on it leaves it as the provider sent it: the provider's error is the news.
     """
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError:
         parsed = None
+    if isinstance(parsed, dict) and pack is not None and pack.response:
+        try:
+            pack.run_response(parsed)
+        except StepError:
+            parsed = orjson.loads(data)
     if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
-        return data
+        return orjson.dumps(parsed)
     if isinstance(parsed, dict):
         inner = parsed.get("error") if isinstance(parsed.get("error"), str) else None
         message = inner or parsed.get("message") or parsed.get("detail") or parsed.get("msg")

@@ -144,14 +144,18 @@ async def test_an_upstream_rate_limit_reaches_the_sdk_as_a_rate_limit(client, ch
     assert caught.value.response.json() == limited
 
 
-async def test_a_responses_upstream_error_is_passed_on_unchanged(client, responses_upstream):
+async def test_a_responses_upstream_error_keeps_its_status_and_body_through_the_response_steps(
+    client, responses_upstream
+):
     unknown = {"error": {"message": "Unknown parameter: 'x'.", "type": "invalid_request_error", "param": "x"}}
     responses_upstream.enqueue(error_reply(400, unknown))
 
     with pytest.raises(openai.BadRequestError) as caught:
         await client.responses.create(model="resp-model", input="hi")
 
-    assert caught.value.response.json() == unknown
+    # An error body is an upstream body: the pack's `response` steps (`set: {proxied: true}`) ran on it,
+    # so a pack can give a provider's error an OpenAI code; nothing else changed.
+    assert caught.value.response.json() == {**unknown, "proxied": True}
 
 
 async def test_a_responses_client_gets_an_upstream_422_as_a_400_so_codex_shows_it_instead_of_retrying(
