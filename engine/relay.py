@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import orjson
 
+from .bridge.mapping import TERMINAL_EVENTS
 from .bridge.passthrough import passthrough
 from .metrics import Metrics
 from .pack import Pack
 from .sse import DONE, encode, encode_json
-
-# The events after which a Responses client's stream is over.
-_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
 class Relay:
@@ -94,5 +92,5 @@ class Relay:
                 out.append(encode_json(obj, obj.get("type") if type(obj) is dict else None))
             else:
                 out.append(encode_json(obj))
-            if self.client == "responses" and type(obj) is dict and obj.get("type") in _TERMINAL:
+            if self.client == "responses" and type(obj) is dict and obj.get("type") in TERMINAL_EVENTS:
                 self.ended = True

@@ -22,6 +22,10 @@ import re
 # -- how an answer ended
 
 # Chat `finish_reason` -> Responses `incomplete_details.reason`; any other finish_reason is a completed answer.
+# The events after which a Responses stream is over for its client. An `error` event is not one:
+# Codex ignores it (protocols.md D.3), so a `response.failed` must follow it.
+TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 _FINISH = {reason: finish for finish, reason in _INCOMPLETE.items()}
 

@@ -20,8 +20,7 @@ from __future__ import annotations
 from ..aggregate import UpstreamFailed, upstream_error
 from ..errors import error_body
 from .ids import new_id
-
-_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+from .mapping import TERMINAL_EVENTS
 
 
 class ChatPassthrough:
@@ -68,7 +67,7 @@ class ResponsesPassthrough:
         if type(response) is dict and response.get("id"):
             self.response_id = response["id"]
         kind = event.get("type")
-        if kind in _TERMINAL:
+        if kind in TERMINAL_EVENTS:
             self.ended = True
             return [event]
         if kind == "error":
