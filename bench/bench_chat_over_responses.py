@@ -53,9 +53,9 @@ from engine.rules import load_rules  # noqa: E402
 from engine.sse import SSEDecoder, encode_json  # noqa: E402
 
 try:
-    from bench.timing import best_of
+    from bench.kit import best_of
 except ImportError:  # run as a script: bench/ itself is on sys.path
-    from timing import best_of  # type: ignore[no-redef]
+    from kit import best_of  # type: ignore[no-redef]
 
 
 ROUNDS = 7

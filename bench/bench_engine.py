@@ -25,14 +25,12 @@ import jmespath
 
 from engine import functions
 from engine.expressions import compile_expression
-from engine.loader import load_text
-from engine.pack import Pack, compile_pack
 from engine.rules import load_rules
 
 try:
-    from bench.timing import best_of
+    from bench.kit import best_of, compile_text
 except ImportError:  # run as a script: bench/ itself is on sys.path
-    from timing import best_of  # type: ignore[no-redef]
+    from kit import best_of, compile_text  # type: ignore[no-redef]
 
 
 ROUNDS = 7
@@ -85,14 +83,6 @@ tests:
     input: {model: m, prompt_cache_key: abc, stream: false, stream_options: {include_usage: true}}
     excludes: [prompt_cache_key, stream_options]
 """
-
-
-def compile_text(text: str) -> Pack:
-    doc, problems = load_text(text, "bench.yaml")
-    assert doc is not None and not problems, problems
-    pack, problems = compile_pack(doc)
-    assert pack is not None, [str(p) for p in problems]
-    return pack
 
 
 def chat_chunk(i: int) -> dict:

@@ -30,15 +30,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from engine.bridge.chat_request import to_chat  # noqa: E402
 from engine.bridge.responses_events import ResponsesStream  # noqa: E402
-from engine.loader import load_text  # noqa: E402
-from engine.pack import Pack, compile_pack  # noqa: E402
+from engine.pack import Pack  # noqa: E402
 from engine.rules import load_rules  # noqa: E402
 from engine.sse import encode_json  # noqa: E402
 
 try:
-    from bench.timing import best_of
+    from bench.kit import best_of, compile_text
 except ImportError:  # run as a script: bench/ itself is on sys.path
-    from timing import best_of  # type: ignore[no-redef]
+    from kit import best_of, compile_text  # type: ignore[no-redef]
 
 
 ROUNDS = 7
@@ -143,14 +142,6 @@ def bench_stream(pack: Pack, label: str, budget: str) -> None:
 
     seconds = best_of(ROUNDS, bridge)
     line(label.format(n=len(events)), STREAMS * len(events) / seconds, "chunks/s", budget)
-
-
-def compile_text(text: str) -> Pack:
-    doc, problems = load_text(text, "bench.yaml")
-    assert doc is not None and not problems, problems
-    pack, problems = compile_pack(doc)
-    assert pack is not None, [str(p) for p in problems]
-    return pack
 
 
 def main() -> None:

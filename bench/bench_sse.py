@@ -11,9 +11,9 @@ import orjson
 from engine.sse import DONE, SSEDecoder, encode, encode_json
 
 try:
-    from bench.timing import best_of
+    from bench.kit import best_of
 except ImportError:  # run as a script: bench/ itself is on sys.path
-    from timing import best_of  # type: ignore[no-redef]
+    from kit import best_of  # type: ignore[no-redef]
 
 
 EVENTS = 10_000
