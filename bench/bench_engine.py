@@ -39,7 +39,7 @@ REQUESTS = 300
 FOLDER_LOADS = 5
 LOOKUPS = 200_000
 
-CODEX_REQUEST = Path(__file__).resolve().parents[2] / "shared/fixtures/codex-cli-0.169.0/turn1-request.json"
+CODEX_REQUEST = Path(__file__).resolve().parents[1] / "tests/fixtures/codex-cli-0.169.0/turn1-request.json"
 
 HEADER = """\
 pack: {name}

@@ -43,7 +43,7 @@ except ImportError:  # run as a script: bench/ itself is on sys.path
 ROUNDS = 7
 REQUESTS = 200  # translations per round for (a)
 STREAMS = 10  # streams per round for (b)
-CODEX_REQUEST = ROOT.parent / "shared" / "fixtures" / "codex-cli-0.169.0" / "turn1-request.json"
+CODEX_REQUEST = ROOT / "tests" / "fixtures" / "codex-cli-0.169.0" / "turn1-request.json"
 PACKS = ("qwen", "deepseek", "kimi", "glm", "minimax", "openai-compatible")
 
 SYNTHETIC_RESPONSE_STEPS = """\

@@ -19,7 +19,7 @@ import pytest
 
 from engine.loader import load_file
 
-CODEX_REQUEST = Path(__file__).resolve().parents[2] / "shared/fixtures/codex-cli-0.169.0/turn1-request.json"
+CODEX_REQUEST = Path(__file__).resolve().parent / "fixtures/codex-cli-0.169.0/turn1-request.json"
 GOLDEN = Path(__file__).parent / "golden"
 SCRIPT = Path(sys.executable).parent / "switchyard"
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "engine.cli"]
@@ -309,9 +309,6 @@ def test_apply_with_broken_rules_prints_the_problems_and_exits_2(tmp_path: Path)
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.skipif(
-    not CODEX_REQUEST.exists(), reason="the Codex CLI fixture (../shared/fixtures) is not beside the repo"
-)
 def test_apply_of_the_codex_request_through_a_chat_pack(rules: Path) -> None:
     original = json.loads(CODEX_REQUEST.read_text(encoding="utf-8"))
     result = run("apply", "--rules", str(rules), "--client", "chat", "--explain", str(CODEX_REQUEST))

@@ -1,7 +1,7 @@
 """The shipped provider packs (rules/*.yaml) make Codex CLI's requests acceptable to each provider.
 
 Golden files: `tests/golden/packs/<pack>/codex_turn1.out.json` and `codex_turn2.out.json` are what each pack
-sends upstream for the two real Codex CLI 0.169.0 requests in `../shared/fixtures/codex-cli-0.169.0/` (the
+sends upstream for the two real Codex CLI 0.169.0 requests in `tests/fixtures/codex-cli-0.169.0/` (the
 bridge's Responses -> Chat translation, then the pack's request steps). Open one next to the fixture to
 review a pack change. When a change of output is intended, regenerate them and review the diff:
 
@@ -33,11 +33,11 @@ from engine.rules import load_rules
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
 GOLDEN = Path(__file__).parent / "golden" / "packs"
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "codex-cli-0.169.0"
+FIXTURES = ROOT / "tests" / "fixtures" / "codex-cli-0.169.0"
 TURNS = ("codex_turn1", "codex_turn2")
 
 # Top-level request fields each provider documents, written down here independently of the packs' `keep`
-# steps. Sources are the ones cited in each pack's header; protocols.md is ../shared/reference/protocols.md.
+# steps. Sources are the ones cited in each pack's header; protocols.md is docs/reference/protocols.md.
 ALLOWED = {
     # DashScope compatible mode: the fake's own list (alibabacloud.com/help/en/model-studio/
     # compatibility-of-openai-with-dashscope; enable_search from /web-search; protocols.md C.2).

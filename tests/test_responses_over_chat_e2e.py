@@ -30,7 +30,7 @@ import pytest
 from conftest import ROOT, ProxyProcess
 from fakes.chat_provider import FakeChatProvider, chunk, completion, text_chunks, tool_call_chunks, usage_chunk
 
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "codex-cli-0.169.0"
+FIXTURES = ROOT / "tests" / "fixtures" / "codex-cli-0.169.0"
 MODEL = "qwen3-coder-plus"
 PACK_KEY = "sk-pack-qwen-e2e"
 CLIENT_KEY = "sk-client-e2e"
