@@ -26,12 +26,12 @@ test: install codex
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check engine tests bench
-	$(BIN)/ruff format --check engine tests bench
+	$(BIN)/ruff check switchyard tests bench
+	$(BIN)/ruff format --check switchyard tests bench
 
 format: install
-	$(BIN)/ruff format engine tests bench
-	$(BIN)/ruff check --fix engine tests bench
+	$(BIN)/ruff format switchyard tests bench
+	$(BIN)/ruff check --fix switchyard tests bench
 
 run: install
 	$(BIN)/switchyard serve --rules rules

@@ -6,7 +6,7 @@ Figures, each printed next to its budget:
     (budget: at least 15,000/s):
     - the per-event work the server does: `orjson.loads` of the event's data, the pack's response steps,
       `ChatStream.feed`, and `encode_json` of every chunk it gives;
-    - the same through the server's own stream path (`engine.relay.Relay` fed by `SSEDecoder`
+    - the same through the server's own stream path (`switchyard.server.relay.Relay` fed by `SSEDecoder`
       from 1,400-byte reads, as the upstream's bytes arrive), which adds SSE decoding and metrics;
     - end to end: a real `switchyard serve` process with `rules/openai.yaml`, a fake upstream on loopback
       that sends the whole stream at once, and a streaming client reading every byte. Client, upstream
@@ -45,12 +45,12 @@ from fakes.responses_provider import (  # noqa: E402
     stream_events,
 )
 
-from engine.bridge.chat_chunks import ChatStream  # noqa: E402
-from engine.bridge.responses_request import to_responses  # noqa: E402
-from engine.metrics import Metrics  # noqa: E402
-from engine.relay import Relay  # noqa: E402
-from engine.rules import load_rules  # noqa: E402
-from engine.sse import SSEDecoder, encode_json  # noqa: E402
+from switchyard.bridges.chat_over_responses.request import to_responses  # noqa: E402
+from switchyard.bridges.chat_over_responses.stream import ChatStream  # noqa: E402
+from switchyard.language.ruleset import load_rules  # noqa: E402
+from switchyard.protocols.sse import SSEDecoder, encode_json  # noqa: E402
+from switchyard.server.metrics import Metrics  # noqa: E402
+from switchyard.server.relay import Relay  # noqa: E402
 
 try:
     from bench.kit import best_of
@@ -111,7 +111,7 @@ def bench_translator(pack, datas: list[bytes]) -> float:
 
 
 def bench_server_path(pack, datas: list[bytes], body: bytes) -> float:
-    from engine.bridge import get_bridge
+    from switchyard.bridges import get_bridge
 
     bridge = get_bridge("chat", "responses")
     metrics = Metrics()
@@ -158,7 +158,7 @@ async def bench_end_to_end(events: int, body: bytes) -> tuple[float, float]:
     shutil.copy(ROOT / "rules/openai.yaml", folder / "openai.yaml")
     port = free_port()
     env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1", "OPENAI_API_KEY": "bench"}
-    cmd = [sys.executable, "-m", "engine.cli", "serve", "--rules", str(folder), "--port", str(port)]
+    cmd = [sys.executable, "-m", "switchyard", "serve", "--rules", str(folder), "--port", str(port)]
     cmd += ["--log-level", "warning"]
     proxy = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import jmespath
 
-from engine import functions
-from engine.expressions import compile_expression
-from engine.rules import load_rules
+from switchyard.language import functions
+from switchyard.language.expressions import compile_expression
+from switchyard.language.ruleset import load_rules
 
 try:
     from bench.kit import best_of, compile_text
@@ -172,7 +172,7 @@ def bench_lookup() -> None:
     c = best_of(ROUNDS, engine_search) / LOOKUPS
     line("(d) dotted lookup `reasoning.effort`", a * 1e9, "ns")
     line("    jmespath `compiled.search` of the same expression", b * 1e9, "ns", f"ratio {b / a:.0f}x")
-    line("    engine.functions.search (reused interpreter)", c * 1e9, "ns", f"ratio {c / a:.0f}x")
+    line("    switchyard.language.functions.search (reused interpreter)", c * 1e9, "ns", f"ratio {c / a:.0f}x")
 
 
 def main() -> None:

@@ -28,11 +28,11 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from engine.bridge.chat_request import to_chat  # noqa: E402
-from engine.bridge.responses_events import ResponsesStream  # noqa: E402
-from engine.pack import Pack  # noqa: E402
-from engine.rules import load_rules  # noqa: E402
-from engine.sse import encode_json  # noqa: E402
+from switchyard.bridges.responses_over_chat.request import to_chat  # noqa: E402
+from switchyard.bridges.responses_over_chat.stream import ResponsesStream  # noqa: E402
+from switchyard.language.pack import Pack  # noqa: E402
+from switchyard.language.ruleset import load_rules  # noqa: E402
+from switchyard.protocols.sse import encode_json  # noqa: E402
 
 try:
     from bench.kit import best_of, compile_text

@@ -207,7 +207,7 @@ async def main() -> None:
     (rules / "bench.yaml").write_text(textwrap.dedent(PACK).format(url=upstream))
     (rules / "bridge.yaml").write_text(textwrap.dedent(BRIDGE_PACK).format(url=upstream))
     procs = [uvicorn("bench.upstream_app:app", up_port)]
-    sy = start([sys.executable, "-m", "engine.cli", "serve", "--rules", str(rules), "--port", str(sy_port)])
+    sy = start([sys.executable, "-m", "switchyard", "serve", "--rules", str(rules), "--port", str(sy_port)])
     procs.append(sy)
     procs.append(uvicorn("bench.baseline_proxy:app", base_port, {"BASELINE_UPSTREAM": upstream}))
     direct, switchyard, baseline = upstream, f"http://127.0.0.1:{sy_port}/v1", f"http://127.0.0.1:{base_port}/v1"

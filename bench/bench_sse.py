@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import orjson
 
-from engine.sse import DONE, SSEDecoder, encode, encode_json
+from switchyard.protocols.sse import DONE, SSEDecoder, encode, encode_json
 
 try:
     from bench.kit import best_of

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from engine.loader import load_text
-from engine.pack import Pack, compile_pack
+from switchyard.language.loader import load_text
+from switchyard.language.pack import Pack, compile_pack
 
 
 def best_of(rounds: int, run: Callable[[], object]) -> float:

@@ -36,7 +36,7 @@ class ProxyProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or rules.parent / f"proxy-{self.port}.log"
-        cmd = [sys.executable, "-m", "engine.cli", "serve", "--rules", str(rules), "--port", str(self.port), *args]
+        cmd = [sys.executable, "-m", "switchyard", "serve", "--rules", str(rules), "--port", str(self.port), *args]
         full_env = {**os.environ, **(env or {})}
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)

@@ -11,8 +11,8 @@ Each file in `tests/golden/actions/` is a list of cases a reader can open and ch
       expect: {...}            # the whole result
       error: "..."             # instead of expect: the reject message, or part of a StepError
 
-A case's steps are compiled the way a pack file is (`engine.loader.load_text`, then
-`engine.pack.compile_pack`), from a minimal pack document built in memory. JSON is YAML, so the
+A case's steps are compiled the way a pack file is (`switchyard.language.loader.load_text`, then
+`switchyard.language.pack.compile_pack`), from a minimal pack document built in memory. JSON is YAML, so the
 document is written as JSON; the cases' data goes through the loader untouched.
 """
 
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import Rejected, StepError
-from engine.loader import load_file, load_text
-from engine.pack import Pack, compile_pack
+from switchyard.errors import Rejected, StepError
+from switchyard.language.loader import load_file, load_text
+from switchyard.language.pack import Pack, compile_pack
 
 GOLDEN = Path(__file__).parent / "golden" / "actions"
 CONTRACT = Path(__file__).resolve().parent / "fixtures" / "rule-language.md"
@@ -104,7 +104,7 @@ def test_every_action_file_exists_and_has_cases() -> None:
 
 
 def test_every_action_of_the_engine_has_a_golden_file() -> None:
-    from engine.actions import ACTIONS
+    from switchyard.language.actions import ACTIONS
 
     assert set(ACTIONS) <= set(FILES)
 

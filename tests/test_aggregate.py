@@ -1,4 +1,4 @@
-"""Whole streams become single bodies, and failed streams never do (engine.aggregate).
+"""Whole streams become single bodies, and failed streams never do (switchyard.protocols.aggregate).
 
 Golden files, under `golden/bridge/chat_over_responses/aggregate/`:
 
@@ -21,9 +21,15 @@ import golden_files
 import pytest
 from fakes.responses_provider import function_call_item, message_item, reasoning_item, response_object, stream_events
 
-from engine.aggregate import ResponseAccumulator, UpstreamFailed, chat_completion, final_response, upstream_error
-from engine.bridge.chat_chunks import ChatStream, to_completion
-from engine.bridge.responses_events import ResponsesStream, to_response
+from switchyard.bridges.chat_over_responses.stream import ChatStream, to_completion
+from switchyard.bridges.responses_over_chat.stream import ResponsesStream, to_response
+from switchyard.protocols.aggregate import (
+    ResponseAccumulator,
+    UpstreamFailed,
+    chat_completion,
+    final_response,
+    upstream_error,
+)
 
 FOLDER = Path(__file__).parent / "golden" / "bridge" / "chat_over_responses" / "aggregate"
 CASES = sorted(path.name.removesuffix(".in.jsonl") for path in FOLDER.glob("*.in.jsonl"))

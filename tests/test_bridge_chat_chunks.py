@@ -1,4 +1,4 @@
-"""Responses events become Chat chunks a Chat client accepts (engine.bridge.chat_chunks).
+"""Responses events become Chat chunks a Chat client accepts (switchyard.bridges.chat_over_responses.stream).
 
 Golden files, under `golden/bridge/chat_over_responses/`:
 
@@ -26,8 +26,8 @@ from fakes.responses_provider import function_call_item, message_item, reasoning
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 
-from engine.aggregate import UpstreamFailed, chat_completion
-from engine.bridge.chat_chunks import ChatStream, to_completion
+from switchyard.bridges.chat_over_responses.stream import ChatStream, to_completion
+from switchyard.protocols.aggregate import UpstreamFailed, chat_completion
 
 GOLDEN = Path(__file__).parent / "golden" / "bridge" / "chat_over_responses"
 STREAMS = sorted(path.name.removesuffix(".in.jsonl") for path in (GOLDEN / "streams").glob("*.in.jsonl"))

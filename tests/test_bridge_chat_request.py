@@ -1,4 +1,4 @@
-"""Responses requests become Chat Completions requests (engine/bridge/chat_request.py).
+"""Responses requests become Chat Completions requests (switchyard/bridges/responses_over_chat/request.py).
 
 Golden files: `tests/golden/bridge/responses_over_chat/requests/<case>.in.json` is a Responses request
 (the two `codex_turn*` cases are real Codex CLI 0.169.0 requests), `<case>.out.json` the Chat request
@@ -19,8 +19,8 @@ import orjson
 import pytest
 import type_swaps
 
-from engine.bridge.chat_request import flat_name, to_chat, tool_names
-from engine.errors import RequestError
+from switchyard.bridges.responses_over_chat.request import flat_name, to_chat, tool_names
+from switchyard.errors import RequestError
 
 GOLDEN = Path(__file__).parent / "golden" / "bridge" / "responses_over_chat" / "requests"
 CASES = sorted(path.name.removesuffix(".in.json") for path in GOLDEN.glob("*.in.json"))
@@ -355,7 +355,7 @@ def test_a_malformed_body_is_refused_with_a_request_error_naming_the_parameter(b
 
 
 def test_type_swapped_golden_bodies_are_translated_or_refused_but_never_crash_either_half_of_the_bridge():
-    from engine.bridge.responses_events import ResponsesStream
+    from switchyard.bridges.responses_over_chat.stream import ResponsesStream
 
     bodies = {path.name: orjson.loads(path.read_bytes()) for path in GOLDEN.glob("*.in.json")}
     answer = {"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}], "usage": {}}

@@ -1,4 +1,4 @@
-"""Chat Completions chunks become Responses events (engine/bridge/responses_events.py).
+"""Chat Completions chunks become Responses events (switchyard/bridges/responses_over_chat/stream.py).
 
 Golden files, in `tests/golden/bridge/responses_over_chat/`:
 
@@ -30,9 +30,9 @@ from openai._models import construct_type
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 
-from engine.aggregate import UpstreamFailed
-from engine.bridge.mapping import error_code
-from engine.bridge.responses_events import ResponsesStream, to_response
+from switchyard.bridges.mapping import error_code
+from switchyard.bridges.responses_over_chat.stream import ResponsesStream, to_response
+from switchyard.protocols.aggregate import UpstreamFailed
 
 GOLDEN = Path(__file__).parent / "golden" / "bridge" / "responses_over_chat"
 CLIENT = orjson.loads((GOLDEN / "streams" / "client_request.json").read_bytes())
@@ -371,7 +371,7 @@ def test_reasoning_text_is_carried_in_content_and_summary_for_the_next_turn():
 
 
 def test_the_reasoning_item_round_trips_into_reasoning_content():
-    from engine.bridge.chat_request import to_chat
+    from switchyard.bridges.responses_over_chat.request import to_chat
 
     events = run(
         [

@@ -1,4 +1,4 @@
-"""Chat requests become Responses requests the strict upstream accepts (engine.bridge.responses_request).
+"""Chat requests become Responses requests the strict upstream accepts (switchyard.bridges.chat_over_responses.request).
 
 Golden files: `golden/bridge/chat_over_responses/requests/<case>.in.json` is a Chat body, `<case>.out.json`
 the Responses body it must translate to; open them side by side. When a change of output is intended,
@@ -21,9 +21,9 @@ import pytest
 import type_swaps
 from fakes.responses_provider import check_openai
 
-from engine.bridge.chat_chunks import ChatStream
-from engine.bridge.responses_request import to_responses
-from engine.errors import RequestError
+from switchyard.bridges.chat_over_responses.request import to_responses
+from switchyard.bridges.chat_over_responses.stream import ChatStream
+from switchyard.errors import RequestError
 
 FOLDER = Path(__file__).parent / "golden" / "bridge" / "chat_over_responses" / "requests"
 CASES = sorted(path.name.removesuffix(".in.json") for path in FOLDER.glob("*.in.json"))

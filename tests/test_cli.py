@@ -1,7 +1,7 @@
 """The `switchyard` command, run as a user runs it: a real process on rule folders made for each test.
 
 The console script `.venv/bin/switchyard` is used when it is installed beside the interpreter running
-the tests, `python -m engine.cli` otherwise; both are the same `engine.cli.main`. Every run gets a
+the tests, `python -m switchyard` otherwise; both are the same `switchyard.cli.main.main`. Every run gets a
 clean environment without the `QWEN_*` variables, so packs that interpolate them load the same on
 every machine.
 """
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.loader import load_file
+from switchyard.language.loader import load_file
 
 CODEX_REQUEST = Path(__file__).resolve().parent / "fixtures/codex-cli-0.169.0/turn1-request.json"
 GOLDEN = Path(__file__).parent / "golden"
 SCRIPT = Path(sys.executable).parent / "switchyard"
-COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "engine.cli"]
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "switchyard"]
 
 # The pack of the contract's "A rule pack" section, as written there.
 CONTRACT_PACK = """\
@@ -363,8 +363,8 @@ def schema() -> dict:
 
 
 def test_schema_is_json_describing_every_action_and_top_level_key() -> None:
-    from engine.actions import ACTIONS
-    from engine.schema import PACK
+    from switchyard.language.actions import ACTIONS
+    from switchyard.language.schema import PACK
 
     document = schema()
     assert document["$schema"].startswith("https://json-schema.org/")

@@ -1,8 +1,8 @@
-"""engine/explain.py: how `switchyard apply --explain` describes what a step changed."""
+"""switchyard/language/explain.py: how `switchyard apply --explain` describes what a step changed."""
 
 from __future__ import annotations
 
-from engine.explain import diff
+from switchyard.language.explain import diff
 
 
 def test_a_moved_value_is_reported_as_a_rename() -> None:

@@ -1,12 +1,12 @@
-"""engine/expressions.py: compiled expressions, and that the fast forms give JMESPath's exact results."""
+"""switchyard/language/expressions.py: compiled expressions, and that the fast forms give JMESPath's exact results."""
 
 from __future__ import annotations
 
 import jmespath
 import pytest
 
-from engine.expressions import ExpressionError, compile_expression, truthy
-from engine.functions import OPTIONS
+from switchyard.language.expressions import ExpressionError, compile_expression, truthy
+from switchyard.language.functions import OPTIONS
 
 FAST = ["model", "reasoning.effort", "role == 'developer'", "a.b != 'x'", "!stream", "role=='x y'", "a == ''"]
 SLOW = ["!a.b", "role == 'it\\'s'", "a == `1`", "starts_with(model, 'q')"]

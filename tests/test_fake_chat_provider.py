@@ -179,7 +179,7 @@ async def test_a_delay_holds_the_reply_back(client, provider):
 
 
 async def test_the_bridged_codex_request_is_accepted_once_a_pack_strips_what_dashscope_refuses(client):
-    from engine.bridge.chat_request import to_chat
+    from switchyard.bridges.responses_over_chat.request import to_chat
 
     codex = GOLDEN / "requests" / "codex_turn2.in.json"
     chat = to_chat(orjson.loads(codex.read_bytes()))

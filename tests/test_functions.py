@@ -6,7 +6,7 @@ import jmespath
 import pytest
 from jmespath import exceptions
 
-from engine.functions import OPTIONS, compile, search
+from switchyard.language.functions import OPTIONS, compile, search
 
 BODY = {
     "model": "chatgpt/gpt-4o",

@@ -1,4 +1,4 @@
-"""engine/logs.py: the per-request line, in both formats, and what a client cannot do to it."""
+"""switchyard/server/logs.py: the per-request line, in both formats, and what a client cannot do to it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 
 import orjson
 
-from engine.logs import AccessLog
+from switchyard.server.logs import AccessLog
 
 FIELDS = {"request_id": "req_1", "pack": "qwen", "model": "qwen3-max", "status": 200, "error": None}
 

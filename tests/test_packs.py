@@ -26,9 +26,9 @@ import pytest
 from fakes.chat_provider import ALLOWED_FIELDS as DASHSCOPE_FIELDS
 from fakes.chat_provider import Rejection, validate
 
-from engine.bridge import get_bridge
-from engine.pipeline import response_event, upstream_request
-from engine.rules import load_rules
+from switchyard.bridges import get_bridge
+from switchyard.language.ruleset import load_rules
+from switchyard.pipeline import response_event, upstream_request
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -230,7 +230,7 @@ def test_the_generic_pack_needs_the_local_prefix_and_sits_below_every_provider_p
 
 def test_switchyard_check_reports_every_pack_in_rules_ok():
     done = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "check", "rules"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "switchyard", "check", "rules"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     count = len([p for p in RULES.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith(".")])
     assert done.returncode == 0, done.stdout + done.stderr
@@ -239,7 +239,7 @@ def test_switchyard_check_reports_every_pack_in_rules_ok():
 
 def test_switchyard_test_runs_every_pack_case_and_all_pass():
     done = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "test", "rules"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "switchyard", "test", "rules"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
     passed = re.search(r"(\d+) passed, 0 failed", done.stdout)

@@ -1,4 +1,4 @@
-"""engine/relay.py: how a same-protocol stream ends for its client, event by event.
+"""switchyard/server/relay.py: how a same-protocol stream ends for its client, event by event.
 
 The relay is fed decoded SSE events as the proxy feeds it; what comes out is exactly the bytes the
 client gets. The rule under test: a client always sees the end of its stream in its own protocol
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import orjson
 
-from engine.loader import load_text
-from engine.metrics import Metrics
-from engine.pack import compile_pack
-from engine.relay import Relay
-from engine.sse import Event, SSEDecoder
+from switchyard.language.loader import load_text
+from switchyard.language.pack import compile_pack
+from switchyard.protocols.sse import Event, SSEDecoder
+from switchyard.server.metrics import Metrics
+from switchyard.server.relay import Relay
 
 
 def pack(protocol: str, response_steps: str = "[]"):

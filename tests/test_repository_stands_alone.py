@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SCANNED = ("engine", "switchyard", "tests", "bench", "rules", "Makefile", ".ci")
+SCANNED = ("switchyard", "tests", "bench", "rules", "Makefile", ".ci")
 # Path shapes that climb out of the repository: `.parents[2]` and beyond from a file one folder deep,
 # `ROOT.parent`, a string starting with `../`, and the project's private `shared/` folder.
 OUTSIDE = re.compile(r"parents\[[2-9]\]|ROOT\.parent\b|[\"']\.\./|\bshared/(fixtures|reference|rule-language)")

@@ -1,4 +1,4 @@
-"""engine/server.py: who may use the `/-/` admin endpoints.
+"""switchyard/server/app.py: who may use the `/-/` admin endpoints.
 
 The rule (loopback clients always; others only with the admin token) is checked on ASGI scopes
 built here, because the tests may not send traffic to any non-loopback address.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from engine.server import _admin_denied, redact_url
+from switchyard.server.app import _admin_denied, redact_url
 
 
 def request(host: str, authorization: str | None = None) -> Request:

@@ -7,8 +7,8 @@ import random
 import orjson
 import pytest
 
-from engine.errors import SwitchyardError
-from engine.sse import DONE, Event, SSEDecoder, SSEError, encode, encode_json
+from switchyard.errors import SwitchyardError
+from switchyard.protocols.sse import DONE, Event, SSEDecoder, SSEError, encode, encode_json
 
 
 def decode_all(*chunks: bytes, **options) -> list[Event]:

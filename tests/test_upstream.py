@@ -1,12 +1,12 @@
-"""engine/upstream.py: what goes to the upstream besides the body (headers, credentials, the URL)."""
+"""switchyard/server/upstream.py: what goes to the upstream besides the body (headers, credentials, the URL)."""
 
 from __future__ import annotations
 
 import base64
 from types import MappingProxyType
 
-from engine.pack import Upstream
-from engine.upstream import endpoint, upstream_headers
+from switchyard.language.pack import Upstream
+from switchyard.server.upstream import endpoint, upstream_headers
 
 
 def make(url: str = "https://api.example/v1", protocol: str = "chat", api_key: str = "", headers=None) -> Upstream:

@@ -1,5 +1,0 @@
-"""Switchyard's engine: the rule language (loader, paths, actions, packs, rule sets), the protocol
-bridges (`engine.bridge`), and the sidecar server that applies them to requests and streams.
-
-Nothing provider-specific lives here: providers are described by the packs in `rules/`.
-"""

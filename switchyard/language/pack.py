@@ -1,0 +1,315 @@
+"""Compiling one pack file into a frozen `Pack`: validated once, applied many times.
+
+`compile_pack(doc)` checks the document against `switchyard.language.schema.PACK`, interpolates `${VAR}` under
+`upstream`, compiles `match`, every step and every test case, and collects *all* problems with
+their positions before giving up, so an ops engineer fixes a file in one pass.
+
+A compiled step is a closure: the action's `run`, guarded by its `match` when it has one, and
+wrapped so that a failure at run time becomes a `StepError` naming file, line, list, step number
+and action (`rules/x.yaml:12:7: request step 3 (rename): ...`). Nested steps are numbered with
+dots (`step 2.1`). Nothing is parsed or looked up by name when a step runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from jmespath.exceptions import JMESPathError, JMESPathTypeError
+
+from switchyard.errors import Problem, RequestError, StepError
+from switchyard.language.actions import ACTIONS, ARGS, STEP_EXTRA_KEYS
+from switchyard.language.expressions import Expression, ExpressionError, compile_expression, truthy
+from switchyard.language.loader import Document, interpolate
+from switchyard.language.paths import Path, PathError, compile_path
+from switchyard.language.schema import PACK, unknown_key
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where a pack's requests go and how: URL, protocol, credentials, headers, streaming, timeouts."""
+
+    url: str
+    protocol: str
+    api_key: str = field(default="", repr=False)  # never printed: repr, logs and /-/rules leave it out
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    force_stream: bool = False
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Step:
+    """One compiled top-level step: `run(node)` changes the node in place; `where` names it in errors."""
+
+    number: str
+    action: str
+    where: str  # "FILE:LINE:COL: request step N (action)"
+    run: Callable[[Any], None]
+    match: Expression | None = None  # kept for `apply --explain`, which tells whether a step ran
+
+
+@dataclass(frozen=True)
+class Case:
+    """One `tests:` entry of a pack."""
+
+    name: str
+    line: int
+    client: str
+    stage: str
+    input: Any
+    expect: Any = None
+    has_expect: bool = False
+    includes: Any = None
+    has_includes: bool = False
+    excludes: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class Pack:
+    """One compiled pack file: immutable, shared by every request that selects it, safe across reloads."""
+
+    name: str
+    file: str
+    match: Expression
+    upstream: Upstream
+    description: str = ""
+    priority: int = 0
+    models: tuple[str, ...] = ()
+    request: tuple[Step, ...] = ()
+    response: tuple[Step, ...] = ()
+    tests: tuple[Case, ...] = ()
+    digest: str = ""
+
+    def matches(self, body: Any) -> bool:
+        # A match that errors on an odd body (say `starts_with(model, 'x')` with no model) is a
+        # non-match, not a failure: one pack's expression must not break routing for all others.
+        try:
+            return truthy(self.match.evaluate(body))
+        except JMESPathError:
+            return False
+
+    def run_request(self, body: Any) -> Any:
+        for step in self.request:
+            step.run(body)
+        return body
+
+    def run_response(self, event: Any) -> Any:
+        for step in self.response:
+            step.run(event)
+        return event
+
+
+class Compiler:
+    """Turns the raw parts of one document into compiled objects, reporting problems with positions."""
+
+    def __init__(self, doc: Document, problems: list[Problem]):
+        self.doc = doc
+        self.problems = problems
+        self.stage = "request"
+        self.at: tuple = ()
+        self._step: tuple[dict, tuple, str, Expression | None] | None = None
+
+    def error(self, at: tuple, message: str, key: bool = False, column_offset: int = 0) -> None:
+        line, column = self.doc.position(at, key=key)
+        self.problems.append(Problem(self.doc.file, line, column + column_offset, self.doc.redact(message)))
+
+    def path(self, text: Any, at: tuple, key: bool = False) -> Path | None:
+        try:
+            return compile_path(text)
+        except PathError as exc:
+            table = self.doc.keys if key else self.doc.values
+            offset = exc.column + self.doc.quote_offset(at, key=key) if at in table else 0
+            self.error(at, f"bad path {text!r}: {exc}", key=key, column_offset=offset)
+            return None
+
+    def expr(self, text: Any, at: tuple, key: bool = False) -> Expression | None:
+        if not isinstance(text, str):
+            self.error(at, "expected a JMESPath expression (a string)", key=key)
+            return None
+        try:
+            return compile_expression(text)
+        except ExpressionError as exc:
+            offset = 0 if key else exc.column + self.doc.quote_offset(at)
+            self.error(at, str(exc), key=key, column_offset=offset)
+            return None
+
+    # -- steps
+
+    def steps(self, value: Any, at: tuple, prefix: str = "") -> list[Callable[[Any], None]]:
+        return [s.run for s in self.step_list(value, at, prefix)]
+
+    def step_list(self, value: Any, at: tuple, prefix: str = "") -> list[Step]:
+        if not isinstance(value, list):
+            self.error(at, "expected a list of steps")
+            return []
+        if prefix == "" and self._step is not None:
+            prefix = self._step[2] + "."
+        out = []
+        for i, item in enumerate(value):
+            step = self.step(item, (*at, i), f"{prefix}{i + 1}")
+            if step is not None:
+                out.append(step)
+        return out
+
+    def step(self, raw: Any, at: tuple, number: str) -> Step | None:
+        if not isinstance(raw, dict):
+            self.error(at, f"step {number}: a step is a mapping with one action ({', '.join(ACTIONS)})")
+            return None
+        names = [k for k in raw if k in ACTIONS and not (k == "do" and "each" in raw)]
+        unknown = [k for k in raw if k not in ACTIONS and k not in STEP_EXTRA_KEYS]
+        for key in unknown:
+            self.error((*at, key), f"step {number}: {unknown_key(key, [*ACTIONS, 'match'])}", key=True)
+        if not names:
+            if not unknown:  # a misspelt action was reported above; saying "no action" too is noise
+                self.error(at, f"step {number} has no action (one of: {', '.join(ACTIONS)})")
+            return None
+        if len(names) > 1:
+            self.error(
+                (*at, names[1]), f"step {number} has two actions ({', '.join(names)}); a step has exactly one", key=True
+            )
+            return None
+        name = names[0]
+        if name == "each" and "do" not in raw:
+            self.error((*at, "each"), f"step {number} (each): needs `do`, the steps to run on each element", key=True)
+            return None
+        where_line, where_col = self.doc.position((*at, name), key=True)
+        where = f"{self.doc.file}:{where_line}:{where_col}: {self.stage} step {number} ({name})"
+        arg, arg_at = raw[name], (*at, name)
+        ok = ARGS[name].check(arg, arg_at, lambda a, m, key=False: self.error(a, f"step {number} ({name}): {m}", key))
+        match = self.expr(raw["match"], (*at, "match")) if "match" in raw else None
+        if not ok:
+            return None
+        saved = self.at, self._step
+        self.at, self._step = arg_at, (raw, at, number, match)
+        try:
+            run = ACTIONS[name](arg, self)
+        finally:
+            self.at, self._step = saved
+        guard = match.evaluate if match is not None and name != "each" else None
+        return Step(number, name, where, _wrap(run, where, guard, self.stage), match if name != "each" else None)
+
+    def do_steps(self) -> list[Callable[[Any], None]]:
+        """The `do:` list of the `each` step being compiled."""
+        raw, at, number, _ = self._step
+        return self.steps(raw["do"], (*at, "do"), number + ".")
+
+    def step_match(self) -> Callable[[Any], Any] | None:
+        """The `match` of the `each` step being compiled, evaluated per element by `each`."""
+        match = self._step[3]  # compiled (and any problem reported) once, by `step`
+        return match.evaluate if match is not None else None
+
+
+def _wrap(
+    run: Callable[[Any], None], where: str, guard: Callable[[Any], Any] | None, stage: str
+) -> Callable[[Any], None]:
+    # One closure per step: the `match` guard and the error wrapping, so a step is one call deep.
+    # try/except costs nothing until something raises; inner steps wrap themselves, so the
+    # innermost step that failed is the one named.
+    def step(node: Any) -> None:
+        try:
+            if guard is None or truthy(guard(node)):
+                run(node)
+        except (StepError, RequestError):
+            raise
+        except JMESPathError as exc:
+            raise StepError(where, describe_jmespath_error(exc), stage) from None
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+            raise StepError(where, f"{type(exc).__name__}: {exc}", stage) from None
+
+    return step
+
+
+def describe_jmespath_error(exc: JMESPathError) -> str:
+    """The JMESPath error without the data: jmespath's own message quotes the offending value,
+    which is the client's content (a key, a card number) and must not reach a response or a log."""
+    if isinstance(exc, JMESPathTypeError):
+        expected = " or ".join(exc.expected_types)
+        return f"JMESPath error: {exc.function_name}() expected {expected}, got {exc.actual_type}"
+    return f"JMESPath error: {type(exc).__name__}"
+
+
+def compile_pack(doc: Document, env: Mapping[str, str] | None = None) -> tuple[Pack | None, list[Problem]]:
+    """Compile one document; returns the pack, or None and every problem found."""
+    problems: list[Problem] = []
+    c = Compiler(doc, problems)
+    data = doc.data
+    if isinstance(data, dict) and isinstance(data.get("upstream"), dict):
+        problems.extend(interpolate(doc, ("upstream",), env))  # first, so the URL check sees the real URL
+    PACK.check(data, (), lambda at, m, key=False: c.error(at, m, key))
+    if not isinstance(data, dict):
+        return None, problems
+    match = c.expr(data["match"], ("match",)) if isinstance(data.get("match"), str) else None
+    steps = {}
+    for stage in ("request", "response"):
+        c.stage = stage
+        steps[stage] = tuple(c.step_list(data[stage], (stage,))) if isinstance(data.get(stage), list) else ()
+    tests = _cases(c, data.get("tests"))
+    if problems:
+        return None, problems
+    up = data["upstream"]
+    timeout = up.get("timeout") or {}
+    upstream = Upstream(
+        url=up["url"].rstrip("/"),
+        protocol=up["protocol"],
+        api_key=up.get("api_key") or "",
+        headers=MappingProxyType(dict(up.get("headers") or {})),
+        force_stream=bool(up.get("force_stream", False)),
+        connect_timeout=float(timeout.get("connect", DEFAULT_CONNECT_TIMEOUT)),
+        read_timeout=float(timeout.get("read", DEFAULT_READ_TIMEOUT)),
+    )
+    pack = Pack(
+        name=data["pack"],
+        file=doc.file,
+        match=match,
+        upstream=upstream,
+        description=data.get("description", ""),
+        priority=data.get("priority", 0),
+        models=tuple(data.get("models") or ()),
+        request=steps["request"],
+        response=steps["response"],
+        tests=tests,
+        digest=doc.digest,
+    )
+    return pack, problems
+
+
+def _cases(c: Compiler, raw: Any) -> tuple[Case, ...]:
+    if not isinstance(raw, list):
+        return ()
+    out = []
+    for i, case in enumerate(raw):
+        if not isinstance(case, dict) or "name" not in case or "input" not in case:
+            continue  # the schema check reported it
+        at = ("tests", i)
+        if not any(k in case for k in ("expect", "includes", "excludes")):
+            c.error(at, f"test {case['name']!r} needs one of expect, includes, excludes")
+            continue
+        excludes = []
+        excluded = case.get("excludes")
+        for j, text in enumerate(excluded if isinstance(excluded, list) else ()):
+            if not isinstance(text, str):
+                continue  # reported by the schema check
+            path = c.path(text, (*at, "excludes", j))
+            if path is not None:
+                excludes.append(path)
+        out.append(
+            Case(
+                name=str(case["name"]),
+                line=c.doc.position(at)[0],
+                client=case.get("client", "chat"),
+                stage=case.get("stage", "request"),
+                input=case["input"],
+                expect=case.get("expect"),
+                has_expect="expect" in case,
+                includes=case.get("includes"),
+                has_includes="includes" in case,
+                excludes=tuple(excludes),
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,105 @@
+"""A rule set: every pack of a rules folder, compiled, ordered, and swapped as one.
+
+`load_rules(paths)` reads every `*.yaml` / `*.yml` file, compiles each into a `Pack`, checks that
+pack names are unique across files, and either returns a `RuleSet` or raises `PackError` with the
+problems of *all* files. There is no partial result: the server swaps rule sets whole, so a
+broken file on reload leaves the running packs in force rather than some of them.
+
+Packs are tried by priority (higher first), then by file name, and the first whose `match` is
+truthy serves the request. A `RuleSet` is immutable; a request keeps the one it started with.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from switchyard.errors import PackError, Problem
+from switchyard.language.loader import load_file
+from switchyard.language.pack import Pack, compile_pack
+
+SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Every pack of a rules folder, in the order they are tried; immutable, swapped whole on reload."""
+
+    packs: tuple[Pack, ...]
+    sources: tuple[str, ...] = ()
+    loaded_at: float = field(default_factory=time.time)
+
+    def select(self, body: object) -> Pack | None:
+        for pack in self.packs:
+            if pack.matches(body):
+                return pack
+        return None
+
+    def get(self, name: str) -> Pack | None:
+        for pack in self.packs:
+            if pack.name == name:
+                return pack
+        return None
+
+    def models(self) -> list[tuple[str, Pack]]:
+        """Every model named in a pack's `models`, once, with the pack that lists it first."""
+        seen: dict[str, Pack] = {}
+        for pack in self.packs:
+            for model in pack.models:
+                seen.setdefault(model, pack)
+        return list(seen.items())
+
+
+def pack_files(paths: Iterable[str]) -> list[str]:
+    """The pack files named by `paths`: files as given, folders expanded to their *.yaml / *.yml files."""
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            names = sorted(n for n in os.listdir(path) if n.endswith(SUFFIXES) and not n.startswith("."))
+            files.extend(os.path.join(path, n) for n in names)
+        else:
+            files.append(path)
+    return files
+
+
+def load_rules(paths: Iterable[str] | str, env: Mapping[str, str] | None = None) -> RuleSet:
+    """Load and compile every pack below `paths`; raise PackError listing every problem of every file."""
+    if isinstance(paths, str):
+        paths = [paths]
+    paths = list(paths)
+    problems: list[Problem] = []
+    for path in paths:
+        if not os.path.exists(path):
+            problems.append(Problem(path, 1, 1, "no such file or folder"))
+    files = pack_files(p for p in paths if os.path.exists(p))
+    packs: list[Pack] = []
+    first_file: dict[str, tuple[str, int]] = {}
+    for file in files:
+        doc, syntax = load_file(file, _display(file))
+        problems.extend(syntax)
+        if doc is None:
+            continue
+        pack, found = compile_pack(doc, env)
+        problems.extend(found)
+        name = doc.data.get("pack") if isinstance(doc.data, dict) else None
+        if isinstance(name, str):
+            if name in first_file:
+                other, line = first_file[name]
+                problems.append(doc.problem(("pack",), f"duplicate pack name '{name}' (also in {other}:{line})"))
+            else:
+                first_file[name] = (doc.file, doc.position(("pack",))[0])
+        if pack is not None:
+            packs.append(pack)
+    if problems:
+        raise PackError(problems)
+    packs.sort(key=lambda p: (-p.priority, os.path.basename(p.file), p.file))
+    return RuleSet(tuple(packs), tuple(files))
+
+
+def _display(file: str) -> str:
+    # Relative to the working directory when below it: messages read `rules/qwen.yaml:3:1`, and no
+    # machine path ends up in logs or in the introspection endpoint.
+    rel = os.path.relpath(file)
+    return file if rel.startswith("..") else rel

@@ -1,0 +1,112 @@
+"""Running the `tests:` cases of packs: golden checks that ship inside the pack they check.
+
+A request-stage case feeds `input` (a client body) through exactly what the server would do
+(bridge, then request steps) and compares what the upstream would receive; a response-stage case
+feeds one upstream event or body through the pack's `response` steps.
+
+- `expect`: the whole result, exactly (a unified diff of the pretty JSON when it differs).
+- `includes`: a subset: every key given must be there with an included value; a list given must
+  appear in the result's list as an ordered subsequence of included elements.
+- `excludes`: paths (the step PATH language) that must name nothing in the result.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from switchyard.errors import RequestError, StepError
+from switchyard.language.pack import Case, Pack
+from switchyard.pipeline import response_event, upstream_request
+
+
+@dataclass(frozen=True)
+class Outcome:
+    pack: Pack
+    case: Case
+    failures: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def report(self) -> str:
+        head = f"{self.pack.file}:{self.case.line}: {self.pack.name}: {self.case.name!r} failed"
+        return "\n".join([head, *("  " + line for f in self.failures for line in f.splitlines())])
+
+
+def run_case(pack: Pack, case: Case) -> Outcome:
+    body = copy.deepcopy(case.input)
+    try:
+        if case.stage == "request":
+            if not isinstance(body, dict):
+                return Outcome(pack, case, ("input must be a mapping (the client's request body)",))
+            result = upstream_request(pack, case.client, body)
+        else:
+            result = response_event(pack, body)
+    except RequestError as exc:
+        result = {"rejected": {"status": exc.status, "message": exc.message}}
+    except StepError as exc:
+        return Outcome(pack, case, (f"step failed: {exc}",))
+    failures = []
+    if case.has_expect and result != case.expect:
+        failures.append("result differs from expect:\n" + _unified(case.expect, result))
+    if case.has_includes:
+        missing = list(_included(case.includes, result, ""))
+        if missing:
+            failures.append("result does not include:\n" + "\n".join(missing))
+    for path in case.excludes:
+        if path.exists(result):
+            failures.append(f"result has {path}, which should be absent")
+    return Outcome(pack, case, tuple(failures))
+
+
+def run_packs(packs: Iterable[Pack]) -> list[Outcome]:
+    return [run_case(pack, case) for pack in packs for case in pack.tests]
+
+
+def _unified(expected: Any, actual: Any) -> str:
+    a = json.dumps(expected, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    b = json.dumps(actual, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    return "\n".join(difflib.unified_diff(a, b, "expect", "result", lineterm="", n=2))
+
+
+def _included(want: Any, got: Any, path: str):
+    """Yield a line for every part of `want` that `got` does not include."""
+    if isinstance(want, dict):
+        if not isinstance(got, dict):
+            yield f"{path or '(result)'}: expected a mapping, got {_short(got)}"
+            return
+        for key, value in want.items():
+            here = f"{path}.{key}" if path else str(key)
+            if key not in got:
+                yield f"{here}: missing (expected {_short(value)})"
+            else:
+                yield from _included(value, got[key], here)
+    elif isinstance(want, list):
+        if not isinstance(got, list):
+            yield f"{path or '(result)'}: expected a list, got {_short(got)}"
+            return
+        i = 0
+        for j, item in enumerate(want):
+            while i < len(got) and list(_included(item, got[i], "")):
+                i += 1
+            if i == len(got):
+                yield f"{path}[{j}]: no element (in order) includes {_short(item)}"
+                return
+            i += 1
+    elif want != got or (type(want) is not type(got) and not (_number(want) and _number(got))):
+        yield f"{path or '(result)'}: expected {_short(want)}, got {_short(got)}"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."

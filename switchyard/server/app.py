@@ -1,0 +1,233 @@
+"""The sidecar server: a Starlette app on uvicorn, its endpoints, start-up, reload signals and logs.
+
+    POST /v1/chat/completions   client protocol `chat`
+    POST /v1/responses          client protocol `responses`
+    GET  /v1/models             the `models:` of all packs, OpenAI list format
+    GET  /healthz, /readyz      process alive; packs loaded
+    GET  /metrics               Prometheus text format
+    GET  /-/rules               loaded packs, their hashes, the last reload's problems (no secrets)
+    POST /-/reload              same as SIGHUP
+
+`/-/` endpoints answer loopback clients only, unless an admin token is configured, in which case
+any client presenting it (`Authorization: Bearer <token>`) is admitted too.
+
+One process is the default deployment: the work per request is small next to an LLM's latency,
+and one process keeps reloads, metrics and connection pools simple.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import logging
+import signal
+import sys
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from switchyard.errors import PackError, error_body
+from switchyard.server.logs import setup_logging
+from switchyard.server.metrics import Metrics
+from switchyard.server.proxy import Proxy
+from switchyard.server.reloader import Rules
+from switchyard.server.upstream import Upstreams
+
+log = logging.getLogger("switchyard")
+
+
+def create_app(
+    rules_dir: str,
+    *,
+    max_body: int = 64 * 1024 * 1024,
+    admin_token: str | None = None,
+    watch: bool = False,
+    rules: Rules | None = None,
+) -> Starlette:
+    """Build the app. Loading the rules here (not at start-up) makes a broken pack fail before binding."""
+    metrics = Metrics()
+    rules = rules or Rules.load(rules_dir, metrics)
+    upstreams = Upstreams()
+    proxy = Proxy(rules, upstreams, metrics, max_body)
+    tasks: set[asyncio.Task] = set()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await upstreams.start()
+        loop = asyncio.get_running_loop()
+
+        # uvicorn handles SIGINT/SIGTERM only; SIGHUP's default action would kill the process.
+        def spawn(coroutine) -> None:
+            # Kept until done (a task nobody references may be collected mid-run), then dropped.
+            task = loop.create_task(coroutine)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, lambda: spawn(rules.reload("SIGHUP")))
+        if watch:
+            spawn(rules.watch())
+        log.info("serving %d pack(s) from %s", len(rules.current.packs), rules_dir)
+        try:
+            yield
+        finally:
+            loop.remove_signal_handler(signal.SIGHUP)
+            for task in list(tasks):
+                task.cancel()
+            await upstreams.close()
+
+    async def chat(request: Request) -> Response:
+        return await proxy.handle(request, "chat")
+
+    async def responses(request: Request) -> Response:
+        return await proxy.handle(request, "responses")
+
+    async def models(request: Request) -> Response:
+        started = int(rules.current.loaded_at)
+        data = [
+            {"id": model, "object": "model", "created": started, "owned_by": pack.name}
+            for model, pack in rules.current.models()
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        ready = bool(rules.current.packs)
+        return JSONResponse({"status": "ready" if ready else "no packs loaded"}, status_code=200 if ready else 503)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    async def rules_endpoint(request: Request) -> Response:
+        if denied := _admin_denied(request, admin_token):
+            return denied
+        current = rules.current
+        return JSONResponse(
+            {
+                "folder": rules_dir,
+                "loaded_at": _iso(current.loaded_at),
+                "last_reload": {
+                    "at": _iso(rules.last.at),
+                    "ok": rules.last.ok,
+                    "problems": list(rules.last.problems),
+                },
+                "packs": [
+                    {
+                        "name": p.name,
+                        "file": p.file,
+                        "priority": p.priority,
+                        "match": p.match.source,
+                        "models": list(p.models),
+                        "upstream": {
+                            "url": redact_url(p.upstream.url),
+                            "protocol": p.upstream.protocol,
+                            "force_stream": p.upstream.force_stream,
+                            "api_key": "set" if p.upstream.api_key else "client's",
+                            "headers": sorted(p.upstream.headers),  # names only: values may be secrets
+                        },
+                        "request_steps": len(p.request),
+                        "response_steps": len(p.response),
+                        "hash": p.digest,
+                        "loaded_at": _iso(current.loaded_at),
+                    }
+                    for p in current.packs
+                ],
+            }
+        )
+
+    async def reload_endpoint(request: Request) -> Response:
+        if denied := _admin_denied(request, admin_token):
+            return denied
+        ok = await rules.reload("POST /-/reload")
+        body = {"ok": ok, "packs": len(rules.current.packs), "problems": list(rules.last.problems)}
+        return JSONResponse(body, status_code=200 if ok else 422)
+
+    routes = [
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/responses", responses, methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/-/rules", rules_endpoint, methods=["GET"]),
+        Route("/-/reload", reload_endpoint, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _not_allowed})
+    app.state.rules = rules
+    app.state.metrics = metrics
+    return app
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    body = error_body(
+        f"no such endpoint: {request.method} {request.url.path}", "invalid_request_error", None, "not_found"
+    )
+    return JSONResponse(body, status_code=404)
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    body = error_body(f"method {request.method} not allowed on {request.url.path}", "invalid_request_error")
+    return JSONResponse(body, status_code=405)
+
+
+def _admin_denied(request: Request, token: str | None) -> Response | None:
+    host = request.client.host if request.client else ""
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    given = request.headers.get("authorization", "")
+    if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return None
+    body = error_body(
+        "admin endpoints answer loopback clients or an admin token", "permission_error", None, "forbidden"
+    )
+    return JSONResponse(body, status_code=403)
+
+
+def redact_url(url: str) -> str:
+    """A URL without user info or query string: either may carry a key."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    setup_logging(args.log_format, args.log_level)
+    try:
+        app = create_app(args.rules, max_body=args.max_body, admin_token=args.admin_token, watch=args.watch)
+    except PackError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"switchyard serve: {len(exc.problems)} problem(s) in {args.rules}; not starting", file=sys.stderr)
+        return 1
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,  # our logging set-up stays in force
+        access_log=False,  # one structured line per request comes from the proxy instead
+        timeout_graceful_shutdown=30,
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+    return 0

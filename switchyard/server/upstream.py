@@ -1,0 +1,137 @@
+"""Calling upstreams: one pooled aiohttp session per process, the pack's credentials and timeouts.
+
+One `ClientSession` serves every upstream so that keep-alive connections are reused across
+requests (a new TLS handshake per request would cost more than everything else the proxy does).
+Timeouts come from the pack: `connect` bounds connection set-up, `read` the longest silence
+between bytes, which is what matters for LLM streams that may legitimately run for minutes.
+
+Headers: the client's own headers go on, minus hop-by-hop ones (RFC 9110 section 7.6.1) and the
+ones this hop owns (host, length, encoding). With `upstream.api_key` the client's Authorization is
+replaced by the pack's key; without it the client's is forwarded unchanged. The pack's extra
+`headers` come last and win.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import aiohttp
+
+from switchyard.errors import UpstreamError
+from switchyard.language.pack import Upstream
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Set by this hop itself: the body is re-encoded, so its length and encoding are ours to say.
+OWN = frozenset({"host", "content-length", "content-type", "content-encoding", "accept-encoding", "expect"})
+# Response headers from the upstream that must not be copied onto our (re-encoded) response.
+NOT_BACK = HOP_BY_HOP | {"content-length", "content-type", "content-encoding", "date", "server"}
+
+
+def upstream_headers(client: Mapping[str, str], upstream: Upstream, request_id: str, stream: bool) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    # `Connection` may name more headers that end at this hop (RFC 9110 section 7.6.1).
+    named = {t.strip().lower() for k, v in client.items() if k.lower() == "connection" for t in v.split(",")}
+    for name, value in client.items():
+        low = name.lower()
+        if low in HOP_BY_HOP or low in OWN or low in named:
+            continue
+        if low == "authorization" and upstream.api_key:
+            continue
+        headers[name] = value
+    if upstream.api_key:
+        headers["Authorization"] = f"Bearer {upstream.api_key}"
+    elif (basic := _basic_auth(upstream.url)) and not any(k.lower() == "authorization" for k in headers):
+        headers["Authorization"] = basic  # `https://user:pass@host`: used only when no other credential goes
+    headers["Content-Type"] = "application/json"
+    headers["Accept"] = "text/event-stream" if stream else "application/json"
+    headers["X-Request-Id"] = request_id
+    for name, value in upstream.headers.items():
+        headers[name] = value
+    return headers
+
+
+def endpoint(upstream: Upstream) -> str:
+    return _endpoint(upstream.url, upstream.protocol)
+
+
+@functools.lru_cache(maxsize=256)
+def _endpoint(url: str, protocol: str) -> str:
+    # The path goes before a query string (`?api-version=...`), and a trailing slash must not double.
+    # User info never goes in the URL itself: aiohttp refuses it beside an Authorization header, and
+    # `upstream_headers` turns it into one when nothing else authenticates the request.
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/") + ("/chat/completions" if protocol == "chat" else "/responses")
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc, path=path))
+
+
+@functools.lru_cache(maxsize=256)
+def _basic_auth(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.username is None:
+        return None
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return "Basic " + base64.b64encode(pair.encode()).decode()
+
+
+class Upstreams:
+    """The process's shared session; `start()` inside the event loop, `close()` on shutdown."""
+
+    def __init__(self) -> None:
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=75, ttl_dns_cache=300)
+        # auto_decompress: a provider may gzip JSON bodies; the SSE decoder needs plain bytes.
+        # trust_env=False: a sidecar's upstreams are named by its packs; an HTTP(S)_PROXY meant for the
+        # app's other traffic must not silently reroute (and see) LLM calls and their keys.
+        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    async def post(self, upstream: Upstream, headers: dict[str, str], body: bytes) -> aiohttp.ClientResponse:
+        """Send the request; raise UpstreamError (502/504) when no HTTP answer comes back."""
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=upstream.connect_timeout, sock_connect=upstream.connect_timeout,
+            sock_read=upstream.read_timeout,
+        )  # fmt: skip
+        try:
+            return await self.session.post(endpoint(upstream), data=body, headers=headers, timeout=timeout)
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise UpstreamError(
+                f"upstream did not answer in time ({describe(exc)})", code="upstream_timeout", status=504
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(
+                f"upstream unreachable: {describe(exc)}", code="upstream_unreachable", status=502
+            ) from None
+
+
+def describe(exc: BaseException) -> str:
+    """A short, secret-free description of a connection failure (no headers, no URL query)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or type(exc.os_error).__name__})"
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return "timeout"
+    text = str(exc).split("?")[0]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
