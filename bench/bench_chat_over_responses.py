@@ -4,10 +4,10 @@ Figures, each printed next to its budget:
 
 (a) a Responses stream translated into Chat chunks, in upstream events per second through one worker
     (budget: at least 15,000/s):
-    - the per-event work the server does: `orjson.loads` of the event's data, the pack's response steps,
-      `ChatStream.feed`, and `encode_json` of every chunk it gives;
-    - the same through the server's own stream path (`switchyard.server.relay.Relay` fed by `SSEDecoder`
-      from 1,400-byte reads, as the upstream's bytes arrive), which adds SSE decoding and metrics;
+    - the per-event work the server does, through its own response path (`switchyard.pipeline.Stream`):
+      `orjson.loads` of the event's data, the pack's response steps, `ChatStream.feed`, and the encoding
+      of every chunk it gives, on events already decoded;
+    - the same from 1,400-byte reads of the upstream's bytes, as they arrive, which adds SSE decoding;
     - end to end: a real `switchyard serve` process with `rules/openai.yaml`, a fake upstream on loopback
       that sends the whole stream at once, and a streaming client reading every byte. Client, upstream
       and proxy share this machine's cores, so this is a floor, not the proxy's own ceiling.
@@ -45,12 +45,9 @@ from fakes.responses_provider import (  # noqa: E402
     stream_events,
 )
 
-from switchyard.bridges.chat_over_responses.request import to_responses  # noqa: E402
-from switchyard.bridges.chat_over_responses.stream import ChatStream  # noqa: E402
-from switchyard.language.ruleset import load_rules  # noqa: E402
-from switchyard.protocols.sse import SSEDecoder, encode_json  # noqa: E402
-from switchyard.server.metrics import Metrics  # noqa: E402
-from switchyard.server.relay import Relay  # noqa: E402
+from switchyard.packs import load as load_rules  # noqa: E402
+from switchyard.pipeline import Pipeline  # noqa: E402
+from switchyard.protocols.sse import Event, SSEDecoder, encode_json  # noqa: E402
 
 try:
     from bench.kit import best_of
@@ -94,37 +91,30 @@ def report(name: str, value: float, unit: str, budget: str) -> None:
 
 
 def bench_translator(pack, datas: list[bytes]) -> float:
-    run_response = pack.run_response
+    pipeline = Pipeline(pack, "chat")
+    decoded = [Event(data.decode()) for data in datas]
 
     def run() -> None:
         for _ in range(STREAMS):
-            stream = ChatStream(client_body())
-            for data in datas:
-                event = orjson.loads(data)
-                run_response(event)
-                for chunk in stream.feed(event):
-                    encode_json(chunk)
-            for chunk in stream.close():
-                encode_json(chunk)
+            stream = pipeline.stream(client_body())
+            for event in decoded:
+                stream.encode(stream.feed([event]))
+            stream.encode(stream.close())
 
     return len(datas) * STREAMS / best_of(ROUNDS, run)
 
 
 def bench_server_path(pack, datas: list[bytes], body: bytes) -> float:
-    from switchyard.bridges import get_bridge
-
-    bridge = get_bridge("chat", "responses")
-    metrics = Metrics()
+    pipeline = Pipeline(pack, "chat")
     reads = [body[i : i + READ_SIZE] for i in range(0, len(body), READ_SIZE)]
 
     def run() -> None:
         for _ in range(STREAMS):
-            translate = Relay(pack, bridge, "chat", client_body(), metrics)
+            stream = pipeline.stream(client_body())
             decoder = SSEDecoder()
             for read in reads:
-                translate.events(decoder.decode(read))
-            translate.events(decoder.flush())
-            translate.close()
+                stream.encode(stream.feed(decoder.decode(read)))
+            stream.encode(stream.feed(decoder.flush()) + stream.close())
 
     return len(datas) * STREAMS / best_of(ROUNDS, run)
 
@@ -203,13 +193,15 @@ def bench_request(pack) -> tuple[float, float]:
     bodies = [orjson.loads(raw) for _ in range(REQUESTS * ROUNDS)]  # parsed beforehand: bridge + steps only
     it = iter(bodies)
 
+    pipeline = Pipeline(pack, "chat")
+
     def translate() -> None:
         for _ in range(REQUESTS):
-            pack.run_request(to_responses(next(it)))
+            pipeline.request(next(it))
 
     def parse_and_translate() -> None:
         for _ in range(REQUESTS):
-            pack.run_request(to_responses(orjson.loads(raw)))
+            pipeline.request(orjson.loads(raw))
 
     return best_of(ROUNDS, translate) / REQUESTS, best_of(ROUNDS, parse_and_translate) / REQUESTS
 
@@ -221,9 +213,9 @@ def main() -> None:
     print(f"stream: {len(datas):,} upstream events, {len(body):,} bytes; best of {ROUNDS} rounds\n")
 
     events = f">= {EVENTS_BUDGET:,}"
-    report("(a) loads + response steps + ChatStream.feed + encode", bench_translator(pack, datas), "events/s", events)
+    report("(a) response path: loads, steps, ChatStream, encode", bench_translator(pack, datas), "events/s", events)
     rate = bench_server_path(pack, datas, body)
-    report("(a) the server's stream path (SSE decode, Relay)", rate, "events/s", events)
+    report("(a) the same from 1,400-byte reads (with SSE decoding)", rate, "events/s", events)
     try:
         rate, seconds = asyncio.run(bench_end_to_end(len(datas), body))
         report(f"(a) end to end through a proxy process ({seconds * 1000:.1f} ms/stream)", rate, "events/s", events)

@@ -25,7 +25,7 @@ import jmespath
 
 from switchyard.language import functions
 from switchyard.language.expressions import compile_expression
-from switchyard.language.ruleset import load_rules
+from switchyard.packs import load as load_rules
 
 try:
     from bench.kit import best_of, compile_text

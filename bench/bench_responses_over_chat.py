@@ -4,14 +4,16 @@ Run: `.venv/bin/python bench/bench_responses_over_chat.py`.
 
 Figures, each printed next to its budget:
 
-(a) translating Codex CLI's 40 KB turn-1 request for a Chat provider: `to_chat` and the request steps of the
-    shipped `rules/qwen.yaml` (13 steps, so more than the 10 the budget names), per request (budget: at
-    most 2 ms). The body is parsed from its bytes each time, as the server does (the parse is shown on its
-    own line and is not in the figure); the other shipped packs are shown for comparison.
-(b) a bridged stream: Chat chunks in, Responses events out, as the server does per upstream event:
-    `orjson.loads` of the event's data, the pack's response steps, `ResponsesStream.feed`, and
-    `encode_json` (orjson) of every Responses event it gives, in upstream chunks per second through one
-    worker (budget: at least 15,000/s). The stream mixes reasoning, text and a tool call split in many
+(a) translating Codex CLI's 40 KB turn-1 request for a Chat provider through the server's request path
+    (`switchyard.pipeline`: `to_chat` and the request steps of the shipped `rules/qwen.yaml`, 13 steps,
+    so more than the 10 the budget names), per request (budget: at most 2 ms). The body is parsed from
+    its bytes each time, as the server does (the parse is shown on its own line and is not in the
+    figure); the other shipped packs are shown for comparison.
+(b) a bridged stream: Chat chunks in, Responses events out, through the server's response path
+    (`switchyard.pipeline.Stream`) per upstream event: `orjson.loads` of the event's data, the pack's
+    response steps, `ResponsesStream.feed`, and the encoding of every Responses event it gives, in
+    upstream chunks per second through one worker (budget: at least 15,000/s). The stream mixes reasoning,
+    text and a tool call split in many
     argument deltas; the client body is the Codex request, as in production. The shipped packs have no
     response steps, so the figure is also given with a synthetic three-step `response` list.
 
@@ -28,11 +30,10 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from switchyard.bridges.responses_over_chat.request import to_chat  # noqa: E402
-from switchyard.bridges.responses_over_chat.stream import ResponsesStream  # noqa: E402
 from switchyard.language.pack import Pack  # noqa: E402
-from switchyard.language.ruleset import load_rules  # noqa: E402
-from switchyard.protocols.sse import encode_json  # noqa: E402
+from switchyard.packs import load as load_rules  # noqa: E402
+from switchyard.pipeline import Pipeline  # noqa: E402
+from switchyard.protocols.sse import Event  # noqa: E402
 
 try:
     from bench.kit import best_of, compile_text
@@ -78,9 +79,11 @@ def bench_request() -> None:
         bodies = [[orjson.loads(raw) for _ in range(REQUESTS)] for _ in range(ROUNDS)]
         it = iter(bodies)
 
-        def translate(pack: Pack = pack, it=it) -> None:
+        pipeline = Pipeline(pack, "responses")
+
+        def translate(pipeline: Pipeline = pipeline, it=it) -> None:
             for body in next(it):
-                pack.run_request(to_chat(body))
+                pipeline.request(body)
 
         per_request = best_of(ROUNDS, translate) / REQUESTS
         label = f"(a) to_chat + {name} request steps ({len(pack.request)}) on Codex turn 1 ({len(raw) // 1024} KB)"
@@ -126,19 +129,16 @@ def upstream_stream() -> list[bytes]:
 def bench_stream(pack: Pack, label: str, budget: str) -> None:
     client_body = orjson.loads(CODEX_REQUEST.read_bytes())
     events = upstream_stream()
-    run = pack.run_response
+    pipeline = Pipeline(pack, "responses")
+    decoded = [Event(data.decode()) for data in events]
 
     def bridge() -> None:
         for _ in range(STREAMS):
-            stream = ResponsesStream(client_body)
+            stream = pipeline.stream(client_body)
             out: list[bytes] = []
-            for data in events:
-                chunk = orjson.loads(data)
-                run(chunk)
-                for event in stream.feed(chunk):
-                    out.append(encode_json(event, event["type"]))
-            for event in stream.close():
-                out.append(encode_json(event, event["type"]))
+            for event in decoded:
+                out.append(stream.encode(stream.feed([event])))
+            out.append(stream.encode(stream.close()))
 
     seconds = best_of(ROUNDS, bridge)
     line(label.format(n=len(events)), STREAMS * len(events) / seconds, "chunks/s", budget)

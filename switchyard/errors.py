@@ -1,20 +1,25 @@
-"""Exceptions, one base per concern, and the OpenAI error body every client protocol shares.
+"""Every exception Switchyard raises on purpose, in one module, as one tree.
 
-Four things can go wrong in Switchyard and each has its own base class, so callers catch exactly
-the concern they handle:
+    SwitchyardError
+    ├── PackError          a rule pack cannot load: every Problem of a set of files, FILE:LINE:COLUMN each
+    ├── SyntaxProblem      a piece of a pack does not parse (its `column` says where)
+    │   ├── ExpressionError    a JMESPath expression
+    │   └── PathError          a step PATH
+    ├── StepError          a compiled step failed on a body; names pack, file and step, never the data
+    ├── ClientFacing       something the client is answered with: `message`, `status`, `type`, `code`, `param`
+    │   ├── RequestError       the request is refused (4xx)
+    │   │   └── Rejected           by a pack's `reject` step
+    │   └── UpstreamError      the upstream failed: unreachable, too slow, cut, or it said so (5xx, or
+    │       │                  the status its own error code implies)
+    │       └── UpstreamFailed     the upstream reported the failure itself (in a body or a stream)
+    ├── SSEError           an event stream cannot be decoded safely (a line or event over the limit)
+    └── UsageError         a command-line mistake or unreadable input (exit code 2)
 
-- `PackError`: a rule pack cannot load (found at start-up, on reload, or by `switchyard check`).
-  It carries every problem of a set of files at once, each with FILE:LINE:COLUMN.
-- `StepError`: a compiled step failed while running on a body (a JMESPath type error, say).
-  It names the pack, the file and the step, never the body's content.
-- `RequestError`: the client's request is refused (a `reject` step, a body the bridge cannot
-  translate). It carries an HTTP status and the fields of the OpenAI error shape.
-- `UpstreamError`: the upstream failed: unreachable, too slow, cut mid-body, or it answered with
-  a failure inside a 200 or a stream. Same fields; the status says whose fault it is (502, 504,
-  or the status the upstream's own error code implies).
-
-Both OpenAI protocols use the same error body, `{"error": {"message", "type", "param", "code"}}`,
-so one function builds it for every response the proxy makes up itself.
+Design, after httpx: the tree says who is at fault and who handles it, so a caller catches exactly
+the concern it handles. An exception carries facts (a message, a status, the fields of an error),
+never a wire shape: the *client's* protocol renders a `ClientFacing` error in its own error body
+(`switchyard.protocols`), so the same refusal is an OpenAI error for Codex and an Anthropic one for
+Claude Code. Messages never quote request bodies or secrets.
 """
 
 from __future__ import annotations
@@ -47,6 +52,22 @@ class PackError(SwitchyardError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class SyntaxProblem(SwitchyardError):
+    """A piece of a pack does not parse; `column` is the 0-based offset of the problem in its text."""
+
+    def __init__(self, message: str, column: int = 0):
+        super().__init__(message)
+        self.column = column
+
+
+class ExpressionError(SyntaxProblem):
+    """A JMESPath expression does not parse."""
+
+
+class PathError(SyntaxProblem):
+    """A step PATH does not parse."""
+
+
 class StepError(SwitchyardError):
     """A step failed at run time. The message names pack, file, step and the reason, never the data."""
 
@@ -57,45 +78,36 @@ class StepError(SwitchyardError):
         super().__init__(f"{where}: {reason}")
 
 
-class RequestError(SwitchyardError):
-    """The proxy refuses a client request; rendered with `error_body` and `status`."""
+class ClientFacing(SwitchyardError):
+    """An error the client is answered with. The client's protocol renders it (`Protocol.render_error`)."""
 
-    status = 400
-    type = "invalid_request_error"
-
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.code = code
-        if status is not None:
-            self.status = status
-
-    def body(self) -> dict:
-        return error_body(self.message, self.type, self.param, self.code)
-
-
-class UpstreamError(SwitchyardError):
-    """The upstream failed; `status` and `body()` are what the client gets (a 5xx unless its code says otherwise)."""
+    status = 500
+    type = "server_error"
 
     def __init__(
         self,
         message: str,
         *,
-        code: str | None = "server_error",
-        status: int = 502,
-        type: str = "upstream_error",
+        code: str | None = None,
+        status: int | None = None,
+        type: str | None = None,
         param: str | None = None,
     ):
         super().__init__(message)
         self.message = message
         self.code = code
-        self.status = status
-        self.type = type
         self.param = param
+        if status is not None:
+            self.status = status
+        if type is not None:
+            self.type = type
 
-    def body(self) -> dict:
-        return error_body(self.message, self.type, self.param, self.code)
+
+class RequestError(ClientFacing):
+    """The proxy refuses a client request (a 4xx)."""
+
+    status = 400
+    type = "invalid_request_error"
 
 
 class Rejected(RequestError):
@@ -105,8 +117,32 @@ class Rejected(RequestError):
         super().__init__(message, code="rejected_by_rule")
 
 
-def error_body(
-    message: str, type: str = "invalid_request_error", param: str | None = None, code: str | None = None
-) -> dict:
-    """The error object both OpenAI protocols use, for errors the proxy makes up itself."""
-    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+class UpstreamError(ClientFacing):
+    """The upstream failed: a 5xx unless its own code says otherwise (`UpstreamFailed`)."""
+
+    status = 502
+    type = "upstream_error"
+
+    def __init__(self, message: str, *, code: str | None = "server_error", **fields):
+        super().__init__(message, code=code, **fields)
+
+
+class UpstreamFailed(UpstreamError):
+    """The upstream reported a failure (in a stream or a body); made by `switchyard.protocols.failures`.
+
+    `responses_code` is what a Responses client (Codex) is told to do about it, from the same table
+    that gives `status`: stop and show the user, or retry.
+    """
+
+    def __init__(self, message: str, *, responses_code: str = "server_error", **fields):
+        super().__init__(message, **fields)
+        self.responses_code = responses_code
+
+
+class SSEError(SwitchyardError):
+    """An event stream cannot be decoded safely: one line or one event is larger than the decoder's
+    `max_buffer`. The stream should be aborted; the decoder has dropped what it held."""
+
+
+class UsageError(SwitchyardError):
+    """A command-line mistake or unreadable input: printed as one line, exit code 2."""

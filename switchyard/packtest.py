@@ -1,8 +1,9 @@
 """Running the `tests:` cases of packs: golden checks that ship inside the pack they check.
 
-A request-stage case feeds `input` (a client body) through exactly what the server would do
-(bridge, then request steps) and compares what the upstream would receive; a response-stage case
-feeds one upstream event or body through the pack's `response` steps.
+A request-stage case feeds `input` (a client body) through the server's own request path
+(`switchyard.pipeline`: force_stream, bridge, request steps) and compares what the upstream would
+receive; a response-stage case feeds one upstream event or body through the pack's `response`
+steps, as the response path runs them (the contract compares before translation back).
 
 - `expect`: the whole result, exactly (a unified diff of the pretty JSON when it differs).
 - `includes`: a subset: every key given must be there with an included value; a list given must
@@ -21,7 +22,7 @@ from typing import Any
 
 from switchyard.errors import RequestError, StepError
 from switchyard.language.pack import Case, Pack
-from switchyard.pipeline import response_event, upstream_request
+from switchyard.pipeline import Pipeline, run_steps
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,9 @@ def run_case(pack: Pack, case: Case) -> Outcome:
         if case.stage == "request":
             if not isinstance(body, dict):
                 return Outcome(pack, case, ("input must be a mapping (the client's request body)",))
-            result = upstream_request(pack, case.client, body)
+            result = Pipeline(pack, case.client).request(body)
         else:
-            result = response_event(pack, body)
+            result = run_steps(pack.response, body, "response", None)
     except RequestError as exc:
         result = {"rejected": {"status": exc.status, "message": exc.message}}
     except StepError as exc:

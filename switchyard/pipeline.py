@@ -1,47 +1,267 @@
-"""The path a body takes through a pack, shared by the server and the command line.
+"""The one path a request and its response take through a pack: used by the server, `apply`, `test` and `bench`.
 
-Request: the client's body, translated by the bridge when the client protocol differs from the
-pack's upstream protocol, then the pack's `request` steps. Response: each upstream event (or the
-non-streaming body) through the pack's `response` steps, then translated back by the bridge's
-stream translator or `response` function. Keeping this in one place is what makes
-`switchyard apply` and `switchyard test` show exactly what the server would send.
+    request:  client body -> [force_stream] -> bridge -> pack `request` steps -> upstream body
+    response: upstream event or body -> pack `response` steps -> bridge back -> client event(s) or body
+
+A `Pipeline` is one pack serving one client protocol. Every request has a bridge (the identity
+bridge when the protocols agree), so there is no "is there a bridge?" anywhere. The server's relay,
+`switchyard apply` and `switchyard test` all call these methods, so what they show is what the
+server does.
+
+What a failing `response` step does is decided here, once, for every kind of answer:
+
+- a stream event: the client's stream ends with an error event in its own protocol (code
+  `step_failed`); `Stream.step_error` keeps the failure for the caller to log and count;
+- a body: `StepError` propagates, and the server answers 500 in the client's error shape;
+- an upstream error body: the body is left as the provider sent it, since the provider's error is
+  the news;
+- steps run on JSON objects only; any other JSON value passes untouched.
+
+Observation: pass `observe` (a callable taking an `Observation`) to be told what the bridge and
+each step changed, as `apply --explain` prints it (and request traces will). Without it the fast
+path runs: no copies, no diffs, one closure call per step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from switchyard.bridges import get_bridge
-from switchyard.language.pack import Pack
+import orjson
+from jmespath.exceptions import JMESPathError
+
+from switchyard import bridges, protocols
+from switchyard.errors import StepError
+from switchyard.language.explain import Changes, diff
+from switchyard.language.expressions import truthy
+from switchyard.language.pack import Pack, Step, describe_jmespath_error
+from switchyard.protocols import sse
 
 
-def upstream_request(pack: Pack, client: str, body: dict) -> dict:
-    """What the upstream receives for this client body (the body is changed in place and returned)."""
-    return pack.run_request(translated_request(pack, client, body))
+@dataclass(frozen=True)
+class Observation:
+    """What one part of the path did to a body or event: the bridge, `force_stream`, or one step."""
+
+    stage: str  # "request" or "response"
+    label: str  # "bridge responses -> chat", "request step 3 (rename) (line 12)", ...
+    ran: bool  # False for a step whose `match` was false
+    changes: Changes
 
 
-def translated_request(pack: Pack, client: str, body: dict) -> dict:
-    """The body in the upstream's protocol, before the pack's request steps.
+Observer = Callable[[Observation], None]
 
-    With `force_stream` the upstream is asked for a stream before anything else runs, so that the
-    bridge and the steps see the request as it will really be sent (a `match: "!stream"` step must
-    not fire). A same-protocol Chat upstream is also asked for usage (`stream_options.include_usage`,
-    a default a step may drop): the aggregated body the client gets must carry it, as a
-    non-streaming answer would.
+
+class Pipeline:
+    """One pack serving one client protocol: made per request (it is three look-ups), shared by nothing."""
+
+    __slots__ = ("bridge", "client", "pack", "upstream")
+
+    def __init__(self, pack: Pack, client: str):
+        self.pack = pack
+        self.client = protocols.get(client)
+        self.upstream = protocols.get(pack.upstream.protocol)
+        self.bridge = bridges.get(client, pack.upstream.protocol)
+
+    # -- request
+
+    def upstream_streams(self, body: dict) -> bool:
+        """Whether the upstream is asked for a stream: the client asked, or the pack forces it."""
+        return body.get("stream") is True or self.pack.upstream.force_stream
+
+    def request(self, body: dict, observe: Observer | None = None) -> dict:
+        """What the upstream receives for this client body (changed in place where the bridge allows).
+
+        With `force_stream` the request is made a stream before anything else runs, so that the bridge
+        and the steps see it as it will really be sent (a `match: "!stream"` step must not fire); the
+        upstream protocol then adds what its streams need (Chat: usage, so the folded body carries it).
+        """
+        force = self.pack.upstream.force_stream and body.get("stream") is not True
+        before = _copy(body) if observe is not None and (force or not self.bridge.identity) else None
+        if force:
+            body["stream"] = True
+        body = self.bridge.request(body)
+        if force:
+            self.upstream.ask_stream(body)
+        if before is not None:
+            label = self.bridge.label if not self.bridge.identity else "upstream.force_stream"
+            if force and not self.bridge.identity:
+                label += " (with upstream.force_stream)"
+            observe(Observation("request", label, True, diff(before, body)))
+        return run_steps(self.pack.request, body, "request", observe)
+
+    # -- response
+
+    def stream(self, client_body: dict, observe: Observer | None = None) -> Stream:
+        return Stream(self, client_body, observe)
+
+    def body(self, body: Any, client_body: dict, observe: Observer | None = None) -> Any:
+        """A non-streaming upstream body -> the client's body; raises StepError or UpstreamFailed."""
+        if type(body) is dict:
+            run_steps(self.pack.response, body, "response", observe)
+        if self.upstream.body_failed(body):
+            # An error inside a 200 (or one a step marked) is an error to the client, never a success
+            # whose body happens to say otherwise.
+            raise self.upstream.upstream_error(body)
+        out = self.bridge.response(body, client_body)
+        if observe is not None and not self.bridge.identity:
+            observe(Observation("response", self.bridge.label, True, diff(body, out)))
+        return out
+
+    def aggregate(self, events: Iterable) -> Any:
+        """The client body a whole client stream amounts to (`force_stream` for a non-streaming client)."""
+        return self.client.aggregate([e for e in events if type(e) is not bytes])
+
+    def error(self, data: bytes, status: int) -> tuple[int, Any]:
+        """An upstream error response -> (the status the client must see, the client's error body).
+
+        The pack's `response` steps run on it first (a pack may give a provider's error an OpenAI code);
+        a step failing on it leaves it as sent. A body already in the client's error shape goes as it
+        is (the provider's fields kept); any other is described and rendered in the client's shape.
+        """
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if type(parsed) is dict and self.pack.response:
+            try:
+                run_steps(self.pack.response, parsed, "response", None)
+            except StepError:
+                parsed = orjson.loads(data)
+        if not self.client.is_error_shape(parsed):
+            parsed = self.client.render_error(self.upstream.describe_error_body(parsed, data, status))
+        return self.client.client_status(status), parsed
+
+
+class Stream:
+    """One streamed response: decoded upstream SSE events in, client events out, one read at a time.
+
+    Client events are dicts (framed by the client's protocol in `encode`) or bytes already framed: a
+    non-JSON upstream event passed on unchanged (same protocol only: a bridge cannot translate it) and
+    the protocol's end marker. `ended` records that the client has seen the end of its stream (a
+    terminal event, the end marker, or an error); nothing is emitted after it.
     """
-    bridge = get_bridge(client, pack.upstream.protocol)
-    if pack.upstream.force_stream and body.get("stream") is not True:
-        body["stream"] = True
-        if bridge is None and client == "chat":
-            options = body.get("stream_options")
-            if not isinstance(options, dict):
-                options = body["stream_options"] = {}
-            options.setdefault("include_usage", True)
-    if bridge is not None:
-        body = bridge.request(body)
+
+    __slots__ = (
+        "_frame",
+        "_run",
+        "_terminal",
+        "end",
+        "ended",
+        "events_in",
+        "events_out",
+        "pack",
+        "passes_raw",
+        "step_error",
+        "translator",
+    )
+
+    def __init__(self, pipeline: Pipeline, client_body: dict, observe: Observer | None = None):
+        self.translator = pipeline.bridge.stream(client_body)
+        self.pack = pipeline.pack
+        steps = pipeline.pack.response
+        if observe is None:
+            self._run = pipeline.pack.run_response
+        else:
+            self._run = lambda event: run_steps(steps, event, "response", observe)
+        self._terminal = pipeline.client.terminal
+        self._frame = pipeline.client.frame
+        self.end = pipeline.client.end
+        self.passes_raw = getattr(self.translator, "passes_raw", False)
+        self.ended = False
+        self.events_in = 0
+        self.events_out = 0
+        self.step_error: StepError | None = None
+
+    def feed(self, events: list[sse.Event]) -> list:
+        out: list = []
+        self.events_in += len(events)
+        for ev in events:
+            if self.ended:
+                continue  # nothing after the end: a client must not see events past [DONE] or a terminal event
+            if ev.is_done:
+                self._finish(self.translator.close(), out)
+                continue
+            try:
+                obj = orjson.loads(ev.data)
+            except orjson.JSONDecodeError:
+                if self.passes_raw:
+                    out.append(sse.encode(ev.data, ev.event))  # not JSON: passed on unchanged
+                continue
+            if type(obj) is dict:
+                try:
+                    self._run(obj)
+                except StepError as exc:
+                    self.step_error = exc
+                    self._finish(self.translator.fail(f"pack {self.pack.name} failed: {exc}", "step_failed"), out)
+                    continue
+            self._emit(self.translator.feed(obj), out)
+        return out
+
+    def close(self) -> list:
+        """The upstream closed the stream (cleanly): end the client's, with an error if it never finished."""
+        out: list = []
+        if not self.ended:
+            self._finish(self.translator.close(), out)
+        return out
+
+    def fail(self, message: str, code: str = "server_error") -> list:
+        """The upstream broke mid-stream (or the proxy did): the client gets an error, never a cut."""
+        out: list = []
+        if not self.ended:
+            self._finish(self.translator.fail(message, code), out)
+        return out
+
+    def encode(self, events: list) -> bytes:
+        """Client events as the bytes of the client's stream."""
+        frame = self._frame
+        return b"".join(e if type(e) is bytes else frame(e) for e in events)
+
+    def _finish(self, events: list, out: list) -> None:
+        self._emit(events, out)
+        if not self.ended and self.end:
+            out.append(self.end)
+        self.ended = True
+
+    def _emit(self, events: list, out: list) -> None:
+        self.events_out += len(events)
+        terminal = self._terminal
+        for obj in events:
+            out.append(obj)
+            if terminal(obj):
+                self.ended = True
+
+
+def run_steps(steps: tuple[Step, ...], body: Any, stage: str, observe: Observer | None) -> Any:
+    """Run steps on a body in place; with an observer, one at a time, telling what each changed."""
+    if observe is None:
+        for step in steps:
+            step.run(body)
+        return body
+    for step in steps:
+        before = _copy(body)
+        ran = _matches(step, body, stage)
+        step.run(body)
+        observe(Observation(stage, step_label(step), ran, diff(before, body) if ran else Changes()))
     return body
 
 
-def response_event(pack: Pack, event: Any) -> Any:
-    """One upstream event or body after the pack's `response` steps, before translation back."""
-    return pack.run_response(event)
+def step_label(step: Step) -> str:
+    """`request step 3 (rename) (line 12)` from the step's `FILE:LINE:COL: request step 3 (rename)`."""
+    location, _, name = step.where.partition(": ")
+    return f"{name} (line {location.rsplit(':', 2)[-2]})"
+
+
+def _matches(step: Step, body: Any, stage: str) -> bool:
+    """Whether a step's `match` holds; a failing match fails like the step would."""
+    if step.match is None:
+        return True
+    try:
+        return truthy(step.match.evaluate(body))
+    except JMESPathError as exc:
+        raise StepError(step.where, describe_jmespath_error(exc), stage) from None
+
+
+def _copy(value: Any) -> Any:
+    # A JSON round trip: bodies are JSON by construction, and this is several times faster than deepcopy.
+    return orjson.loads(orjson.dumps(value))

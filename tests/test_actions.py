@@ -27,6 +27,7 @@ import pytest
 from switchyard.errors import Rejected, StepError
 from switchyard.language.loader import load_file, load_text
 from switchyard.language.pack import Pack, compile_pack
+from switchyard.protocols.openai import render_error
 
 GOLDEN = Path(__file__).parent / "golden" / "actions"
 CONTRACT = Path(__file__).resolve().parent / "fixtures" / "rule-language.md"
@@ -129,7 +130,7 @@ def test_a_reject_in_a_request_carries_the_message_and_a_400() -> None:
     with pytest.raises(Rejected) as raised:
         pack.run_request({"model": "m"})
     assert raised.value.status == 400
-    assert raised.value.body() == {
+    assert render_error(raised.value) == {
         "error": {"message": "not here", "type": "invalid_request_error", "param": None, "code": "rejected_by_rule"}
     }
 

@@ -1,4 +1,4 @@
-"""Whole streams become single bodies, and failed streams never do (switchyard.protocols.aggregate).
+"""Whole streams become single bodies, and failed streams never do (`aggregate` of each protocol).
 
 Golden files, under `golden/bridge/chat_over_responses/aggregate/`:
 
@@ -23,13 +23,10 @@ from fakes.responses_provider import function_call_item, message_item, reasoning
 
 from switchyard.bridges.chat_over_responses.stream import ChatStream, to_completion
 from switchyard.bridges.responses_over_chat.stream import ResponsesStream, to_response
-from switchyard.protocols.aggregate import (
-    ResponseAccumulator,
-    UpstreamFailed,
-    chat_completion,
-    final_response,
-    upstream_error,
-)
+from switchyard.errors import UpstreamFailed
+from switchyard.protocols.chat.aggregate import chat_completion
+from switchyard.protocols.openai import render_error, upstream_error
+from switchyard.protocols.responses.aggregate import ResponseAccumulator, final_response
 
 FOLDER = Path(__file__).parent / "golden" / "bridge" / "chat_over_responses" / "aggregate"
 CASES = sorted(path.name.removesuffix(".in.jsonl") for path in FOLDER.glob("*.in.jsonl"))
@@ -44,7 +41,7 @@ def outcome(function, argument) -> dict:
     try:
         return function(argument)
     except UpstreamFailed as exc:
-        return {"raises": "UpstreamFailed", "status": exc.status, "body": exc.body()}
+        return {"raises": "UpstreamFailed", "status": exc.status, "body": render_error(exc)}
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -109,7 +106,7 @@ def test_a_stream_without_a_terminal_event_raises_a_gateway_error():
     with pytest.raises(UpstreamFailed) as raised:
         final_response(stream_events([message_item("Cut")])[:-1])
     assert raised.value.status == 502
-    assert raised.value.body()["error"]["message"] == "The upstream stream ended before the response completed."
+    assert render_error(raised.value)["error"]["message"] == "The upstream stream ended before the response completed."
 
 
 def test_the_accumulator_ignores_events_after_the_terminal_one():
@@ -227,7 +224,7 @@ def test_a_chat_error_is_read_the_same_by_the_aggregator_the_non_streaming_bridg
     with pytest.raises(UpstreamFailed) as translated:
         to_response(chunk, {"model": "m"})
     streamed = ResponsesStream({"model": "m"}).feed(chunk)[-1]["response"]["error"]
-    assert folded.value.body() == translated.value.body() == parsed.body()
+    assert render_error(folded.value) == render_error(translated.value) == render_error(parsed)
     assert folded.value.status == translated.value.status == parsed.status
     assert streamed == {"code": parsed.responses_code, "message": parsed.message}
 

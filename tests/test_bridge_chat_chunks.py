@@ -27,7 +27,8 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 
 from switchyard.bridges.chat_over_responses.stream import ChatStream, to_completion
-from switchyard.protocols.aggregate import UpstreamFailed, chat_completion
+from switchyard.errors import UpstreamFailed
+from switchyard.protocols.chat.aggregate import chat_completion
 
 GOLDEN = Path(__file__).parent / "golden" / "bridge" / "chat_over_responses"
 STREAMS = sorted(path.name.removesuffix(".in.jsonl") for path in (GOLDEN / "streams").glob("*.in.jsonl"))

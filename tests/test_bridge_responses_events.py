@@ -30,9 +30,10 @@ from openai._models import construct_type
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 
-from switchyard.bridges.mapping import error_code
 from switchyard.bridges.responses_over_chat.stream import ResponsesStream, to_response
-from switchyard.protocols.aggregate import UpstreamFailed
+from switchyard.errors import UpstreamFailed
+from switchyard.protocols.failures import error_code
+from switchyard.protocols.openai import render_error
 
 GOLDEN = Path(__file__).parent / "golden" / "bridge" / "responses_over_chat"
 CLIENT = orjson.loads((GOLDEN / "streams" / "client_request.json").read_bytes())
@@ -407,7 +408,7 @@ def test_a_non_streaming_error_body_raises_so_the_client_gets_an_error_status_no
     with pytest.raises(UpstreamFailed) as raised:
         to_response({"error": {"message": "maximum context length exceeded", "type": "invalid_request_error"}}, CLIENT)
     assert raised.value.status == 400
-    assert raised.value.body()["error"]["message"] == "maximum context length exceeded"
+    assert render_error(raised.value)["error"]["message"] == "maximum context length exceeded"
     assert raised.value.responses_code == "context_length_exceeded"
 
 

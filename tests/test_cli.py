@@ -364,11 +364,11 @@ def schema() -> dict:
 
 def test_schema_is_json_describing_every_action_and_top_level_key() -> None:
     from switchyard.language.actions import ACTIONS
-    from switchyard.language.schema import PACK
+    from switchyard.language.shape import pack_shape
 
     document = schema()
     assert document["$schema"].startswith("https://json-schema.org/")
-    assert set(document["properties"]) == set(PACK.fields)
+    assert set(document["properties"]) == set(pack_shape().fields)
     actions = [next(iter(s["required"])) for s in document["$defs"]["step"]["oneOf"]]
     assert actions == list(ACTIONS)
     assert document["additionalProperties"] is False

@@ -24,7 +24,7 @@ from fakes.responses_provider import (
     stream_reply,
 )
 
-from switchyard.protocols.aggregate import final_response
+from switchyard.protocols.responses.aggregate import final_response
 
 VALID = {
     "model": "gpt-5.4",

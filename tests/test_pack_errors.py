@@ -1,8 +1,9 @@
 """Load errors: broken packs beside the exact `FILE:LINE:COLUMN: message` lines they must produce.
 
 Each `tests/golden/errors/NAME.yaml` (or folder `NAME/`, for problems across files) is loaded with
-`switchyard.language.ruleset.load_rules`, from inside that folder so file names read as written, with an empty
-environment; `NAME.expected` holds every line of the resulting `PackError`, in order. A file shows
+`switchyard.packs.load` (the rule language, told the protocols this build speaks), from inside that
+folder so file names read as written, with an empty environment; `NAME.expected` holds every line of the
+resulting `PackError`, in order. A file shows
 every problem it has at once, which is the contract ("for every problem in the file at once").
 """
 
@@ -15,7 +16,7 @@ import pytest
 from switchyard.errors import PackError
 from switchyard.language.loader import load_text
 from switchyard.language.pack import compile_pack
-from switchyard.language.ruleset import load_rules
+from switchyard.packs import load as load_rules
 
 GOLDEN = Path(__file__).parent / "golden" / "errors"
 SOURCES = sorted(p.name for p in GOLDEN.iterdir() if p.suffix == ".yaml" or p.is_dir())

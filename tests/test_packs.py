@@ -26,9 +26,9 @@ import pytest
 from fakes.chat_provider import ALLOWED_FIELDS as DASHSCOPE_FIELDS
 from fakes.chat_provider import Rejection, validate
 
-from switchyard.bridges import get_bridge
 from switchyard.language.ruleset import load_rules
-from switchyard.pipeline import response_event, upstream_request
+from switchyard.pipeline import Pipeline
+from switchyard.protocols.sse import Event
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -161,7 +161,7 @@ def upstream(pack: str, turn: str) -> dict:
     body = codex_request(turn, pack)
     selected = rules.select(body)
     assert selected is not None and selected.name == pack, f"{MODEL[pack]} is not served by {pack}"
-    return upstream_request(selected, "responses", body)
+    return Pipeline(selected, "responses").request(body)
 
 
 @pytest.mark.parametrize("turn", TURNS)
@@ -253,8 +253,8 @@ def bridged(pack: str, chunks: list[dict], *, ends: bool = True) -> list[dict]:
     """The Responses events a Codex client gets for these upstream Chat chunks through the pack."""
     selected = load_rules(str(RULES / f"{pack}.yaml")).get(pack)
     client = {**codex_request("codex_turn1", pack), "stream": True}
-    stream = get_bridge("responses", "chat").stream(client)
-    events = [event for chunk in chunks for event in stream.feed(response_event(selected, chunk))]
+    stream = Pipeline(selected, "responses").stream(client)
+    events = [event for chunk in chunks for event in stream.feed([Event(orjson.dumps(chunk).decode())])]
     return events + (stream.close() if ends else [])
 
 

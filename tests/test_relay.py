@@ -1,6 +1,6 @@
-"""switchyard/server/relay.py: how a same-protocol stream ends for its client, event by event.
+"""switchyard/pipeline.py `Stream`: how a same-protocol stream ends for its client, event by event.
 
-The relay is fed decoded SSE events as the proxy feeds it; what comes out is exactly the bytes the
+The stream is fed decoded SSE events as the proxy feeds it; what comes out is exactly the bytes the
 client gets. The rule under test: a client always sees the end of its stream in its own protocol
 (a terminal Responses event, or `[DONE]` for Chat), and an upstream that stops early or reports an
 error produces an error the client acts on, never a stream that just stops.
@@ -12,9 +12,8 @@ import orjson
 
 from switchyard.language.loader import load_text
 from switchyard.language.pack import compile_pack
+from switchyard.pipeline import Pipeline
 from switchyard.protocols.sse import Event, SSEDecoder
-from switchyard.server.metrics import Metrics
-from switchyard.server.relay import Relay
 
 
 def pack(protocol: str, response_steps: str = "[]"):
@@ -25,8 +24,21 @@ def pack(protocol: str, response_steps: str = "[]"):
     return compiled
 
 
+class Relay:
+    """The server's loop over one stream: each read's events in, the client's bytes out."""
+
+    def __init__(self, client: str, response_steps: str):
+        self.stream = Pipeline(pack(client, response_steps), client).stream({})
+
+    def events(self, events: list) -> bytes:
+        return self.stream.encode(self.stream.feed(events))
+
+    def close(self) -> bytes:
+        return self.stream.encode(self.stream.close())
+
+
 def relay(client: str, response_steps: str = "[]") -> Relay:
-    return Relay(pack(client, response_steps), None, client, {}, Metrics())
+    return Relay(client, response_steps)
 
 
 def data(obj: dict) -> Event:

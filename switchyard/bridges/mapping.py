@@ -1,23 +1,16 @@
 """The tables the two protocols are mapped by, one of each, for both directions of the bridge.
 
-Both bridges (Responses over Chat, Chat over Responses) and `switchyard.protocols.aggregate` translate the same few
+Both bridges (Responses over Chat, Chat over Responses) translate the same few
 concepts; each translation lives here once, so the two directions cannot drift apart:
 
 - How an answer ended: Chat's `finish_reason` <-> Responses' `status` and `incomplete_details.reason`
   (protocols.md E.2, E.4). Only the values the OpenAI protocols define are mapped; a provider's own
   values (GLM's `sensitive`) are mapped to these by its pack's `response` steps.
 - Token usage: Chat `usage` <-> Responses `usage` (protocols.md E.2, E.4).
-- Upstream failures: one table gives, for an error code, the HTTP status the proxy answers a
-  non-streaming client with and the code a `response.failed` carries for Codex (protocols.md D.4).
-  Upstreams rarely use OpenAI's codes, so when the code says nothing specific the words of the
-  message decide, from wording many servers share ("rate limit", "context length", "quota"); one
-  provider's own wording is mapped to a code by its pack.
 - The request fields a Response object echoes (protocols.md A.3).
 """
 
 from __future__ import annotations
-
-import re
 
 # -- how an answer ended
 
@@ -94,55 +87,6 @@ def _count(value, default: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return default
     return int(value)
-
-
-# -- upstream failures
-
-# code -> (HTTP status for a non-streaming client, `response.error.code` for Codex). The openai SDK retries
-# 429 and 5xx by itself, so the status decides whether a client retries; Codex stops on
-# context_length_exceeded, insufficient_quota, invalid_prompt and the overload codes and retries the rest
-# (protocols.md D.4), which is what `server_error` asks of it.
-_ERRORS: dict[str, tuple[int, str]] = {
-    "rate_limit_exceeded": (429, "rate_limit_exceeded"),
-    "insufficient_quota": (429, "insufficient_quota"),
-    "context_length_exceeded": (400, "context_length_exceeded"),
-    "invalid_prompt": (400, "invalid_prompt"),
-    "server_is_overloaded": (503, "server_is_overloaded"),
-    "slow_down": (503, "slow_down"),
-    # Codes that fix the status but not what Codex should do: the message may still say more.
-    "invalid_request_error": (400, "server_error"),
-    "invalid_image": (400, "server_error"),
-    "server_error": (502, "server_error"),
-}
-# 502: the proxy is a gateway and its upstream failed.
-_DEFAULT = (502, "server_error")
-# Wording shared by many servers, for upstreams that do not use OpenAI's codes. Order matters: quota
-# errors often say "429".
-_HINTS = (
-    (
-        "context_length_exceeded",
-        re.compile(r"context.length|context window|maximum context|input length|too long"),
-    ),
-    ("insufficient_quota", re.compile(r"quota|billing")),
-    ("rate_limit_exceeded", re.compile(r"rate.limit|too many requests|\b429\b|throttl")),
-)
-
-
-def classify(message: str, code: str | None = None, kind: str | None = None) -> tuple[int, str]:
-    """(HTTP status, Responses error code) for an upstream failure with this message, code and type."""
-    known = _ERRORS.get(code) if isinstance(code, str) else None
-    if known is not None and known[1] != "server_error":
-        return known
-    text = " ".join(str(part) for part in (code, kind, message) if part).lower()
-    for hinted, pattern in _HINTS:
-        if pattern.search(text):
-            return _ERRORS[hinted]
-    return known or _DEFAULT
-
-
-def error_code(message: str, code: str | None = "server_error") -> str:
-    """The Responses error code for an upstream failure: one Codex acts on (stop and tell the user, or retry)."""
-    return classify(message, code)[1]
 
 
 # -- the Response object's echo of the request

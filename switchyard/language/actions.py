@@ -23,7 +23,7 @@ from typing import Any
 from switchyard.errors import Rejected
 from switchyard.language.expressions import truthy
 from switchyard.language.paths import PLAIN, Path
-from switchyard.language.schema import Any_, List, Map, OneOf, Steps, Str
+from switchyard.language.validate import Any_, List, Map, OneOf, Steps, Str
 
 Run = Callable[[Any], None]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from jmespath.exceptions import IncompleteExpressionError, JMESPathError
 
-from switchyard.errors import SwitchyardError
+from switchyard.errors import ExpressionError
 from switchyard.language.functions import OPTIONS, search
 from switchyard.language.functions import compile as jmespath_compile
 
@@ -33,14 +33,6 @@ _DOTTED = re.compile(rf"{_IDENT}(?:\.{_IDENT})*")
 _COMPARE = re.compile(rf"({_IDENT}(?:\.{_IDENT})*)\s*(==|!=)\s*'([^'\\]*)'")
 _NOT = re.compile(rf"!\s*({_IDENT})")  # one key only: JMESPath reads `!a.b` as `(!a).b`
 _KEYWORDS = ("true", "false", "null")
-
-
-class ExpressionError(SwitchyardError):
-    """A JMESPath expression does not parse; `column` is the 0-based offset of the problem in it."""
-
-    def __init__(self, message: str, column: int):
-        super().__init__(message)
-        self.column = column
 
 
 class Expression:

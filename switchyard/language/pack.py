@@ -1,6 +1,6 @@
 """Compiling one pack file into a frozen `Pack`: validated once, applied many times.
 
-`compile_pack(doc)` checks the document against `switchyard.language.schema.PACK`, interpolates `${VAR}` under
+`compile_pack(doc)` checks the document against its shape (`switchyard.language.shape`), interpolates `${VAR}` under
 `upstream`, compiles `match`, every step and every test case, and collects *all* problems with
 their positions before giving up, so an ops engineer fixes a file in one pass.
 
@@ -24,7 +24,8 @@ from switchyard.language.actions import ACTIONS, ARGS, STEP_EXTRA_KEYS
 from switchyard.language.expressions import Expression, ExpressionError, compile_expression, truthy
 from switchyard.language.loader import Document, interpolate
 from switchyard.language.paths import Path, PathError, compile_path
-from switchyard.language.schema import PACK, unknown_key
+from switchyard.language.shape import pack_shape
+from switchyard.language.validate import unknown_key
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 600.0
@@ -234,14 +235,19 @@ def describe_jmespath_error(exc: JMESPathError) -> str:
     return f"JMESPath error: {type(exc).__name__}"
 
 
-def compile_pack(doc: Document, env: Mapping[str, str] | None = None) -> tuple[Pack | None, list[Problem]]:
-    """Compile one document; returns the pack, or None and every problem found."""
+def compile_pack(
+    doc: Document, env: Mapping[str, str] | None = None, protocols: tuple[str, ...] | None = None
+) -> tuple[Pack | None, list[Problem]]:
+    """Compile one document; returns the pack, or None and every problem found.
+
+    `protocols`: the protocol names `upstream.protocol` may take (None: any well-formed name).
+    """
     problems: list[Problem] = []
     c = Compiler(doc, problems)
     data = doc.data
     if isinstance(data, dict) and isinstance(data.get("upstream"), dict):
         problems.extend(interpolate(doc, ("upstream",), env))  # first, so the URL check sees the real URL
-    PACK.check(data, (), lambda at, m, key=False: c.error(at, m, key))
+    pack_shape(protocols).check(data, (), lambda at, m, key=False: c.error(at, m, key))
     if not isinstance(data, dict):
         return None, problems
     match = c.expr(data["match"], ("match",)) if isinstance(data.get("match"), str) else None

@@ -20,18 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from switchyard.errors import SwitchyardError
+from switchyard.errors import PathError
 from switchyard.language.expressions import Expression, compile_expression, truthy
 
 PLAIN, ALL, FILTER = 0, 1, 2
-
-
-class PathError(SwitchyardError):
-    """A PATH does not parse; `column` is the 0-based offset of the problem in the path text."""
-
-    def __init__(self, message: str, column: int = 0):
-        super().__init__(message)
-        self.column = column
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,8 +64,13 @@ def pack_files(paths: Iterable[str]) -> list[str]:
     return files
 
 
-def load_rules(paths: Iterable[str] | str, env: Mapping[str, str] | None = None) -> RuleSet:
-    """Load and compile every pack below `paths`; raise PackError listing every problem of every file."""
+def load_rules(
+    paths: Iterable[str] | str, env: Mapping[str, str] | None = None, protocols: tuple[str, ...] | None = None
+) -> RuleSet:
+    """Load and compile every pack below `paths`; raise PackError listing every problem of every file.
+
+    `protocols` are the names packs may use (`switchyard.packs.load` passes the registry's).
+    """
     if isinstance(paths, str):
         paths = [paths]
     paths = list(paths)
@@ -81,7 +86,7 @@ def load_rules(paths: Iterable[str] | str, env: Mapping[str, str] | None = None)
         problems.extend(syntax)
         if doc is None:
             continue
-        pack, found = compile_pack(doc, env)
+        pack, found = compile_pack(doc, env, protocols)
         problems.extend(found)
         name = doc.data.get("pack") if isinstance(doc.data, dict) else None
         if isinstance(name, str):

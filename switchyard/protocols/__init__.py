@@ -1,0 +1,81 @@
+"""The protocols Switchyard speaks, each a record, and the registry that lists them.
+
+Protocols are code: a few specifications, each written once, in one folder (`chat/`, `responses/`,
+...). Everything the rest of Switchyard needs to know about a protocol is a field of its `Protocol`
+record: the route clients call, the path appended to an upstream URL, how its stream is framed and
+when it is over, the identity translator that ends a same-protocol stream properly, how a whole
+stream folds into one body, how its upstreams report failures, how its clients are told of them,
+and which statuses its clients act on. The server's routes, `apply --client` and the pack schema's
+enums are read from this registry; nothing else names a protocol.
+
+Adding a protocol is one new folder with a `PROTOCOL` record and one line in `_FOLDERS` below
+(the bridges to and from it live in `switchyard.bridges`, the other registry).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from typing import Protocol as Interface
+
+from switchyard.errors import ClientFacing, UpstreamFailed
+
+
+class StreamTranslator(Interface):
+    """Per-stream state turning upstream events into client events (a bridge's, or a protocol's identity one).
+
+    `feed` one upstream JSON event and get the client events it makes (possibly none); `close` when
+    the upstream ended (an end marker or EOF); `fail` when it broke mid-stream or a response step
+    failed. After the end, nothing more is emitted: a client never sees a truncated success.
+    """
+
+    def feed(self, event: Any) -> list: ...
+    def close(self) -> list: ...
+    def fail(self, message: str, code: str = "server_error") -> list: ...
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One protocol, as the server, the bridges and the command line see it."""
+
+    name: str
+    route: str  # the client's endpoint, e.g. "/v1/chat/completions"
+    upstream_path: str  # appended to a pack's upstream.url, e.g. "/chat/completions"
+    passthrough: Callable[[dict], StreamTranslator]  # (client body) -> the identity translator
+    aggregate: Callable[[list], Any]  # a whole stream's events -> the one body they amount to; raises UpstreamFailed
+    frame: Callable[[Any], bytes]  # one client event -> its SSE bytes
+    terminal: Callable[[Any], bool]  # whether a client event ends the client's stream
+    render_error: Callable[[ClientFacing], dict]  # an error, in this protocol's error body
+    is_error_shape: Callable[[Any], bool]  # whether an upstream error body is already this protocol's shape
+    body_failed: Callable[[Any], bool]  # whether a 200 body carries a failure
+    upstream_error: Callable[[Any], UpstreamFailed]  # a failure reported in a body or an event -> the exception
+    describe_error_body: Callable[[Any, bytes, int], ClientFacing]  # an upstream 4xx/5xx body -> one error
+    end: bytes = b""  # written after the client's last event (Chat's `data: [DONE]`)
+    client_status: Callable[[int], int] = field(default=lambda status: status)  # what this client must see
+    ask_stream: Callable[[dict], None] = field(default=lambda body: None)  # upstream request made a stream by us
+
+
+# Each folder's module holds a `PROTOCOL`; the order is the order of `--client` choices and routes.
+_FOLDERS = ("chat", "responses")
+
+
+@functools.cache
+def registry() -> dict[str, Protocol]:
+    """Every protocol by name. Loaded on first use: a protocol's folder imports this module for `Protocol`."""
+    found: dict[str, Protocol] = {}
+    for folder in _FOLDERS:
+        protocol: Protocol = importlib.import_module(f"{__name__}.{folder}").PROTOCOL
+        found[protocol.name] = protocol
+    return found
+
+
+def get(name: str) -> Protocol:
+    """The protocol of this name; KeyError for one no folder defines."""
+    return registry()[name]
+
+
+def names() -> tuple[str, ...]:
+    return tuple(registry())

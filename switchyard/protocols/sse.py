@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from switchyard.errors import SwitchyardError
+from switchyard.errors import SSEError
 
 __all__ = ["DEFAULT_MAX_BUFFER", "DONE", "Event", "SSEDecoder", "SSEError", "encode", "encode_json"]
 
@@ -42,11 +42,6 @@ _BOM = b"\xef\xbb\xbf"
 _CR = 13
 _LF = 10
 _COLON = 58
-
-
-class SSEError(SwitchyardError):
-    """An event stream cannot be decoded safely: one line or one event is larger than the decoder's
-    `max_buffer`. The stream should be aborted; the decoder has dropped what it held."""
 
 
 class Event(NamedTuple):

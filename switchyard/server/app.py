@@ -1,7 +1,7 @@
 """The sidecar server: a Starlette app on uvicorn, its endpoints, start-up, reload signals and logs.
 
-    POST /v1/chat/completions   client protocol `chat`
-    POST /v1/responses          client protocol `responses`
+    POST <route>                one per protocol (`switchyard.protocols`): /v1/chat/completions is
+                                client protocol `chat`, /v1/responses is `responses`, ...
     GET  /v1/models             the `models:` of all packs, OpenAI list format
     GET  /healthz, /readyz      process alive; packs loaded
     GET  /metrics               Prometheus text format
@@ -33,7 +33,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from switchyard.errors import PackError, error_body
+from switchyard import protocols
+from switchyard.errors import PackError
+from switchyard.protocols.openai import error_body
 from switchyard.server.logs import setup_logging
 from switchyard.server.metrics import Metrics
 from switchyard.server.proxy import Proxy
@@ -82,11 +84,11 @@ def create_app(
                 task.cancel()
             await upstreams.close()
 
-    async def chat(request: Request) -> Response:
-        return await proxy.handle(request, "chat")
+    def client_route(protocol: str):
+        async def endpoint(request: Request) -> Response:
+            return await proxy.handle(request, protocol)
 
-    async def responses(request: Request) -> Response:
-        return await proxy.handle(request, "responses")
+        return Route(protocols.get(protocol).route, endpoint, methods=["POST"])
 
     async def models(request: Request) -> Response:
         started = int(rules.current.loaded_at)
@@ -151,8 +153,7 @@ def create_app(
         return JSONResponse(body, status_code=200 if ok else 422)
 
     routes = [
-        Route("/v1/chat/completions", chat, methods=["POST"]),
-        Route("/v1/responses", responses, methods=["POST"]),
+        *(client_route(name) for name in protocols.names()),
         Route("/v1/models", models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -1,19 +1,15 @@
 """The proxy hop: one client request through its pack to the upstream and back.
 
-    body -> select pack -> [bridge] -> request steps -> upstream
-    upstream events -> response steps -> [bridge] -> client, one read at a time
+    body -> select pack -> Pipeline.request (bridge, request steps) -> upstream
+    upstream events -> Pipeline.stream (response steps, bridge back) -> client, one read at a time
 
-A request takes the rule set that is current when it arrives and keeps that snapshot (through
-the `Pack` object it holds) to its last stream event, whatever reloads happen meanwhile.
+A request takes the rule set that is current when it arrives and keeps that snapshot (through the
+`Pack` its pipeline holds) to its last stream event, whatever reloads happen meanwhile.
 
-Streams are translated as they arrive: each read from the upstream is decoded into SSE events and
-handed to the stream's `Relay` (switchyard/server/relay.py), which runs the `response` steps and the bridge
-and returns one client write per upstream read. This module owns what surrounds that: the
-upstream call, timeouts and cuts mid-stream (the relay turns them into an error event in the
-client's protocol, never a stream that just stops), aggregation for `force_stream`, metrics and
-the access log line.
-
-Errors the proxy makes up itself use the OpenAI error shape shared by both client protocols.
+What happens to bodies and events is `switchyard.pipeline`'s, shared with `apply` and `test`. This
+module owns what surrounds it: reading the request, the upstream call, timeouts and cuts mid-stream
+(the stream ends with an error event in the client's protocol, never just stops), metrics and the
+access log line. Every error the client sees is rendered by the client's protocol.
 """
 
 from __future__ import annotations
@@ -28,18 +24,16 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from switchyard.bridges import get_bridge
-from switchyard.errors import RequestError, StepError, UpstreamError, error_body
+from switchyard import protocols
+from switchyard.errors import ClientFacing, RequestError, StepError, UpstreamError
 from switchyard.ids import new_id
 from switchyard.language.pack import Pack
-from switchyard.pipeline import upstream_request
-from switchyard.protocols.aggregate import chat_completion, final_response, upstream_error
+from switchyard.pipeline import Pipeline, Stream
 from switchyard.protocols.sse import SSEDecoder
 from switchyard.server.logs import access_log
 from switchyard.server.metrics import Metrics
-from switchyard.server.relay import Relay
 from switchyard.server.reloader import Rules
-from switchyard.server.upstream import NOT_BACK, Upstreams, describe, upstream_headers
+from switchyard.server.upstream import NOT_BACK, Upstreams, describe, failure, upstream_headers
 
 log = logging.getLogger("switchyard.access")
 
@@ -74,7 +68,7 @@ class Exchange:
 
 
 class Proxy:
-    """The request handler behind both client endpoints; one per app, stateless between requests."""
+    """The request handler behind every client route; one per app, stateless between requests."""
 
     def __init__(self, rules: Rules, upstreams: Upstreams, metrics: Metrics, max_body: int):
         self.rules = rules
@@ -86,22 +80,20 @@ class Proxy:
         ex = Exchange(_request_id(request), client)
         try:
             return await self._handle(request, ex)
-        except RequestError as exc:
-            return self._fail(ex, exc.status, exc.body(), str(exc))
-        except UpstreamError as exc:  # unreachable, timed out, cut, or a failure the upstream reported
-            return self._fail(ex, exc.status, exc.body(), str(exc))
+        except ClientFacing as exc:  # refused, or the upstream unreachable, timed out, cut, or reporting a failure
+            return self._fail(ex, exc, str(exc))
         except StepError as exc:
             self.metrics.step_errors.labels(ex.pack_name, exc.stage).inc()  # counted here, once
-            body = error_body(f"pack {ex.pack_name} failed: {exc}", "server_error", None, "step_failed")
-            return self._fail(ex, 500, body, str(exc))
+            error = ClientFacing(f"pack {ex.pack_name} failed: {exc}", code="step_failed")
+            return self._fail(ex, error, str(exc))
         except ClientDisconnect:
             ex.status = 499  # nginx's convention for "client closed the request"
             self._done(ex)
             return Response(status_code=499)
         except Exception as exc:  # a bug: still one answer in the client's error shape, and a log with the trace
             log.exception("request %s failed", ex.request_id)
-            body = error_body(f"internal error in the proxy ({type(exc).__name__})", "server_error", None, "internal")
-            return self._fail(ex, 500, body, f"internal error: {type(exc).__name__}")
+            error = ClientFacing(f"internal error in the proxy ({type(exc).__name__})", code="internal")
+            return self._fail(ex, error, f"internal error: {type(exc).__name__}")
 
     async def _handle(self, request: Request, ex: Exchange) -> Response:
         raw = await self._read_body(request)
@@ -115,12 +107,12 @@ class Proxy:
             raise RequestError(
                 f"no pack serves the model {ex.model!r}", param="model", code="model_not_found", status=404
             )
-        bridge = get_bridge(ex.client, pack.upstream.protocol)
+        pipeline = Pipeline(pack, ex.client)
         # The bridge's stream translator reads the client's own request (tools, include_usage);
         # a second parse is cheaper than a deep copy and is safe from steps changing shared objects.
-        client_body = orjson.loads(raw) if bridge else body
-        outgoing = upstream_request(pack, ex.client, body)
-        upstream_stream = ex.stream or pack.upstream.force_stream
+        client_body = body if pipeline.bridge.identity else orjson.loads(raw)
+        upstream_stream = pipeline.upstream_streams(body)
+        outgoing = pipeline.request(body)
         headers = upstream_headers(request.headers, pack.upstream, ex.request_id, upstream_stream)
         sent = time.perf_counter()
         try:
@@ -133,18 +125,17 @@ class Proxy:
         passed = {k: v for k, v in resp.headers.items() if k.lower() not in NOT_BACK}
         passed["X-Request-Id"] = ex.request_id
         if resp.status >= 400:
-            return await self._upstream_error(ex, resp, passed)
-        is_sse = "text/event-stream" in resp.headers.get("Content-Type", "")
-        if not is_sse:
-            return await self._whole(ex, resp, passed, pack, bridge, client_body)
-        translate = Relay(pack, bridge, ex.client, client_body, self.metrics)
+            return await self._upstream_error(ex, resp, passed, pipeline)
+        if "text/event-stream" not in resp.headers.get("Content-Type", ""):
+            return await self._whole(ex, resp, passed, pipeline, client_body)
+        stream = pipeline.stream(client_body)
         if ex.stream:
             self.metrics.active_streams.inc()
             passed.update(SSE_HEADERS)
             return StreamingResponse(
-                self._stream(ex, resp, translate, sent), status_code=200, headers=passed, media_type="text/event-stream"
+                self._stream(ex, resp, stream, sent), status_code=200, headers=passed, media_type="text/event-stream"
             )
-        return await self._aggregate(ex, resp, passed, translate, sent)
+        return await self._aggregate(ex, resp, passed, pipeline, stream, sent)
 
     async def _read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -158,31 +149,28 @@ class Proxy:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _upstream_error(self, ex: Exchange, resp: aiohttp.ClientResponse, headers: dict) -> Response:
+    async def _upstream_error(self, ex: Exchange, resp, headers: dict, pipeline: Pipeline) -> Response:
         """The provider's error, with its real message, in the shape and status the client can act on."""
         try:
             data = await resp.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
-            data = f"(body unreadable: {describe(exc)})".encode()
+            data = f"(body unreadable: {failure(exc, 'body').message})".encode()
         finally:
             resp.release()
-        content = upstream_error_body(data, resp.status, ex.pack)
-        status = resp.status
-        if ex.client == "responses" and 400 < status < 500 and status not in _CLIENT_KEEPS:
-            # Codex treats a 400 as a request error to show the user, but retries other statuses
-            # blindly (protocols.md D.4): a provider's 404 or 422 for a bad request is a 400 to it.
-            headers["X-Upstream-Status"] = str(status)
-            status = 400
+        status, body = pipeline.error(data, resp.status)
+        if status != resp.status:
+            headers["X-Upstream-Status"] = str(resp.status)
+        content = orjson.dumps(body)
         ex.status, ex.error = status, "upstream error"
         ex.bytes_out = len(content)
         self._done(ex)
         return Response(content, status_code=status, headers=headers, media_type=JSON)
 
-    async def _whole(self, ex, resp, headers, pack: Pack, bridge, client_body) -> Response:
+    async def _whole(self, ex: Exchange, resp, headers: dict, pipeline: Pipeline, client_body: dict) -> Response:
         try:
             data = await resp.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise UpstreamError(f"upstream body cut: {describe(exc)}", code="upstream_cut", status=502) from None
+            raise failure(exc, "body") from None
         finally:
             resp.release()
         ex.first_byte_ms = ex.upstream_ms
@@ -190,18 +178,12 @@ class Proxy:
             body = orjson.loads(data)
         except orjson.JSONDecodeError:
             raise UpstreamError("upstream sent a body that is not JSON", code="upstream_bad_body", status=502) from None
-        pack.run_response(body)
-        if type(body) is dict and isinstance(body.get("error"), dict | str) and bridge is None:
-            # An error inside a 200 (or one a pack step marked) is an error to the client, as the
-            # bridges treat it: never a success whose body happens to say otherwise.
-            raise upstream_error(body)
-        if bridge is not None:
-            body = bridge.response(body, client_body)
-        return self._ok(ex, orjson.dumps(body), headers)
+        return self._ok(ex, orjson.dumps(pipeline.body(body, client_body)), headers)
 
-    async def _stream(self, ex: Exchange, resp, translate: Relay, sent: float):
+    async def _stream(self, ex: Exchange, resp, stream: Stream, sent: float):
         try:
-            async for out in self._events(ex, resp, translate, sent):
+            async for events in self._events(ex, resp, stream, sent):
+                out = stream.encode(events)
                 ex.bytes_out += len(out)
                 yield out
             ex.status = ex.status or 200
@@ -215,47 +197,50 @@ class Proxy:
             self.metrics.active_streams.dec()
             self._done(ex)
 
-    async def _events(self, ex: Exchange, resp, translate: Relay, sent: float):
-        """Client-ready bytes, one blob per upstream read; ends with an error event if the upstream breaks."""
+    async def _events(self, ex: Exchange, resp, stream: Stream, sent: float):
+        """Client events, one list per upstream read; ends with an error event if the upstream breaks."""
         decoder = SSEDecoder()
+        pack = stream.pack.name
+        events_in = self.metrics.stream_events.labels(pack, "in")
+        events_out = self.metrics.stream_events.labels(pack, "out")
         try:
             async for chunk in resp.content.iter_any():
                 if ex.first_byte_ms is None:
                     ex.first_byte_ms = (time.perf_counter() - sent) * 1000
-                    self.metrics.upstream_ttfb.labels(translate.pack.name).observe(ex.first_byte_ms / 1000)
-                out = translate.events(decoder.decode(chunk))
+                    self.metrics.upstream_ttfb.labels(pack).observe(ex.first_byte_ms / 1000)
+                out = stream.feed(decoder.decode(chunk))
+                if stream.step_error is not None:
+                    break
                 if out:
                     yield out
-            out = translate.events(decoder.flush()) + translate.close()
+            else:
+                out = stream.feed(decoder.flush()) + stream.close()
         except (TimeoutError, aiohttp.ClientError) as exc:
-            kind = "timeout" if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError) else "cut"
-            self.metrics.upstream_errors.labels(translate.pack.name, f"stream_{kind}").inc()
-            ex.error = f"upstream stream {kind}: {describe(exc)}"
-            out = translate.fail(f"upstream stream broke: {describe(exc)}")
-        except StepError as exc:
-            self.metrics.step_errors.labels(translate.pack.name, "response").inc()
-            ex.error = str(exc)
-            out = translate.fail(f"pack {translate.pack.name} failed: {exc}", code="step_failed")
+            error = failure(exc, "stream")
+            self.metrics.upstream_errors.labels(pack, error.code).inc()
+            ex.error = error.message
+            out = stream.fail(f"upstream stream broke: {describe(exc)}")
         except Exception as exc:  # a bug must still end the client's stream with an error, not a hang
             log.exception("stream translation failed (request %s)", ex.request_id)
             ex.error = f"internal error: {type(exc).__name__}"
-            out = translate.fail("internal error in the proxy while translating the stream")
+            out = stream.fail("internal error in the proxy while translating the stream")
+        if stream.step_error is not None:
+            self.metrics.step_errors.labels(pack, "response").inc()
+            ex.error = str(stream.step_error)
+        events_in.inc(stream.events_in)
+        events_out.inc(stream.events_out)
         if out:
             yield out
 
-    async def _aggregate(self, ex: Exchange, resp, headers: dict, translate: Relay, sent: float) -> Response:
+    async def _aggregate(self, ex, resp, headers: dict, pipeline: Pipeline, stream: Stream, sent: float) -> Response:
         """force_stream for a client that asked for one body: read the whole stream, answer once."""
-        translate.collect = []
+        events: list = []
         try:
-            async for _ in self._events(ex, resp, translate, sent):
-                pass
+            async for out in self._events(ex, resp, stream, sent):
+                events.extend(out)
         finally:
             resp.release()
-        if ex.client == "chat":
-            body = chat_completion(translate.collect)
-        else:
-            body = final_response(translate.collect)
-        return self._ok(ex, orjson.dumps(body), headers)
+        return self._ok(ex, orjson.dumps(pipeline.aggregate(events)), headers)
 
     def _ok(self, ex: Exchange, content: bytes, headers: dict) -> Response:
         ex.status = 200
@@ -263,12 +248,13 @@ class Proxy:
         self._done(ex)
         return Response(content, status_code=200, headers=headers, media_type=JSON)
 
-    def _fail(self, ex: Exchange, status: int, body: dict, reason: str) -> Response:
-        ex.status, ex.error = status, reason
-        content = orjson.dumps(body)
+    def _fail(self, ex: Exchange, error: ClientFacing, reason: str) -> Response:
+        ex.status, ex.error = error.status, reason
+        content = orjson.dumps(protocols.get(ex.client).render_error(error))
         ex.bytes_out = len(content)
         self._done(ex)
-        return Response(content, status_code=status, headers={"X-Request-Id": ex.request_id}, media_type=JSON)
+        headers = {"X-Request-Id": ex.request_id}
+        return Response(content, status_code=error.status, headers=headers, media_type=JSON)
 
     def _done(self, ex: Exchange) -> None:
         elapsed = time.perf_counter() - ex.started
@@ -291,42 +277,6 @@ class Proxy:
                 "error": ex.error,
             }
         )
-
-
-# Statuses a Responses client must see as they are: auth (401, 403) and rate limiting (429).
-_CLIENT_KEEPS = frozenset({401, 403, 429})
-
-
-def upstream_error_body(data: bytes, status: int, pack: Pack | None = None) -> bytes:
-    """An upstream error body in the OpenAI error shape: kept as is when it already is, else wrapped.
-
-    Providers answer `{"error": {...}}` (kept), or `{"detail": "..."}`, bare `{"code", "message"}`
-    objects, HTML pages from load balancers: those are wrapped, their message kept, so the client's
-    SDK raises with the provider's own words. A JSON body is an upstream body like any other: the
-    pack's `response` steps run on it first (a pack may give a provider's error an OpenAI code). A
-    step that fails on it leaves it as the provider sent it: the provider's error is the news.
-    """
-    try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        parsed = None
-    if isinstance(parsed, dict) and pack is not None and pack.response:
-        try:
-            pack.run_response(parsed)
-        except StepError:
-            parsed = orjson.loads(data)
-    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
-        return orjson.dumps(parsed)
-    if isinstance(parsed, dict):
-        inner = parsed.get("error") if isinstance(parsed.get("error"), str) else None
-        message = inner or parsed.get("message") or parsed.get("detail") or parsed.get("msg")
-        if not isinstance(message, str):
-            message = orjson.dumps(parsed).decode()[:500]
-        code = parsed.get("code")
-        kind = parsed.get("type") if isinstance(parsed.get("type"), str) else "upstream_error"
-        return orjson.dumps(error_body(message, kind, None, str(code) if code is not None else None))
-    text = data.decode("utf-8", "replace").strip()[:500]
-    return orjson.dumps(error_body(f"upstream answered {status}: {text}", "upstream_error"))
 
 
 def _parse(raw: bytes) -> dict:

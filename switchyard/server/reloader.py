@@ -15,8 +15,9 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from switchyard import packs
 from switchyard.errors import PackError
-from switchyard.language.ruleset import RuleSet, load_rules, pack_files
+from switchyard.language.ruleset import RuleSet, pack_files
 from switchyard.server.metrics import Metrics
 
 log = logging.getLogger("switchyard.rules")
@@ -45,14 +46,14 @@ class Rules:
     @classmethod
     def load(cls, folder: str, metrics: Metrics) -> Rules:
         """Start-up load: a broken pack raises PackError (fatal, with every problem)."""
-        return cls(folder, load_rules(folder), metrics)
+        return cls(folder, packs.load(folder), metrics)
 
     async def reload(self, reason: str) -> bool:
         # One reload at a time: two SIGHUPs in a row must not race to install older files last.
         async with self._lock:
             started = time.perf_counter()
             try:
-                rules = await asyncio.to_thread(load_rules, self.folder)
+                rules = await asyncio.to_thread(packs.load, self.folder)
             except Exception as exc:  # a folder that vanished, a permission error: still only a failed reload
                 problems = (
                     [str(p) for p in exc.problems] if isinstance(exc, PackError) else [f"{type(exc).__name__}: {exc}"]

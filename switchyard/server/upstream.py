@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 
+from switchyard import protocols
 from switchyard.errors import UpstreamError
 from switchyard.language.pack import Upstream
 
@@ -68,16 +69,16 @@ def upstream_headers(client: Mapping[str, str], upstream: Upstream, request_id: 
 
 
 def endpoint(upstream: Upstream) -> str:
-    return _endpoint(upstream.url, upstream.protocol)
+    return _endpoint(upstream.url, protocols.get(upstream.protocol).upstream_path)
 
 
 @functools.lru_cache(maxsize=256)
-def _endpoint(url: str, protocol: str) -> str:
+def _endpoint(url: str, upstream_path: str) -> str:
     # The path goes before a query string (`?api-version=...`), and a trailing slash must not double.
     # User info never goes in the URL itself: aiohttp refuses it beside an Authorization header, and
     # `upstream_headers` turns it into one when nothing else authenticates the request.
     parts = urlsplit(url)
-    path = parts.path.rstrip("/") + ("/chat/completions" if protocol == "chat" else "/responses")
+    path = parts.path.rstrip("/") + upstream_path
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=netloc, path=path))
 
@@ -117,14 +118,25 @@ class Upstreams:
         )  # fmt: skip
         try:
             return await self.session.post(endpoint(upstream), data=body, headers=headers, timeout=timeout)
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamError(
-                f"upstream did not answer in time ({describe(exc)})", code="upstream_timeout", status=504
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(
-                f"upstream unreachable: {describe(exc)}", code="upstream_unreachable", status=502
-            ) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise failure(exc, "request") from None
+
+
+def failure(exc: BaseException, stage: str) -> UpstreamError:
+    """The one mapping of aiohttp's failures to ours, for each stage of an upstream call.
+
+    `request`: no HTTP answer came (504 for a timeout, 502 otherwise); `body`: the answer was cut while
+    a whole body was read (502); `stream`: a stream broke mid-way (`kind` goes into the metric).
+    """
+    timeout = isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError)
+    if stage == "request" and timeout:
+        return UpstreamError(f"upstream did not answer in time ({describe(exc)})", code="upstream_timeout", status=504)
+    if stage == "request":
+        return UpstreamError(f"upstream unreachable: {describe(exc)}", code="upstream_unreachable", status=502)
+    if stage == "body":
+        return UpstreamError(f"upstream body cut: {describe(exc)}", code="upstream_cut", status=502)
+    kind = "timeout" if timeout else "cut"
+    return UpstreamError(f"upstream stream {kind}: {describe(exc)}", code=f"stream_{kind}", status=502)
 
 
 def describe(exc: BaseException) -> str:

@@ -26,8 +26,11 @@ import time
 from collections.abc import Callable
 
 from switchyard.bridges import mapping
+from switchyard.errors import UpstreamFailed
 from switchyard.ids import new_id
-from switchyard.protocols.aggregate import ResponseAccumulator, UpstreamFailed, upstream_error
+from switchyard.protocols.failures import failed
+from switchyard.protocols.openai import render_error, upstream_error
+from switchyard.protocols.responses.aggregate import ResponseAccumulator
 
 _CALL_ITEMS = {"function_call": ("function", "arguments"), "custom_tool_call": ("custom", "input")}
 
@@ -66,7 +69,7 @@ class ChatStream:
     def fail(self, message: str, code: str = "server_error") -> list[dict]:
         if self._finished:
             return []
-        return self._error(UpstreamFailed(message, code=code))
+        return self._error(failed(message, code))
 
     # -- event handlers, named after the event type
 
@@ -188,7 +191,7 @@ class ChatStream:
 
     def _error(self, error: UpstreamFailed) -> list[dict]:
         self._finished = True
-        return [error.body()]
+        return [render_error(error)]
 
     # -- tool calls
 

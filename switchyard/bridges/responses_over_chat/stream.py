@@ -45,8 +45,10 @@ import orjson
 from switchyard.bridges.mapping import echo, incomplete_reason, responses_usage
 from switchyard.bridges.responses_over_chat.calls import Call, Calls, custom_input
 from switchyard.bridges.responses_over_chat.request import tool_names
+from switchyard.errors import UpstreamFailed
 from switchyard.ids import new_id
-from switchyard.protocols.aggregate import UpstreamFailed, upstream_error
+from switchyard.protocols.failures import failed
+from switchyard.protocols.openai import upstream_error
 
 
 def _now() -> int:
@@ -114,14 +116,14 @@ class ResponsesStream:
         return self._start() + self._terminal()
 
     def fail(self, message: str, code: str = "server_error") -> list[dict]:
-        return self._fail(UpstreamFailed(message, code=code))
+        return self._fail(failed(message, code))
 
-    def _fail(self, failed: UpstreamFailed) -> list[dict]:
+    def _fail(self, failure: UpstreamFailed) -> list[dict]:
         if self._done:
             return []
         events = self._start()
         self._done = True
-        error = {"code": failed.responses_code, "message": failed.message}
+        error = {"code": failure.responses_code, "message": failure.message}
         return [*events, self._event("response.failed", response=self._response("failed", error=error))]
 
     # --- deltas --------------------------------------------------------------------------------------
@@ -333,7 +335,7 @@ def to_response(
     choice = choices[0] if isinstance(choices, list) and choices else {}
     message = choice.get("message") if isinstance(choice, dict) else None
     if not isinstance(message, dict):
-        raise UpstreamFailed("The upstream answered with a body that is not a chat completion.")
+        raise failed("The upstream answered with a body that is not a chat completion.")
     message = dict(message)
     calls = message.get("tool_calls")
     # Whole calls, in order: the position is their index.

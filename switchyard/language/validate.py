@@ -1,9 +1,9 @@
-"""The shape of a pack file, written once and used twice: to validate and to publish a JSON Schema.
+"""Shape descriptors, written once and used twice: to validate a value and to publish a JSON Schema.
 
 Descriptors (`Str`, `Int`, `Obj`, ...) describe what a value may be. `check(value, at, report)`
 reports every problem below a value (it never stops at the first), and `json()` gives the matching
-JSON Schema fragment. `PACK` describes a whole file; its steps are described by the action table
-(`switchyard.language.actions.ARGS`), so a new action appears in the validator and in `switchyard schema` at once.
+JSON Schema fragment. The pack file's shape is made of these in `switchyard.language.shape`; each
+action's arguments are described by them in the action table (`switchyard.language.actions.ARGS`).
 
 The validator only checks shapes. What needs compiling (paths, JMESPath, env variables) is checked
 by the compiler in `switchyard.language.pack`, which reports through the same channel.
@@ -246,77 +246,3 @@ def _plural(what: str) -> str:
         if what.startswith(article):
             return what[len(article) :] + "s"
     return what
-
-
-PACK_NAME = r"[a-z0-9][a-z0-9-]*"
-ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-
-UPSTREAM = Obj(
-    {
-        "url": Str(
-            what="a URL", pattern=r"https?://\S+", env=True, doc="base URL; /chat/completions or /responses is appended"
-        ),
-        "protocol": Str(enum=("chat", "responses"), doc="what the upstream speaks"),
-        "api_key": Str(doc="sent as 'Authorization: Bearer <key>' when not empty"),
-        "headers": Map(Str(), what="a mapping of header names to values"),
-        "force_stream": Bool(),
-        "timeout": Obj({"connect": Num(), "read": Num()}, what="a mapping with connect and read (seconds)"),
-    },
-    required=("url", "protocol"),
-)
-
-TEST_CASE = Obj(
-    {
-        "name": Str(),
-        "client": Str(enum=("chat", "responses")),
-        "stage": Str(enum=("request", "response")),
-        "input": Any_(doc="the client's body (request stage) or one upstream event or body (response stage)"),
-        "expect": Any_(doc="the whole result, exactly"),
-        "includes": Any_(doc="a subset the result must contain"),
-        "excludes": List(Str(what="a path")),
-    },
-    required=("name", "input"),
-    what="a test case",
-)
-
-PACK = Obj(
-    {
-        "pack": Str(what="a pack name (lowercase letters, digits and '-')", pattern=PACK_NAME),
-        "description": Str(),
-        "priority": Int(doc="higher is tried first; ties by file name"),
-        "match": Str(what="a JMESPath expression", doc="JMESPath on the client's request body as received"),
-        "models": List(Str(what="a model name")),
-        "upstream": UPSTREAM,
-        "request": Steps(),
-        "response": Steps(),
-        "tests": List(TEST_CASE),
-    },
-    required=("pack", "match", "upstream"),
-    what="a pack (a mapping at the top of the file)",
-)
-
-
-def json_schema() -> dict:
-    """The JSON Schema of a pack file, for editors (yaml-language-server) and CI checks."""
-    from switchyard.language.actions import ARGS, DOCS, STEP_EXTRA_KEYS
-
-    steps = []
-    for name, arg in ARGS.items():
-        props = {name: {**arg.json(), "description": DOCS[name]}, "match": STEP_EXTRA_KEYS["match"].json()}
-        if name == "each":
-            props["do"] = {"$ref": "#/$defs/steps"}
-        if name == "do":
-            props["do"] = {"$ref": "#/$defs/steps"}
-        required = [name, "do"] if name == "each" else [name]  # the compiler refuses an `each` without `do`
-        steps.append({"type": "object", "properties": props, "required": required, "additionalProperties": False})
-    schema = PACK.json()
-    # the compiler refuses a case with none of the three checks; Obj cannot say "one of these keys"
-    schema["properties"]["tests"]["items"]["anyOf"] = [{"required": [k]} for k in ("expect", "includes", "excludes")]
-    schema["properties"]["request"] = {"$ref": "#/$defs/steps"}
-    schema["properties"]["response"] = {"$ref": "#/$defs/steps"}
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "Switchyard rule pack",
-        **schema,
-        "$defs": {"steps": {"type": "array", "items": {"$ref": "#/$defs/step"}}, "step": {"oneOf": steps}},
-    }

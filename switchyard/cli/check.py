@@ -1,0 +1,26 @@
+"""`switchyard check [PATH ...]`: validate packs; `N packs OK`, or every problem as FILE:LINE:COLUMN and exit 1."""
+
+from __future__ import annotations
+
+import argparse
+
+from switchyard import packs
+from switchyard.cli.common import DEFAULT_RULES, existing
+from switchyard.errors import PackError
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("check", help="validate packs")
+    p.add_argument("paths", nargs="*", default=[DEFAULT_RULES], metavar="PATH", help="pack files or folders")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        rules = packs.load(existing(args.paths))
+    except PackError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 1
+    print(f"{len(rules.packs)} packs OK")
+    return 0

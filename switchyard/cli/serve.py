@@ -1,0 +1,30 @@
+"""`switchyard serve`: the sidecar server (`switchyard.server`), with its flags."""
+
+from __future__ import annotations
+
+import argparse
+
+from switchyard.cli.common import DEFAULT_RULES
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("serve", help="run the sidecar server")
+    p.add_argument("--rules", default=DEFAULT_RULES, metavar="DIR", help="the folder of pack files to serve")
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    p.add_argument("--port", type=int, default=8080, help="the port to listen on")
+    p.add_argument("--watch", action="store_true", help="reload when a file in the rules folder changes")
+    p.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="one line per request, as text or JSON"
+    )
+    p.add_argument("--log-level", default="info", help="debug, info, warning or error")
+    p.add_argument(
+        "--max-body", type=int, default=64 * 1024 * 1024, metavar="BYTES", help="the largest request body (413 above)"
+    )
+    p.add_argument("--admin-token", default=None, help="also allow /-/ endpoints to non-loopback clients")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from switchyard.server.app import serve  # the server's imports are paid by `serve` only
+
+    return serve(args)

@@ -1,0 +1,26 @@
+"""Loading packs for this build of Switchyard: the rule language's loader, told which protocols exist.
+
+The rule language knows no protocol (`switchyard.language` imports nothing from
+`switchyard.protocols`); what a pack's `upstream.protocol` and a test case's `client` may name comes
+from the protocol registry. Everything that loads packs to use them (the server, every command)
+loads them here, so a pack naming a protocol this build does not speak is refused at load time,
+with its position, like any other mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from switchyard import protocols
+from switchyard.language.ruleset import RuleSet, load_rules
+from switchyard.language.shape import json_schema
+
+
+def load(paths: Iterable[str] | str, env: Mapping[str, str] | None = None) -> RuleSet:
+    """Every pack below `paths`, compiled; raises PackError with every problem of every file."""
+    return load_rules(paths, env, protocols.names())
+
+
+def schema() -> dict:
+    """The JSON Schema of a pack file for this build's protocols."""
+    return json_schema(protocols.names())

@@ -1,0 +1,39 @@
+"""Chat Completions (`POST /v1/chat/completions`): the protocol most providers and SDKs speak.
+
+A stream is `data: JSON` chunks (no `event:` names) closed by `data: [DONE]`; it is over for the
+client once a `finish_reason` or an error chunk was seen (`passthrough`). Errors use the OpenAI
+error shape (`switchyard.protocols.openai`). Asked for a stream by the proxy (a pack's
+`force_stream`), a Chat upstream is also asked for usage, so the body folded from the stream
+carries it as a non-streaming answer would (a step may still drop it).
+"""
+
+from __future__ import annotations
+
+from switchyard.protocols import Protocol, openai, sse
+from switchyard.protocols.chat.aggregate import chat_completion
+from switchyard.protocols.chat.passthrough import ChatPassthrough
+
+
+def _ask_stream(body: dict) -> None:
+    options = body.get("stream_options")
+    if not isinstance(options, dict):
+        options = body["stream_options"] = {}
+    options.setdefault("include_usage", True)
+
+
+PROTOCOL = Protocol(
+    name="chat",
+    route="/v1/chat/completions",
+    upstream_path="/chat/completions",
+    passthrough=lambda client_body: ChatPassthrough(),
+    aggregate=chat_completion,
+    frame=sse.encode_json,
+    terminal=lambda event: False,  # a Chat stream ends with [DONE], written after close
+    render_error=openai.render_error,
+    is_error_shape=openai.is_error_shape,
+    body_failed=openai.body_failed,
+    upstream_error=openai.upstream_error,
+    describe_error_body=openai.describe_error_body,
+    end=sse.DONE,
+    ask_stream=_ask_stream,
+)

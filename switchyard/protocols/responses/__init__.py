@@ -1,0 +1,45 @@
+"""OpenAI Responses (`POST /v1/responses`): what Codex CLI speaks.
+
+A stream is named events (`event: response.output_text.delta` + `data: JSON`) and is over for the
+client at a terminal event (`response.completed`, `response.incomplete`, `response.failed`); there
+is no end marker. Errors use the OpenAI error shape. Status policy: Codex shows a 400 to the user
+but retries other 4xx blindly (protocols.md D.4), so a provider's 404 or 422 for a bad request is a
+400 to a Responses client; auth (401, 403) and rate limiting (429) stay as they are.
+"""
+
+from __future__ import annotations
+
+from switchyard.protocols import Protocol, openai, sse
+from switchyard.protocols.responses.aggregate import final_response
+from switchyard.protocols.responses.passthrough import TERMINAL_EVENTS, ResponsesPassthrough
+
+_CLIENT_KEEPS = frozenset({401, 403, 429})
+
+
+def _client_status(status: int) -> int:
+    return 400 if 400 < status < 500 and status not in _CLIENT_KEEPS else status
+
+
+def _frame(event) -> bytes:
+    return sse.encode_json(event, event.get("type") if type(event) is dict else None)
+
+
+def _terminal(event) -> bool:
+    return type(event) is dict and event.get("type") in TERMINAL_EVENTS
+
+
+PROTOCOL = Protocol(
+    name="responses",
+    route="/v1/responses",
+    upstream_path="/responses",
+    passthrough=lambda client_body: ResponsesPassthrough(),
+    aggregate=final_response,
+    frame=_frame,
+    terminal=_terminal,
+    render_error=openai.render_error,
+    is_error_shape=openai.is_error_shape,
+    body_failed=openai.body_failed,
+    upstream_error=openai.upstream_error,
+    describe_error_body=openai.describe_error_body,
+    client_status=_client_status,
+)
