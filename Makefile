@@ -28,6 +28,7 @@ test: install codex
 lint: install
 	$(BIN)/ruff check switchyard tests bench
 	$(BIN)/ruff format --check switchyard tests bench
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format switchyard tests bench
