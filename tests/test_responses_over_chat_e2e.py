@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 
 import aiohttp
@@ -356,3 +358,50 @@ def test_the_codex_config_keys_used_here_are_the_ones_codex_documents():
     section = CODEX_CONFIG.split("[model_providers.switchyard]")[1]
     keys = {line.split("=")[0].strip() for line in section.splitlines() if "=" in line}
     assert keys == known
+
+
+# -- `switchyard apply` runs the server's own path
+
+_IDS = re.compile(rb'"(resp|msg|rs|fc|ctc|call)_[0-9a-f]+"')
+_TIMES = re.compile(rb'"(created_at|completed_at)":\d+')
+
+
+def normalised(stream: bytes) -> bytes:
+    """A stream with its made-up ids and clock readings replaced: what stays must be byte-identical."""
+    return _TIMES.sub(rb'"\1":0', _IDS.sub(rb'"\1_ID"', stream))
+
+
+def switchyard(*args: str, cwd) -> subprocess.CompletedProcess:
+    command = [str(ROOT / ".venv" / "bin" / "switchyard")]
+    if not os.path.exists(command[0]):
+        command = [sys.executable, "-m", "switchyard"]
+    env = {**os.environ, "QWEN_API_KEY": PACK_KEY}  # the pack's own variables, as the server had them
+    return subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True, timeout=60)
+
+
+@pytest.mark.parametrize("turn", ["turn1", "turn2"])
+async def test_apply_gives_the_upstream_body_and_the_client_stream_that_serve_gives(rig, tmp_path, turn):
+    chunks = [
+        chunk({"role": "assistant", "content": "Listing."}),
+        *tool_call_chunks(("exec_command", '{"cmd": "ls"}'), pieces=4)[1:],
+    ]
+    rig.fake.reply_stream(chunks)
+    request = FIXTURES / f"{turn}-request.json"
+    headers = {"Authorization": f"Bearer {CLIENT_KEY}", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{rig.proxy.base_url}/responses", data=request.read_bytes(), headers=headers) as resp:
+            assert resp.status == 200
+            served = await resp.read()
+    rules = tmp_path / "rules"  # the rig's copy of rules/qwen.yaml, which the server loaded
+
+    sent = switchyard("apply", "--rules", str(rules), "--client", "responses", str(request), cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert orjson.loads(sent.stdout) == rig.received
+
+    upstream = tmp_path / "upstream.sse"
+    upstream.write_bytes(b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n")
+    args = ("--pack", "qwen", "--client", "responses", "--stage", "response", "--stream", "--request", str(request))
+    relayed = switchyard("apply", "--rules", str(rules), *args, str(upstream), cwd=tmp_path)
+    assert relayed.returncode == 0, relayed.stderr
+    assert normalised(relayed.stdout) == normalised(served)
+    assert b"response.completed" in served

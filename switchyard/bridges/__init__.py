@@ -43,6 +43,7 @@ class Bridge:
     - `stream(client_body) -> StreamTranslator`: upstream events -> client events, per stream.
     - `response(body, client_body) -> dict`: a non-streaming upstream body -> the client's body.
     - `via`: the protocols a composed bridge passes through (empty for direct and identity bridges).
+    - `identity`: nothing is translated (the client and the upstream speak the same protocol).
     """
 
     client: str
@@ -51,10 +52,7 @@ class Bridge:
     stream: Callable[[dict], StreamTranslator]
     response: Callable[[Any, dict], Any]
     via: tuple[str, ...] = ()
-
-    @property
-    def identity(self) -> bool:
-        return self.client == self.upstream
+    identity: bool = False  # nothing is translated: same-protocol traffic
 
     @property
     def label(self) -> str:
@@ -97,7 +95,7 @@ def composed() -> list[tuple[str, str]]:
 
 
 def _identity(protocol: protocols.Protocol) -> Bridge:
-    return Bridge(protocol.name, protocol.name, _same, protocol.passthrough, _same_body)
+    return Bridge(protocol.name, protocol.name, _same, protocol.passthrough, _same_body, identity=True)
 
 
 def _same(body: dict) -> dict:

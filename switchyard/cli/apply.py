@@ -33,6 +33,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--client", required=True, choices=protocols.names(), help="the client protocol")
     p.add_argument("--stage", default="request", choices=("request", "response"), help="which way the body goes")
     p.add_argument("--stream", action="store_true", help="response stage: FILE holds upstream stream events")
+    p.add_argument(
+        "--request", metavar="FILE", help="response stage: the client's request this answers (bridges read its tools)"
+    )
     p.add_argument("--explain", action="store_true", help="tell on stderr what each step did")
     return p
 
@@ -60,14 +63,15 @@ def run(args: argparse.Namespace) -> int:
             f"pack {pack.name} ({pack.file}), client {args.client}, upstream {pack.upstream.protocol}", file=sys.stderr
         )
     pipeline = Pipeline(pack, args.client)
+    client_body = read_json(args.request) if args.request else {}
     try:
         if args.stage == "request":
             result = pipeline.request(body, explain)
         elif args.stream:
-            sys.stdout.buffer.write(_stream(pipeline, text, explain))
+            sys.stdout.buffer.write(_stream(pipeline, client_body, text, explain))
             return 0
         else:
-            result = pipeline.body(body, {}, explain)
+            result = pipeline.body(body, client_body, explain)
     except ClientFacing as exc:  # a `reject` step, a body the bridge refuses, an upstream failure in a body
         shown = {"status": exc.status, **protocols.get(args.client).render_error(exc)}
         print(json.dumps(shown, indent=2, ensure_ascii=False))
@@ -79,9 +83,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stream(pipeline: Pipeline, text: str, explain) -> bytes:
+def _stream(pipeline: Pipeline, client_body: dict, text: str, explain) -> bytes:
     """Upstream events through the response path, as the server relays them: one read, then the end."""
-    stream = pipeline.stream({}, explain)
+    stream = pipeline.stream(client_body, explain)
     raw = text.encode()
     if b"data:" in raw:
         decoder = SSEDecoder()
