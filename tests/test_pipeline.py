@@ -13,10 +13,8 @@ from switchyard.protocols.sse import Event
 
 
 def pack(protocol: str = "chat", request: str = "[]", response: str = "[]", force_stream: bool = False):
-    text = (
-        f"pack: p\nmatch: model\nupstream: {{url: 'http://u', protocol: {protocol}, force_stream: {str(force_stream).lower()}}}\n"
-        f"request: {request}\nresponse: {response}\n"
-    )
+    upstream = f"{{url: 'http://u', protocol: {protocol}, force_stream: {str(force_stream).lower()}}}"
+    text = f"pack: p\nmatch: model\nupstream: {upstream}\nrequest: {request}\nresponse: {response}\n"
     doc, problems = load_text(text, "p.yaml")
     assert doc is not None, problems
     compiled, problems = compile_pack(doc, env={})

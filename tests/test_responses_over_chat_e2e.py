@@ -388,10 +388,10 @@ async def test_apply_gives_the_upstream_body_and_the_client_stream_that_serve_gi
     rig.fake.reply_stream(chunks)
     request = FIXTURES / f"{turn}-request.json"
     headers = {"Authorization": f"Bearer {CLIENT_KEY}", "Content-Type": "application/json"}
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{rig.proxy.base_url}/responses", data=request.read_bytes(), headers=headers) as resp:
-            assert resp.status == 200
-            served = await resp.read()
+    url = f"{rig.proxy.base_url}/responses"
+    async with aiohttp.ClientSession() as session, session.post(url, data=request.read_bytes(), headers=headers) as r:
+        assert r.status == 200
+        served = await r.read()
     rules = tmp_path / "rules"  # the rig's copy of rules/qwen.yaml, which the server loaded
 
     sent = switchyard("apply", "--rules", str(rules), "--client", "responses", str(request), cwd=tmp_path)
