@@ -4,7 +4,7 @@
 `path`. With `UPDATE_GOLDEN=1` in the environment it first writes `actual` there, so an intended
 change is one run followed by a review of the diff:
 
-    UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_bridge_chat_request.py && git diff tests/golden
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/bridges/responses_over_chat/test_request.py && git diff tests/golden
 
 A missing file fails rather than being created silently: a golden file that nobody looked at
 proves nothing.
@@ -16,6 +16,11 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent  # the repository
+GOLDEN = TESTS / "golden"  # expected outputs beside their inputs, in folders named like the modules they test
+FIXTURES = TESTS / "fixtures"  # real client captures and the contract (fixtures/README.md)
 
 
 def read(path: Path) -> Any:

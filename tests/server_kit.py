@@ -28,10 +28,10 @@ import aiohttp
 import openai
 import orjson
 import pytest
-from conftest import ProxyProcess, free_port, write_pack
 from fakes.chat_provider import FakeChatProvider
 from fakes.responses_provider import FakeResponsesProvider
 from prometheus_client.parser import text_string_to_metric_families
+from proxy_process import ProxyProcess, free_port, write_pack
 
 # Distinctive strings, so that a test can grep every output of the proxy for them.
 PACK_KEY = "sk-pack-SWITCHYARD-7f3c9e-TESTKEY"

@@ -10,6 +10,7 @@ import json
 
 import aiohttp
 import pytest
+
 from fakes.responses_provider import (
     FakeResponsesProvider,
     cut_reply,
@@ -23,7 +24,6 @@ from fakes.responses_provider import (
     stream_events,
     stream_reply,
 )
-
 from switchyard.protocols.responses.aggregate import final_response
 
 VALID = {

@@ -1,6 +1,6 @@
 """Load errors: broken packs beside the exact `FILE:LINE:COLUMN: message` lines they must produce.
 
-Each `tests/golden/errors/NAME.yaml` (or folder `NAME/`, for problems across files) is loaded with
+Each `tests/golden/language/errors/NAME.yaml` (or folder `NAME/`, for problems across files) is loaded with
 `switchyard.packs.load` (the rule language, told the protocols this build speaks), from inside that
 folder so file names read as written, with an empty environment; `NAME.expected` holds every line of the
 resulting `PackError`, in order. A file shows
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import golden_files
 import pytest
 
 from switchyard.errors import PackError
@@ -18,7 +19,7 @@ from switchyard.language.loader import load_text
 from switchyard.language.pack import compile_pack
 from switchyard.packs import load as load_rules
 
-GOLDEN = Path(__file__).parent / "golden" / "errors"
+GOLDEN = golden_files.GOLDEN / "language" / "errors"
 SOURCES = sorted(p.name for p in GOLDEN.iterdir() if p.suffix == ".yaml" or p.is_dir())
 
 PACK = """\

@@ -1,6 +1,6 @@
 """Chat Completions chunks become Responses events (switchyard/bridges/responses_over_chat/stream.py).
 
-Golden files, in `tests/golden/bridge/responses_over_chat/`:
+Golden files, in `tests/golden/bridges/responses_over_chat/`:
 
 - `streams/<case>.in.jsonl`: Chat chunks, one JSON per line, fed in order, then the stream is closed
   (`[DONE]`/EOF); `<case>.out.jsonl`: the Responses events, one per line. Every case translates for the
@@ -13,14 +13,13 @@ against the SDK's event types, and replayed through the SDK's own accumulator.
 
 When a change of output is intended, regenerate the expected files and review the diff:
 
-    UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_bridge_responses_events.py
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/bridges/responses_over_chat/test_stream.py
 """
 
 from __future__ import annotations
 
 import itertools
 import typing
-from pathlib import Path
 
 import golden_files
 import orjson
@@ -35,7 +34,7 @@ from switchyard.errors import UpstreamFailed
 from switchyard.protocols.failures import error_code
 from switchyard.protocols.openai import render_error
 
-GOLDEN = Path(__file__).parent / "golden" / "bridge" / "responses_over_chat"
+GOLDEN = golden_files.GOLDEN / "bridges" / "responses_over_chat"
 CLIENT = orjson.loads((GOLDEN / "streams" / "client_request.json").read_bytes())
 STREAMS = sorted(path.name.removesuffix(".in.jsonl") for path in (GOLDEN / "streams").glob("*.in.jsonl"))
 COMPLETIONS = sorted(path.name.removesuffix(".in.json") for path in (GOLDEN / "completions").glob("*.in.json"))

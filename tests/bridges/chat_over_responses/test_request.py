@@ -4,7 +4,7 @@ Golden files: `golden/bridge/chat_over_responses/requests/<case>.in.json` is a C
 the Responses body it must translate to; open them side by side. When a change of output is intended,
 regenerate the expected files and review the diff before committing:
 
-    UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_bridge_responses_request.py
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/bridges/chat_over_responses/test_request.py
 
 Every golden translation is also sent through the strict fake's validator, so a golden that encodes a
 shape OpenAI rejects cannot be blessed by accident.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import golden_files
 import pytest
@@ -25,7 +24,7 @@ from switchyard.bridges.chat_over_responses.request import to_responses
 from switchyard.bridges.chat_over_responses.stream import ChatStream
 from switchyard.errors import RequestError
 
-FOLDER = Path(__file__).parent / "golden" / "bridge" / "chat_over_responses" / "requests"
+FOLDER = golden_files.GOLDEN / "bridges" / "chat_over_responses" / "requests"
 CASES = sorted(path.name.removesuffix(".in.json") for path in FOLDER.glob("*.in.json"))
 USER = {"role": "user", "content": "hi"}
 

@@ -10,12 +10,10 @@ A case whose stream failed expects `{"raises": "UpstreamFailed", "status": ..., 
 exception's HTTP status and OpenAI error body. When a change of output is intended, regenerate the
 expected files and review the diff before committing:
 
-    UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_aggregate.py
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/protocols/test_aggregate.py
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import golden_files
 import pytest
@@ -28,7 +26,7 @@ from switchyard.protocols.chat.aggregate import chat_completion
 from switchyard.protocols.openai import render_error, upstream_error
 from switchyard.protocols.responses.aggregate import ResponseAccumulator, final_response
 
-FOLDER = Path(__file__).parent / "golden" / "bridge" / "chat_over_responses" / "aggregate"
+FOLDER = golden_files.GOLDEN / "bridges" / "chat_over_responses" / "aggregate"
 CASES = sorted(path.name.removesuffix(".in.jsonl") for path in FOLDER.glob("*.in.jsonl"))
 CLIENT = {
     "model": "gpt-5.4",

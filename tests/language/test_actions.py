@@ -1,6 +1,6 @@
 """Golden tests of the rule language: every action and path form of the contract, one YAML file per action.
 
-Each file in `tests/golden/actions/` is a list of cases a reader can open and check against the contract
+Each file in `tests/golden/language/actions/` is a list of cases a reader can open and check against the contract
 (`rule-language.md`):
 
     - name: a sentence saying what the case shows
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
+import golden_files
 import pytest
 
 from switchyard.errors import Rejected, StepError
@@ -29,8 +29,8 @@ from switchyard.language.loader import load_file, load_text
 from switchyard.language.pack import Pack, compile_pack
 from switchyard.protocols.openai import render_error
 
-GOLDEN = Path(__file__).parent / "golden" / "actions"
-CONTRACT = Path(__file__).resolve().parent / "fixtures" / "rule-language.md"
+GOLDEN = golden_files.GOLDEN / "language" / "actions"
+CONTRACT = golden_files.FIXTURES / "rule-language.md"
 
 FILES = (
     "drop",

@@ -1,18 +1,17 @@
 """Responses requests become Chat Completions requests (switchyard/bridges/responses_over_chat/request.py).
 
-Golden files: `tests/golden/bridge/responses_over_chat/requests/<case>.in.json` is a Responses request
+Golden files: `tests/golden/bridges/responses_over_chat/requests/<case>.in.json` is a Responses request
 (the two `codex_turn*` cases are real Codex CLI 0.169.0 requests), `<case>.out.json` the Chat request
 `to_chat` must make of it. Open them side by side to review a change.
 
 When a change of output is intended, regenerate the expected files and review the diff:
 
-    UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_bridge_chat_request.py
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/bridges/responses_over_chat/test_request.py
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import golden_files
 import orjson
@@ -22,7 +21,7 @@ import type_swaps
 from switchyard.bridges.responses_over_chat.request import flat_name, to_chat, tool_names
 from switchyard.errors import RequestError
 
-GOLDEN = Path(__file__).parent / "golden" / "bridge" / "responses_over_chat" / "requests"
+GOLDEN = golden_files.GOLDEN / "bridges" / "responses_over_chat" / "requests"
 CASES = sorted(path.name.removesuffix(".in.json") for path in GOLDEN.glob("*.in.json"))
 
 

@@ -5,7 +5,7 @@ sends upstream for the two real Codex CLI 0.169.0 requests in `tests/fixtures/co
 bridge's Responses -> Chat translation, then the pack's request steps). Open one next to the fixture to
 review a pack change. When a change of output is intended, regenerate them and review the diff:
 
-    UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_packs.py
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/packs/test_shipped_packs.py
 
 Each output is also checked against a strict validator (tests/fakes/chat_provider.py `validate`) with the
 provider's own documented top-level field allowlist below, so a pack that leaks `store`, `include`,
@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import golden_files
 import orjson
@@ -30,9 +29,9 @@ from switchyard.language.ruleset import load_rules
 from switchyard.pipeline import Pipeline
 from switchyard.protocols.sse import Event
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = golden_files.ROOT
 RULES = ROOT / "rules"
-GOLDEN = Path(__file__).parent / "golden" / "packs"
+GOLDEN = golden_files.GOLDEN / "packs"
 FIXTURES = ROOT / "tests" / "fixtures" / "codex-cli-0.169.0"
 TURNS = ("codex_turn1", "codex_turn2")
 

@@ -17,22 +17,16 @@ import pytest
 from fakes.chat_provider import chunk, completion, text_chunks
 from fakes.responses_provider import message_item, stream_events, stream_reply
 from multidict import CIMultiDict
-from server_kit import (  # noqa: F401 - the *_fixture imports are fixtures
+from server_kit import (
     CLIENT_KEY,
     PACK_KEY,
     URL_SECRET,
     assert_error_shape,
-    chat_upstream_fixture,
-    client_fixture,
     get_metrics,
     hi,
-    http_fixture,
     log_lines,
     metric,
-    ports_fixture,
     post_json,
-    proxy_fixture,
-    responses_upstream_fixture,
     sse_data,
     wait_for,
 )

@@ -15,12 +15,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import golden_files
 import pytest
 
 from switchyard.language.loader import load_file
 
-CODEX_REQUEST = Path(__file__).resolve().parent / "fixtures/codex-cli-0.169.0/turn1-request.json"
-GOLDEN = Path(__file__).parent / "golden"
+CODEX_REQUEST = golden_files.FIXTURES / "codex-cli-0.169.0" / "turn1-request.json"
+GOLDEN = golden_files.GOLDEN / "language"
 SCRIPT = Path(sys.executable).parent / "switchyard"
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "switchyard"]
 
@@ -376,7 +377,7 @@ def test_schema_is_json_describing_every_action_and_top_level_key() -> None:
 
 def sample_packs(tmp_path: Path) -> list[Path]:
     """Every pack the project ships or shows: rules/, whole packs in the docs' YAML examples, this file's."""
-    root = Path(__file__).resolve().parents[1]
+    root = golden_files.ROOT
     files = sorted([*root.glob("rules/*.yaml"), *root.glob("rules/*.yml")])
     for doc in sorted(root.glob("docs/*.md")):
         for i, block in enumerate(doc.read_text(encoding="utf-8").split("```yaml\n")[1:]):

@@ -10,13 +10,12 @@ Golden files, under `golden/bridge/chat_over_responses/`:
 Ids and timestamps are injected (`chatcmpl-golden`, 1760000000) so the files are stable. When a change
 of output is intended, regenerate the expected files and review the diff before committing:
 
-    UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_bridge_chat_chunks.py
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/bridges/chat_over_responses/test_stream.py
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import golden_files
 import httpx2 as httpx
@@ -30,7 +29,7 @@ from switchyard.bridges.chat_over_responses.stream import ChatStream, to_complet
 from switchyard.errors import UpstreamFailed
 from switchyard.protocols.chat.aggregate import chat_completion
 
-GOLDEN = Path(__file__).parent / "golden" / "bridge" / "chat_over_responses"
+GOLDEN = golden_files.GOLDEN / "bridges" / "chat_over_responses"
 STREAMS = sorted(path.name.removesuffix(".in.jsonl") for path in (GOLDEN / "streams").glob("*.in.jsonl"))
 COMPLETIONS = sorted(path.name.removesuffix(".in.json") for path in (GOLDEN / "completions").glob("*.in.json"))
 CLIENT = {"model": "gpt-5.4", "stream": True, "messages": [{"role": "user", "content": "hi"}]}

@@ -29,8 +29,8 @@ import aiohttp
 import openai
 import orjson
 import pytest
-from conftest import ROOT, ProxyProcess
 from fakes.chat_provider import FakeChatProvider, chunk, completion, text_chunks, tool_call_chunks, usage_chunk
+from proxy_process import ROOT, ProxyProcess
 
 FIXTURES = ROOT / "tests" / "fixtures" / "codex-cli-0.169.0"
 MODEL = "qwen3-coder-plus"

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aiohttp
+import golden_files
 import orjson
 import pytest
+
 from fakes.chat_provider import FakeChatProvider, completion, text_chunks, tool_call_chunks
 
 PATH = "/compatible-mode/v1/chat/completions"
-GOLDEN = Path(__file__).parent / "golden" / "bridge" / "responses_over_chat"
+GOLDEN = golden_files.GOLDEN / "bridges" / "responses_over_chat"
 
 
 def body(**fields) -> dict:

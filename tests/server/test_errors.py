@@ -14,21 +14,15 @@ import orjson
 import pytest
 from fakes.chat_provider import chunk, text_chunks
 from fakes.responses_provider import cut_reply, error_reply, message_item, stream_events
-from server_kit import (  # noqa: F401 - the *_fixture imports are fixtures
+from server_kit import (
     MAX_BODY,
     assert_error_shape,
     assert_healthy,
-    chat_upstream_fixture,
-    client_fixture,
     get_metrics,
     hi,
-    http_fixture,
     log_lines,
     metric,
-    ports_fixture,
     post_json,
-    proxy_fixture,
-    responses_upstream_fixture,
     sse_data,
     wait_for,
 )

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import openai
 import pytest
-from conftest import ROOT, ProxyProcess
 from fakes.responses_provider import (
     FakeResponsesProvider,
     cut_reply,
@@ -33,6 +32,7 @@ from fakes.responses_provider import (
 )
 from openai import omit
 from openai.lib.streaming.chat import ChatCompletionStreamState
+from proxy_process import ROOT, ProxyProcess
 
 CLIENT_KEY = "sk-client-own-key"
 CHATGPT_TOKEN = "chatgpt-access-token"

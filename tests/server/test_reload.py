@@ -11,14 +11,13 @@ import re
 
 import orjson
 import pytest
-from conftest import write_pack
 from fakes.chat_provider import FakeChatProvider, chunk
-from server_kit import (  # noqa: F401 - the *_fixture imports are fixtures
+from proxy_process import write_pack
+from server_kit import (
     PROBLEM,
     assert_healthy,
     get_metrics,
     hi,
-    http_fixture,
     metric,
     sse_data,
     wait_for,
