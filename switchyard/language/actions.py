@@ -6,7 +6,7 @@ and turns paths and expressions into compiled objects, reporting problems with p
 returns `run(node)`, a closure that changes `node` in place. Nothing is parsed when `run` is
 called: per-request and per-chunk work is only dict and list operations.
 
-`ARGS` holds, per action, the descriptor of its argument (see `switchyard.language.schema`); the validator and
+`ARGS` holds, per action, the descriptor of its argument (see `switchyard.language.validate`); the validator and
 the JSON Schema of `switchyard schema` are both made from it, so they cannot drift apart.
 
 Values from YAML (`set`, `default`) and results of `compute` that are objects or arrays are copied
