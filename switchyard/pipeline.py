@@ -112,8 +112,8 @@ class Pipeline:
         """The client body a whole client stream amounts to (`force_stream` for a non-streaming client)."""
         return self.client.aggregate([e for e in events if type(e) is not bytes])
 
-    def error(self, data: bytes, status: int) -> tuple[int, Any]:
-        """An upstream error response -> (the status the client must see, the client's error body).
+    def error(self, data: bytes, status: int) -> tuple[int, Any, str]:
+        """An upstream error response -> (the status the client must see, the client's error body, its message).
 
         The pack's `response` steps run on it first (a pack may give a provider's error an OpenAI code);
         a step failing on it leaves it as sent. A body already in the client's error shape goes as it
@@ -128,9 +128,10 @@ class Pipeline:
                 run_steps(self.pack.response, parsed, "response", None)
             except StepError:
                 parsed = orjson.loads(data)
+        described = self.upstream.describe_error_body(parsed, data, status)
         if not self.client.is_error_shape(parsed):
-            parsed = self.client.render_error(self.upstream.describe_error_body(parsed, data, status))
-        return self.client.client_status(status), parsed
+            parsed = self.client.render_error(described)
+        return self.client.client_status(status, described.code), parsed, described.message
 
 
 class Stream:
@@ -139,10 +140,13 @@ class Stream:
     Client events are dicts (framed by the client's protocol in `encode`) or bytes already framed: a
     non-JSON upstream event passed on unchanged (same protocol only: a bridge cannot translate it) and
     the protocol's end marker. `ended` records that the client has seen the end of its stream (a
-    terminal event, the end marker, or an error); nothing is emitted after it.
+    terminal event, the end marker, or an error); nothing is emitted after it. `failure` keeps the
+    message of the first error event the client was sent (the upstream's, or one made here), so a
+    stream answered 200 that failed is logged and counted as a failure.
     """
 
     __slots__ = (
+        "_failure",
         "_frame",
         "_run",
         "_terminal",
@@ -150,6 +154,7 @@ class Stream:
         "ended",
         "events_in",
         "events_out",
+        "failure",
         "pack",
         "passes_raw",
         "step_error",
@@ -165,6 +170,7 @@ class Stream:
         else:
             self._run = lambda event: run_steps(steps, event, "response", observe)
         self._terminal = pipeline.client.terminal
+        self._failure = pipeline.client.failure
         self._frame = pipeline.client.frame
         self.end = pipeline.client.end
         self.passes_raw = getattr(self.translator, "passes_raw", False)
@@ -172,6 +178,7 @@ class Stream:
         self.events_in = 0
         self.events_out = 0
         self.step_error: StepError | None = None
+        self.failure: str | None = None  # the message of the first failure the client was sent
 
     def feed(self, events: list[sse.Event]) -> list:
         out: list = []
@@ -226,10 +233,13 @@ class Stream:
     def _emit(self, events: list, out: list) -> None:
         self.events_out += len(events)
         terminal = self._terminal
+        failure = self._failure
         for obj in events:
             out.append(obj)
             if terminal(obj):
                 self.ended = True
+            if self.failure is None and (said := failure(obj)) is not None:
+                self.failure = said
 
 
 def run_steps(steps: tuple[Step, ...], body: Any, stage: str, observe: Observer | None) -> Any:

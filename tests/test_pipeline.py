@@ -74,8 +74,8 @@ def test_a_step_failing_on_a_body_raises_for_the_server_to_answer_500() -> None:
 
 def test_a_step_failing_on_an_error_body_leaves_the_providers_error_as_sent() -> None:
     data_ = b'{"error": {"message": "bad key", "type": "auth", "code": "invalid_api_key"}, "choices": 1}'
-    status, body = Pipeline(pack(response=FAILING), "chat").error(data_, 401)
-    assert (status, body) == (401, orjson.loads(data_))
+    status, body, message = Pipeline(pack(response=FAILING), "chat").error(data_, 401)
+    assert (status, body, message) == (401, orjson.loads(data_), "bad key")
 
 
 def test_an_error_in_a_200_body_is_an_error_for_every_client() -> None:
@@ -86,7 +86,7 @@ def test_an_error_in_a_200_body_is_an_error_for_every_client() -> None:
 
 def test_an_upstream_error_is_rendered_in_the_clients_shape_with_its_status_policy() -> None:
     html = b"<html>502 Bad Gateway</html>"
-    status, body = Pipeline(pack(), "responses").error(html, 404)
+    status, body, _ = Pipeline(pack(), "responses").error(html, 404)
     assert status == 400  # Codex retries a 404 blindly; a 400 it shows (the Responses protocol's policy)
     assert body["error"]["message"].startswith("upstream answered 404: <html>")
     assert Pipeline(pack(), "chat").error(html, 404)[0] == 404

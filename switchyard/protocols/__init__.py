@@ -48,13 +48,15 @@ class Protocol:
     aggregate: Callable[[list], Any]  # a whole stream's events -> the one body they amount to; raises UpstreamFailed
     frame: Callable[[Any], bytes]  # one client event -> its SSE bytes
     terminal: Callable[[Any], bool]  # whether a client event ends the client's stream
+    failure: Callable[[Any], str | None]  # the message of a client event that reports a failure, else None
     render_error: Callable[[ClientFacing], dict]  # an error, in this protocol's error body
     is_error_shape: Callable[[Any], bool]  # whether an upstream error body is already this protocol's shape
     body_failed: Callable[[Any], bool]  # whether a 200 body carries a failure
     upstream_error: Callable[[Any], UpstreamFailed]  # a failure reported in a body or an event -> the exception
     describe_error_body: Callable[[Any, bytes, int], ClientFacing]  # an upstream 4xx/5xx body -> one error
     end: bytes = b""  # written after the client's last event (Chat's `data: [DONE]`)
-    client_status: Callable[[int], int] = field(default=lambda status: status)  # what this client must see
+    # (upstream or proxy status, error code) -> the status this protocol's clients must see to act right
+    client_status: Callable[[int, str | None], int] = field(default=lambda status, code: status)
     ask_stream: Callable[[dict], None] = field(default=lambda body: None)  # upstream request made a stream by us
 
 

@@ -30,6 +30,8 @@ _ERRORS: dict[str, tuple[int, str]] = {
     "invalid_request_error": (400, "server_error"),
     "invalid_image": (400, "server_error"),
     "server_error": (502, "server_error"),
+    # A pack's step failed: deterministic, so Codex is told to stop and show it (invalid_prompt is not retried).
+    "step_failed": (500, "invalid_prompt"),
 }
 # 502: the proxy is a gateway and its upstream failed.
 _DEFAULT = (502, "server_error")

@@ -39,6 +39,15 @@ def is_error_shape(body: Any) -> bool:
     )
 
 
+def chunk_failure(event: Any) -> str | None:
+    """The message of a Chat error chunk (`{"error": {...}}`), else None."""
+    error = event.get("error") if type(event) is dict else None
+    if not error:
+        return None
+    message = error.get("message") if isinstance(error, dict) else error
+    return str(message) if message else "error"
+
+
 def body_failed(body: Any) -> bool:
     """An error inside a 200 body (or one a pack step marked): never a success whose body says otherwise."""
     return type(body) is dict and isinstance(body.get("error"), dict | str) and bool(body["error"])

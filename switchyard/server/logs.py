@@ -55,21 +55,24 @@ class AccessLog:
     def __init__(self) -> None:
         self.json = False
         self.stream = sys.stderr
-        self.enabled = True
+        self.threshold = logging.INFO
 
-    def configure(self, fmt: str, stream, enabled: bool) -> None:
-        self.json, self.stream, self.enabled = fmt == "json", stream, enabled
+    def configure(self, fmt: str, stream, threshold: int) -> None:
+        self.json, self.stream, self.threshold = fmt == "json", stream, threshold
 
-    def __call__(self, fields: dict) -> None:
-        if not self.enabled:
+    def __call__(self, fields: dict, level: str = "info") -> None:
+        # info: served; warning: a 4xx/5xx or a stream that ended in an error; error: a pack's step failed.
+        if _LEVELS[level] < self.threshold:
             return
         now = time.time()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
         if self.json:
-            head = {"ts": f"{stamp}.{int(now % 1 * 1000):03d}Z", "level": "info", "logger": "switchyard.access"}
+            head = {"ts": f"{stamp}.{int(now % 1 * 1000):03d}Z", "level": level, "logger": "switchyard.access"}
             line = orjson.dumps({**head, "msg": "request", **fields}, default=str).decode()
         else:
-            line = f"{stamp}Z info request " + " ".join(f"{k}={_text(v)}" for k, v in fields.items() if v is not None)
+            line = f"{stamp}Z {level} request " + " ".join(
+                f"{k}={_text(v)}" for k, v in fields.items() if v is not None
+            )
         try:
             self.stream.write(line + "\n")
             self.stream.flush()
@@ -77,6 +80,7 @@ class AccessLog:
             pass
 
 
+_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 access_log = AccessLog()
 
 
@@ -95,7 +99,7 @@ def setup_logging(fmt: str = "text", level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    access_log.configure(fmt, handler.stream, logging.getLogger("switchyard.access").isEnabledFor(logging.INFO))
+    access_log.configure(fmt, handler.stream, logging.getLogger("switchyard.access").getEffectiveLevel())
     # uvicorn's own loggers go through the same handler and format
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []

@@ -64,7 +64,27 @@ class Metrics:
             ["pack", "kind"],
             registry=r,
         )
+        self.upstream_http_errors = Counter(
+            "switchyard_upstream_http_errors",
+            "Upstream answers with an HTTP error status, by pack and the upstream's own status.",
+            ["pack", "status"],
+            registry=r,
+        )
+        self.failed_streams = Counter(
+            "switchyard_failed_streams",
+            "Streams answered 200 that ended in an error event, by pack and whose failure: upstream, step or proxy.",
+            ["pack", "client", "source"],
+            registry=r,
+        )
         self.reloads = Counter("switchyard_reloads", "Rule reloads by result.", ["result"], registry=r)
+        self.last_reload_ok = Gauge(
+            "switchyard_last_reload_success",
+            "1 when the last reload (or the start-up load) succeeded, else 0.",
+            registry=r,
+        )
+        self.last_reload_time = Gauge(
+            "switchyard_last_reload_timestamp_seconds", "When the last reload was tried (Unix time).", registry=r
+        )
         self.active_streams = Gauge("switchyard_active_streams", "Streams in flight.", registry=r)
         self.packs = Gauge("switchyard_packs_loaded", "Packs in the running rule set.", registry=r)
         for result in ("success", "failure"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -57,6 +58,7 @@ class Exchange:
     upstream_ms: float | None = None
     first_byte_ms: float | None = None
     error: str | None = None
+    source: str | None = None  # whose failure it was: "proxy", "upstream" or "step" (None: served)
 
     @property
     def pack_name(self) -> str:
@@ -80,10 +82,15 @@ class Proxy:
         ex = Exchange(_request_id(request), client)
         try:
             return await self._handle(request, ex)
-        except ClientFacing as exc:  # refused, or the upstream unreachable, timed out, cut, or reporting a failure
+        except UpstreamError as exc:  # unreachable, timed out, cut, or the upstream reported a failure
+            ex.source = "upstream"
+            return self._fail(ex, exc, redact(str(exc), ex.pack.upstream.api_key if ex.pack else ""))
+        except RequestError as exc:  # refused: by the proxy, a bridge, or a pack's `reject`
+            ex.source = "proxy"
             return self._fail(ex, exc, str(exc))
         except StepError as exc:
             self.metrics.step_errors.labels(ex.pack_name, exc.stage).inc()  # counted here, once
+            ex.source = "step"
             error = ClientFacing(f"pack {ex.pack_name} failed: {exc}", code="step_failed")
             return self._fail(ex, error, str(exc))
         except ClientDisconnect:
@@ -92,6 +99,7 @@ class Proxy:
             return Response(status_code=499)
         except Exception as exc:  # a bug: still one answer in the client's error shape, and a log with the trace
             log.exception("request %s failed", ex.request_id)
+            ex.source = "proxy"
             error = ClientFacing(f"internal error in the proxy ({type(exc).__name__})", code="internal")
             return self._fail(ex, error, f"internal error: {type(exc).__name__}")
 
@@ -157,11 +165,14 @@ class Proxy:
             data = f"(body unreadable: {failure(exc, 'body').message})".encode()
         finally:
             resp.release()
-        status, body = pipeline.error(data, resp.status)
+        status, body, message = pipeline.error(data, resp.status)
         if status != resp.status:
             headers["X-Upstream-Status"] = str(resp.status)
+        self.metrics.upstream_http_errors.labels(pipeline.pack.name, str(resp.status)).inc()
         content = orjson.dumps(body)
-        ex.status, ex.error = status, "upstream error"
+        # The provider's own words, so a 400 can be diagnosed from the log line alone (keys masked).
+        ex.status, ex.source = status, "upstream"
+        ex.error = f"upstream {resp.status}: {redact(message, pipeline.pack.upstream.api_key)}"
         ex.bytes_out = len(content)
         self._done(ex)
         return Response(content, status_code=status, headers=headers, media_type=JSON)
@@ -218,15 +229,18 @@ class Proxy:
         except (TimeoutError, aiohttp.ClientError) as exc:
             error = failure(exc, "stream")
             self.metrics.upstream_errors.labels(pack, error.code).inc()
-            ex.error = error.message
+            ex.error, ex.source = error.message, "upstream"
             out = stream.fail(f"upstream stream broke: {describe(exc)}")
         except Exception as exc:  # a bug must still end the client's stream with an error, not a hang
             log.exception("stream translation failed (request %s)", ex.request_id)
-            ex.error = f"internal error: {type(exc).__name__}"
+            ex.error, ex.source = f"internal error: {type(exc).__name__}", "proxy"
             out = stream.fail("internal error in the proxy while translating the stream")
         if stream.step_error is not None:
             self.metrics.step_errors.labels(pack, "response").inc()
-            ex.error = str(stream.step_error)
+            ex.error, ex.source = str(stream.step_error), "step"
+        elif stream.failure is not None and ex.source is None:
+            # The upstream itself ended the stream with an error (an error event, or it stopped short).
+            ex.error, ex.source = f"upstream stream failed: {redact(stream.failure, '')}", "upstream"
         events_in.inc(stream.events_in)
         events_out.inc(stream.events_out)
         if out:
@@ -260,6 +274,9 @@ class Proxy:
         elapsed = time.perf_counter() - ex.started
         self.metrics.requests.labels(ex.pack_name, ex.client, ex.upstream_protocol, str(ex.status)).inc()
         self.metrics.request_duration.labels(ex.pack_name, ex.client).observe(elapsed)
+        if ex.status == 200 and ex.source is not None:  # a stream answered 200 that ended in an error event
+            self.metrics.failed_streams.labels(ex.pack_name, ex.client, ex.source).inc()
+        level = "error" if ex.source == "step" else "warning" if ex.source or ex.status >= 400 else "info"
         access_log(
             {
                 "request_id": ex.request_id,
@@ -274,9 +291,22 @@ class Proxy:
                 "first_byte_ms": None if ex.first_byte_ms is None else round(ex.first_byte_ms, 2),
                 "bytes_in": ex.bytes_in,
                 "bytes_out": ex.bytes_out,
+                "source": ex.source,
                 "error": ex.error,
-            }
+            },
+            level,
         )
+
+
+# What a provider's message may carry of a key: OpenAI-style keys (masked or not) and bearer tokens.
+_KEYS = re.compile(r"\b(sk|pk|rk|ak)-[A-Za-z0-9_*\-.]{4,}|\bBearer\s+\S+", re.IGNORECASE)
+
+
+def redact(message: str, key: str = "", limit: int = 300) -> str:
+    """A provider's message for the log: shortened, on one line, with anything like a key masked."""
+    if key:
+        message = message.replace(key, "[key]")
+    return _KEYS.sub("[key]", " ".join(message.split()))[:limit]
 
 
 def _parse(raw: bytes) -> dict:

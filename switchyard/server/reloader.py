@@ -42,6 +42,8 @@ class Rules:
         self.last = ReloadStatus()
         self._lock = asyncio.Lock()
         metrics.packs.set(len(initial.packs))
+        metrics.last_reload_ok.set(1)
+        metrics.last_reload_time.set(time.time())
 
     @classmethod
     def load(cls, folder: str, metrics: Metrics) -> Rules:
@@ -60,6 +62,8 @@ class Rules:
                 )
                 self.last = ReloadStatus(ok=False, problems=tuple(problems))
                 self.metrics.reloads.labels("failure").inc()
+                self.metrics.last_reload_ok.set(0)
+                self.metrics.last_reload_time.set(self.last.at)
                 log.error(
                     "reload (%s) failed; %d pack(s) stay in force:\n%s",
                     reason,
@@ -67,15 +71,19 @@ class Rules:
                     "\n".join(self.last.problems),
                 )
                 return False
+            changes = changed_packs(self.current, rules)
             self.current = rules
             self.last = ReloadStatus()
             self.metrics.reloads.labels("success").inc()
             self.metrics.packs.set(len(rules.packs))
+            self.metrics.last_reload_ok.set(1)
+            self.metrics.last_reload_time.set(self.last.at)
             log.info(
-                "reload (%s): %d pack(s) loaded in %.1f ms",
+                "reload (%s): %d pack(s) loaded in %.1f ms; %s",
                 reason,
                 len(rules.packs),
                 (time.perf_counter() - started) * 1000,
+                "; ".join(changes) or "no pack changed",
             )
             return True
 
@@ -106,3 +114,15 @@ class Rules:
                 continue
             out.append((file, st.st_mtime_ns, st.st_size))
         return tuple(out)
+
+
+def changed_packs(old: RuleSet, new: RuleSet) -> list[str]:
+    """What a reload changed, pack by pack, with content hashes: `qwen 1a2b3c4d -> 5e6f7a8b`, `added glm ...`."""
+    before = {p.name: p.digest[:12] for p in old.packs}
+    after = {p.name: p.digest[:12] for p in new.packs}
+    out = [
+        f"{name} {before[name]} -> {after[name]}" for name in after if name in before and before[name] != after[name]
+    ]
+    out += [f"added {name} {after[name]}" for name in after if name not in before]
+    out += [f"removed {name} {before[name]}" for name in before if name not in after]
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import orjson
 
@@ -11,11 +12,11 @@ from switchyard.server.logs import AccessLog
 FIELDS = {"request_id": "req_1", "pack": "qwen", "model": "qwen3-max", "status": 200, "error": None}
 
 
-def line(fmt: str, **fields) -> str:
+def line(fmt: str, level: str = "info", **fields) -> str:
     stream = io.StringIO()
     log = AccessLog()
-    log.configure(fmt, stream, enabled=True)
-    log({**FIELDS, **fields})
+    log.configure(fmt, stream, logging.INFO)
+    log({**FIELDS, **fields}, level)
     return stream.getvalue()
 
 
@@ -35,9 +36,17 @@ def test_a_client_chosen_value_cannot_forge_a_second_text_line_or_extra_fields()
     assert 'model="m\\n2026-01-01T00:00:00Z info request status=200 pack=\\"x\\""' in text
 
 
-def test_a_disabled_log_writes_nothing() -> None:
+def test_a_line_below_the_configured_level_is_not_written_and_one_at_or_above_is() -> None:
     stream = io.StringIO()
     log = AccessLog()
-    log.configure("text", stream, enabled=False)
+    log.configure("text", stream, logging.WARNING)
     log(FIELDS)
     assert stream.getvalue() == ""
+    log(FIELDS, "warning")
+    log(FIELDS, "error")
+    assert [row.split()[1] for row in stream.getvalue().splitlines()] == ["warning", "error"]
+
+
+def test_failures_are_logged_at_their_level_in_both_formats() -> None:
+    assert " warning request " in line("text", "warning", status=400)
+    assert orjson.loads(line("json", "error", status=500))["level"] == "error"

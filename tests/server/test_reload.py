@@ -93,6 +93,10 @@ async def test_a_reload_swaps_the_packs_when_every_file_is_valid(start_proxy, tm
     assert metric(metrics, "switchyard_reloads_total", result="success") == 1
     assert metric(metrics, "switchyard_reloads_total", result="failure") == 0
     assert metric(metrics, "switchyard_packs_loaded") == 2
+    assert metric(metrics, "switchyard_last_reload_success") == 1
+    # The log names what changed, with the old and new content hashes.
+    [reloaded] = [line for line in proxy.log().splitlines() if "reload (" in line]
+    assert re.search(r"alpha [0-9a-f]{12} -> [0-9a-f]{12}; added beta [0-9a-f]{12}", reloaded), reloaded
 
 
 async def _has(http, proxy, model: str) -> bool:
@@ -125,6 +129,7 @@ async def test_a_reload_with_a_broken_file_keeps_the_running_packs_and_reports_t
     assert sorted(await models(http, proxy)) == ["alpha-1", "beta-1"]
     metrics = await get_metrics(http, proxy)
     assert metric(metrics, "switchyard_reloads_total", result="failure") == 1
+    assert metric(metrics, "switchyard_last_reload_success") == 0
     assert metric(metrics, "switchyard_reloads_total", result="success") == 0
     await wait_for(lambda: all(p in proxy.log() for p in problems))  # logged too
     await assert_healthy(http, proxy)

@@ -29,6 +29,7 @@ PROTOCOL = Protocol(
     aggregate=chat_completion,
     frame=sse.encode_json,
     terminal=lambda event: False,  # a Chat stream ends with [DONE], written after close
+    failure=openai.chunk_failure,
     render_error=openai.render_error,
     is_error_shape=openai.is_error_shape,
     body_failed=openai.body_failed,

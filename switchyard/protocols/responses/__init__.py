@@ -3,8 +3,10 @@
 A stream is named events (`event: response.output_text.delta` + `data: JSON`) and is over for the
 client at a terminal event (`response.completed`, `response.incomplete`, `response.failed`); there
 is no end marker. Errors use the OpenAI error shape. Status policy: Codex shows a 400 to the user
-but retries other 4xx blindly (protocols.md D.4), so a provider's 404 or 422 for a bad request is a
-400 to a Responses client; auth (401, 403) and rate limiting (429) stay as they are.
+but retries other 4xx and 5xx blindly (protocols.md D.4), so a provider's 404 or 422 for a bad
+request is a 400 to a Responses client, and so is a pack's own bug (`step_failed`): retrying a
+deterministic failure five times helps nobody. Auth (401, 403) and rate limiting (429) stay as
+they are.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from switchyard.protocols.responses.passthrough import TERMINAL_EVENTS, Response
 _CLIENT_KEEPS = frozenset({401, 403, 429})
 
 
-def _client_status(status: int) -> int:
+def _client_status(status: int, code: str | None = None) -> int:
+    if code == "step_failed":
+        return 400
     return 400 if 400 < status < 500 and status not in _CLIENT_KEEPS else status
 
 
@@ -28,6 +32,15 @@ def _terminal(event) -> bool:
     return type(event) is dict and event.get("type") in TERMINAL_EVENTS
 
 
+def _failure(event) -> str | None:
+    if type(event) is not dict or event.get("type") != "response.failed":
+        return None
+    response = event.get("response")
+    error = response.get("error") if isinstance(response, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message) if message else "response.failed"
+
+
 PROTOCOL = Protocol(
     name="responses",
     route="/v1/responses",
@@ -36,6 +49,7 @@ PROTOCOL = Protocol(
     aggregate=final_response,
     frame=_frame,
     terminal=_terminal,
+    failure=_failure,
     render_error=openai.render_error,
     is_error_shape=openai.is_error_shape,
     body_failed=openai.body_failed,
