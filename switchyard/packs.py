@@ -16,9 +16,14 @@ from switchyard.language.ruleset import RuleSet, load_rules
 from switchyard.language.shape import json_schema
 
 
-def load(paths: Iterable[str] | str, env: Mapping[str, str] | None = None) -> RuleSet:
-    """Every pack below `paths`, compiled; raises PackError with every problem of every file."""
-    return load_rules(paths, env, protocols.names())
+def load(paths: Iterable[str] | str, env: Mapping[str, str] | None = None, *, placeholders: bool = False) -> RuleSet:
+    """Every pack below `paths`, compiled; raises PackError with every problem of every file.
+
+    `placeholders=True` is for checking, testing and explaining packs: an unset `${VAR}` stays as
+    a visible placeholder (listed in `RuleSet.unset`) instead of failing the load, so CI can
+    validate every pack with none of the providers' secrets. Serving never uses it.
+    """
+    return load_rules(paths, env, protocols.names(), placeholders)
 
 
 def schema() -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from switchyard import packs
-from switchyard.cli.common import DEFAULT_RULES, existing
+from switchyard.cli.common import DEFAULT_RULES, existing, report_unset
 from switchyard.errors import PackError
 
 
@@ -17,10 +17,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        rules = packs.load(existing(args.paths))
+        rules = packs.load(existing(args.paths), placeholders=True)
     except PackError as exc:
         for problem in exc.problems:
             print(problem)
         return 1
+    report_unset(rules)
     print(f"{len(rules.packs)} packs OK")
     return 0

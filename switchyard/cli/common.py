@@ -23,14 +23,26 @@ def existing(paths: list[str]) -> list[str]:
 
 
 def load_for_use(paths: list[str]) -> RuleSet:
-    """Load rules for commands that need them to work: pack problems are input errors here."""
+    """Load rules for commands that need them to work: pack problems are input errors here.
+
+    Secrets are for serving: an unset `${VAR}` is a placeholder here, reported once.
+    """
     existing(paths)
     try:
-        return packs.load(paths)
+        rules = packs.load(paths, placeholders=True)
     except PackError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         raise UsageError(f"{len(exc.problems)} problem(s) in the rules; run `switchyard check`") from None
+    report_unset(rules)
+    return rules
+
+
+def report_unset(rules: RuleSet) -> None:
+    """One note on stderr naming the variables left as placeholders (serving will need them)."""
+    if rules.unset:
+        names = ", ".join(rules.unset)
+        print(f"note: not set, used as placeholders (serving needs them): {names}", file=sys.stderr)
 
 
 def read_text(name: str) -> str:

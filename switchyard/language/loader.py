@@ -43,6 +43,7 @@ class Document:
     quoted: set = field(default_factory=set)  # locations of quoted scalars, whose text starts one column later
     quoted_keys: set = field(default_factory=set)  # the same, for keys (paths are keys in rename, set, ...)
     interpolated: dict = field(default_factory=dict)  # value after interpolation -> the text written in the file
+    unset: list = field(default_factory=list)  # variables left as placeholders (interpolate's `placeholders`)
     digest: str = ""  # sha256 of the text, shortened: tells one version of a file from another
 
     def quote_offset(self, at: Location, *, key: bool = False) -> int:
@@ -161,8 +162,16 @@ def _plain(node: Any, at: Location, doc: Document) -> Any:
     return node
 
 
-def interpolate(doc: Document, at: Location, env: Mapping[str, str] | None = None) -> list[Problem]:
-    """Replace `${VAR}` and `${VAR:-default}` in every string below `at`, in place."""
+def interpolate(
+    doc: Document, at: Location, env: Mapping[str, str] | None = None, placeholders: bool = False
+) -> list[Problem]:
+    """Replace `${VAR}` and `${VAR:-default}` in every string below `at`, in place.
+
+    An unset variable without a default is a problem, unless `placeholders` is set: then it stays
+    as the visible text `${VAR}` (a URL made of one becomes `https://unset.invalid/${VAR}`, so the
+    rest of the pack is still checked) and its name goes to `doc.unset`. Checking, testing and
+    explaining a pack need no secrets; serving it does.
+    """
     env = os.environ if env is None else env
     problems: list[Problem] = []
 
@@ -176,10 +185,16 @@ def interpolate(doc: Document, at: Location, env: Mapping[str, str] | None = Non
                 return env[name]
             if default is not None:
                 return default
+            if placeholders:
+                doc.unset.append(name)
+                return m.group(0)
             problems.append(doc.problem(here, f"environment variable {name} is not set and has no default"))
             return ""
 
-        return _ENV.sub(one, value)
+        out = _ENV.sub(one, value)
+        if placeholders and here[-1:] == ("url",) and out.startswith("${"):
+            out = "https://unset.invalid/" + out
+        return out
 
     def walk(node: Any, here: Location) -> Any:
         if isinstance(node, str):

@@ -40,6 +40,7 @@ class Upstream:
     api_key: str = field(default="", repr=False)  # never printed: repr, logs and /-/rules leave it out
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     force_stream: bool = False
+    forward_client_auth: bool = True  # without an api_key, the client's own credentials go upstream
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
 
@@ -236,17 +237,21 @@ def describe_jmespath_error(exc: JMESPathError) -> str:
 
 
 def compile_pack(
-    doc: Document, env: Mapping[str, str] | None = None, protocols: tuple[str, ...] | None = None
+    doc: Document,
+    env: Mapping[str, str] | None = None,
+    protocols: tuple[str, ...] | None = None,
+    placeholders: bool = False,
 ) -> tuple[Pack | None, list[Problem]]:
     """Compile one document; returns the pack, or None and every problem found.
 
     `protocols`: the protocol names `upstream.protocol` may take (None: any well-formed name).
+    `placeholders`: unset `${VAR}`s stay as visible placeholders instead of being problems.
     """
     problems: list[Problem] = []
     c = Compiler(doc, problems)
     data = doc.data
     if isinstance(data, dict) and isinstance(data.get("upstream"), dict):
-        problems.extend(interpolate(doc, ("upstream",), env))  # first, so the URL check sees the real URL
+        problems.extend(interpolate(doc, ("upstream",), env, placeholders))  # first, so the URL check sees the real URL
     pack_shape(protocols).check(data, (), lambda at, m, key=False: c.error(at, m, key))
     if not isinstance(data, dict):
         return None, problems
@@ -266,6 +271,7 @@ def compile_pack(
         api_key=up.get("api_key") or "",
         headers=MappingProxyType(dict(up.get("headers") or {})),
         force_stream=bool(up.get("force_stream", False)),
+        forward_client_auth=bool(up.get("forward_client_auth", True)),
         connect_timeout=float(timeout.get("connect", DEFAULT_CONNECT_TIMEOUT)),
         read_timeout=float(timeout.get("read", DEFAULT_READ_TIMEOUT)),
     )

@@ -30,6 +30,7 @@ class RuleSet:
     packs: tuple[Pack, ...]
     sources: tuple[str, ...] = ()
     loaded_at: float = field(default_factory=time.time)
+    unset: tuple[str, ...] = ()  # variables left as placeholders (loaded for checking, not serving)
 
     def select(self, body: object) -> Pack | None:
         for pack in self.packs:
@@ -65,11 +66,15 @@ def pack_files(paths: Iterable[str]) -> list[str]:
 
 
 def load_rules(
-    paths: Iterable[str] | str, env: Mapping[str, str] | None = None, protocols: tuple[str, ...] | None = None
+    paths: Iterable[str] | str,
+    env: Mapping[str, str] | None = None,
+    protocols: tuple[str, ...] | None = None,
+    placeholders: bool = False,
 ) -> RuleSet:
     """Load and compile every pack below `paths`; raise PackError listing every problem of every file.
 
     `protocols` are the names packs may use (`switchyard.packs.load` passes the registry's).
+    `placeholders`: unset `${VAR}`s stay visible instead of failing (`RuleSet.unset` lists them).
     """
     if isinstance(paths, str):
         paths = [paths]
@@ -80,13 +85,15 @@ def load_rules(
             problems.append(Problem(path, 1, 1, "no such file or folder"))
     files = pack_files(p for p in paths if os.path.exists(p))
     packs: list[Pack] = []
+    unset: list[str] = []
     first_file: dict[str, tuple[str, int]] = {}
     for file in files:
         doc, syntax = load_file(file, _display(file))
         problems.extend(syntax)
         if doc is None:
             continue
-        pack, found = compile_pack(doc, env, protocols)
+        pack, found = compile_pack(doc, env, protocols, placeholders)
+        unset.extend(name for name in doc.unset if name not in unset)
         problems.extend(found)
         name = doc.data.get("pack") if isinstance(doc.data, dict) else None
         if isinstance(name, str):
@@ -100,7 +107,7 @@ def load_rules(
     if problems:
         raise PackError(problems)
     packs.sort(key=lambda p: (-p.priority, os.path.basename(p.file), p.file))
-    return RuleSet(tuple(packs), tuple(files))
+    return RuleSet(tuple(packs), tuple(files), unset=tuple(unset))
 
 
 def _display(file: str) -> str:

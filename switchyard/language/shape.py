@@ -39,6 +39,7 @@ def pack_shape(protocols: tuple[str, ...] | None = None) -> Obj:
             "api_key": Str(doc="sent as 'Authorization: Bearer <key>' when not empty"),
             "headers": Map(Str(), what="a mapping of header names to values"),
             "force_stream": Bool(),
+            "forward_client_auth": Bool(),  # without api_key: send the client's own credentials (default true)
             "timeout": Obj({"connect": Num(), "read": Num()}, what="a mapping with connect and read (seconds)"),
         },
         required=("url", "protocol"),

@@ -41,6 +41,8 @@ HOP_BY_HOP = frozenset(
 )
 # Set by this hop itself: the body is re-encoded, so its length and encoding are ours to say.
 OWN = frozenset({"host", "content-length", "content-type", "content-encoding", "accept-encoding", "expect"})
+# The client's own credentials: replaced by the pack's key, or dropped with `forward_client_auth: false`.
+CREDENTIALS = frozenset({"authorization", "x-api-key", "api-key"})
 # Response headers from the upstream that must not be copied onto our (re-encoded) response.
 NOT_BACK = HOP_BY_HOP | {"content-length", "content-type", "content-encoding", "date", "server"}
 
@@ -53,7 +55,7 @@ def upstream_headers(client: Mapping[str, str], upstream: Upstream, request_id: 
         low = name.lower()
         if low in HOP_BY_HOP or low in OWN or low in named:
             continue
-        if low == "authorization" and upstream.api_key:
+        if low in CREDENTIALS and (upstream.api_key or not upstream.forward_client_auth):
             continue
         headers[name] = value
     if upstream.api_key:

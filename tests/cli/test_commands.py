@@ -178,8 +178,47 @@ def test_check_prints_every_problem_with_its_position_and_exits_1(tmp_path: Path
 def test_check_of_the_golden_broken_packs_prints_their_expected_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     errors = GOLDEN / "errors"
     result = run("check", "env.yaml", "two_actions.yaml", cwd=errors)
-    expected = (errors / "env.expected").read_text() + (errors / "two_actions.expected").read_text()
+    # Secrets are for serving: `check` reports unset variables once, as placeholders, not as problems.
+    env = [line for line in (errors / "env.expected").read_text().splitlines(True) if "is not set" not in line]
+    expected = "".join(env) + (errors / "two_actions.expected").read_text()
     assert (result.returncode, result.stdout) == (1, expected)
+
+
+def test_check_test_and_apply_need_no_secrets_and_name_the_unset_variables_once(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path / "rules",
+        keyed="""
+            pack: keyed
+            match: "`true`"
+            upstream: {url: "${SWITCHYARD_TEST_NO_URL}", protocol: chat, api_key: "${SWITCHYARD_TEST_NO_KEY}"}
+            request:
+              - drop: [store]
+            tests:
+              - name: drops store
+                input: {model: m, store: true}
+                expect: {model: m}
+        """,
+    )
+    note = "note: not set, used as placeholders (serving needs them): SWITCHYARD_TEST_NO_URL, SWITCHYARD_TEST_NO_KEY"
+    for args, out in ((("check", str(folder)), "1 packs OK\n"), (("test", str(folder)), "1 passed, 0 failed\n")):
+        result = run(*args)
+        assert (result.returncode, result.stdout, result.stderr.splitlines()) == (0, out, [note])
+    applied = run("apply", "--rules", str(folder), "--client", "chat", "-", stdin='{"model": "m", "store": true}')
+    assert (applied.returncode, json.loads(applied.stdout)) == (0, {"model": "m"})
+
+
+def test_serve_still_refuses_a_pack_whose_secret_is_unset(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path / "rules",
+        keyed="""
+            pack: keyed
+            match: "`true`"
+            upstream: {url: "https://x.example/v1", protocol: chat, api_key: "${SWITCHYARD_TEST_NO_KEY}"}
+        """,
+    )
+    result = run("serve", "--rules", str(folder), "--port", "9")
+    assert result.returncode == 1
+    assert "environment variable SWITCHYARD_TEST_NO_KEY is not set" in result.stderr
 
 
 def test_check_of_a_missing_path_is_one_line_on_stderr_and_exit_2(tmp_path: Path) -> None:

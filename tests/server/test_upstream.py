@@ -61,3 +61,17 @@ def test_user_info_does_not_override_a_bearer_key_from_the_client_or_the_pack() 
     assert (
         upstream_headers({}, make("https://u:p@h.example/v1", api_key="k"), "r", False)["Authorization"] == "Bearer k"
     )
+
+
+def test_with_forward_client_auth_false_no_client_credential_goes_upstream() -> None:
+    up = Upstream(url="https://api.example/v1", protocol="chat", forward_client_auth=False)
+    client = {"Authorization": "Bearer sk-client", "x-api-key": "sk-client", "Api-Key": "k", "X-Trace": "t"}
+    sent = upstream_headers(client, up, "req_1", False)
+    assert not {k.lower() for k in sent} & {"authorization", "x-api-key", "api-key"}
+    assert sent["X-Trace"] == "t"
+
+
+def test_with_forward_client_auth_false_a_pack_key_is_still_sent() -> None:
+    up = Upstream(url="https://api.example/v1", protocol="chat", api_key="sk-pack", forward_client_auth=False)
+    sent = upstream_headers({"Authorization": "Bearer sk-client"}, up, "req_1", False)
+    assert sent["Authorization"] == "Bearer sk-pack"
