@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from switchyard import protocols
 from switchyard.errors import RequestError, StepError
 from switchyard.language.pack import Case, Pack
 from switchyard.pipeline import Pipeline, run_steps
@@ -67,7 +68,28 @@ def run_case(pack: Pack, case: Case) -> Outcome:
 
 
 def run_packs(packs: Iterable[Pack]) -> list[Outcome]:
-    return [run_case(pack, case) for pack in packs for case in pack.tests]
+    """Every `tests:` case of every pack, then, for each pack with `response` steps, the stream shapes."""
+    outcomes = [run_case(pack, case) for pack in packs for case in pack.tests]
+    return outcomes + [run_shapes(pack) for pack in packs if pack.response]
+
+
+def run_shapes(pack: Pack) -> Outcome:
+    """The pack's `response` steps on every stream shape its upstream protocol sends.
+
+    A step must not fail on any event a real stream carries: `starts_with(choices[0].delta.content,
+    'a')` errors on the role-only first chunk, whose content is null, and would end every stream.
+    The outcome points at the first step that failed (its message carries FILE:LINE:COL).
+    """
+    errors = []
+    for name, event in protocols.get(pack.upstream.protocol).stream_shapes:
+        try:
+            run_steps(pack.response, copy.deepcopy(event), "response", None)
+        except StepError as exc:
+            errors.append((name, exc))
+    line = int(errors[0][1].where.split(":")[-3]) if errors else 1
+    name = f"response steps on {pack.upstream.protocol} stream shapes"
+    case = Case(name=name, line=line, client=pack.upstream.protocol, stage="response", input=None)
+    return Outcome(pack, case, tuple(f"on {shape}: {exc}" for shape, exc in errors))
 
 
 def _unified(expected: Any, actual: Any) -> str:

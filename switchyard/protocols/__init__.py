@@ -58,6 +58,9 @@ class Protocol:
     # (upstream or proxy status, error code) -> the status this protocol's clients must see to act right
     client_status: Callable[[int, str | None], int] = field(default=lambda status, code: status)
     ask_stream: Callable[[dict], None] = field(default=lambda body: None)  # upstream request made a stream by us
+    # Named events of the shapes this protocol's upstreams stream, for `switchyard test` to run a pack's
+    # response steps on (a step that errors on a role-only first chunk is a bug found before production).
+    stream_shapes: tuple[tuple[str, Any], ...] = ()
 
 
 # Each folder's module holds a `PROTOCOL`; the order is the order of `--client` choices and routes.

@@ -368,7 +368,8 @@ def test_apply_of_the_codex_request_through_a_chat_pack(rules: Path) -> None:
 
 def test_test_of_passing_cases_prints_the_count_and_exits_0(tmp_path: Path) -> None:
     result = run("test", str(write(tmp_path / "rules", qwen=CONTRACT_PACK)))
-    assert (result.returncode, result.stdout, result.stderr) == (0, "1 passed, 0 failed\n", "")
+    # its one case, and its response steps on the stream shapes of a Chat upstream
+    assert (result.returncode, result.stdout, result.stderr) == (0, "2 passed, 0 failed\n", "")
 
 
 def test_test_prints_each_failure_with_a_readable_diff_and_exits_1(tmp_path: Path) -> None:
@@ -376,7 +377,7 @@ def test_test_prints_each_failure_with_a_readable_diff_and_exits_1(tmp_path: Pat
     result = run("test", "rules", cwd=tmp_path)
     assert result.returncode == 1
     out = result.stdout.splitlines()
-    assert out[-1] == "2 passed, 3 failed"
+    assert out[-1] == "3 passed, 3 failed"  # five cases, and the response steps on the stream shapes
     heads = [line for line in out if not line.startswith(" ")]
     assert heads[:-1] == [
         "rules/tested.yaml:13: tested: 'a wrong expectation' failed",
@@ -463,3 +464,30 @@ def test_apply_reports_a_step_whose_match_fails_on_the_body_as_that_step_without
         assert result.returncode == 1, result
         assert "Traceback" not in result.stderr
         assert "request step 1 (set): JMESPath error: starts_with() expected string, got null" in result.stderr
+
+
+def test_test_runs_response_steps_on_every_stream_shape_and_names_the_step_that_fails(tmp_path: Path) -> None:
+    # A match on delta.content is fine on text chunks and fails on the role-only first chunk (content null):
+    # in production that ends every stream; `switchyard test` finds it with no test case written.
+    folder = write(
+        tmp_path / "rules",
+        starts="""
+            pack: starts
+            match: "`true`"
+            upstream: {url: "https://x.example/v1", protocol: chat}
+            response:
+              - match: "starts_with(choices[0].delta.content, 'a')"
+                set: {flagged: true}
+        """,
+    )
+    result = run("test", str(folder))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("starts: 'response steps on chat stream shapes' failed")
+    assert any(
+        line.strip().startswith("on a role-only first chunk: ")
+        and "starts.yaml:7:5: response step 1 (set)" in line
+        and "starts_with()" in line
+        for line in lines
+    ), lines
+    assert lines[-1] == "0 passed, 1 failed"

@@ -21,6 +21,40 @@ def _ask_stream(body: dict) -> None:
     options.setdefault("include_usage", True)
 
 
+def _chunk(delta: dict, finish_reason: str | None = None, **extra) -> dict:
+    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [choice],
+        **extra,
+    }
+
+
+# What Chat upstreams stream (protocols.md B.3): the first chunk carries only the role (content null
+# on some servers), later ones text, reasoning or tool-call pieces, an empty delta with the finish
+# reason, and with include_usage a last chunk whose `choices` is empty.
+STREAM_SHAPES = (
+    ("a role-only first chunk", _chunk({"role": "assistant", "content": None})),
+    ("a text chunk", _chunk({"content": "Hello"})),
+    ("a reasoning chunk", _chunk({"reasoning_content": "Thinking"})),
+    (
+        "a tool-call chunk",
+        _chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                "function": {"name": "f", "arguments": ""}}]}),
+    ),
+    ("an empty delta", _chunk({})),
+    ("a finish chunk", _chunk({}, "stop")),
+    (
+        "a usage-only chunk",
+        {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [],
+         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}},
+    ),
+    ("an error chunk", {"error": {"message": "overloaded", "type": "server_error", "code": None}}),
+)  # fmt: skip
+
 PROTOCOL = Protocol(
     name="chat",
     route="/v1/chat/completions",
@@ -37,4 +71,5 @@ PROTOCOL = Protocol(
     describe_error_body=openai.describe_error_body,
     end=sse.DONE,
     ask_stream=_ask_stream,
+    stream_shapes=STREAM_SHAPES,
 )

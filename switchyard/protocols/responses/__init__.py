@@ -41,6 +41,35 @@ def _failure(event) -> str | None:
     return str(message) if message else "response.failed"
 
 
+_RESPONSE = {"id": "resp_1", "object": "response", "status": "in_progress", "model": "m", "output": []}
+_TEXT_ITEM = {"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
+              "content": [{"type": "output_text", "text": "Hello", "annotations": []}]}  # fmt: skip
+# What Responses upstreams stream (protocols.md A.4): lifecycle events around item and delta events.
+STREAM_SHAPES = (
+    ("response.created", {"type": "response.created", "sequence_number": 0, "response": _RESPONSE}),
+    (
+        "an empty message item added",
+        {"type": "response.output_item.added", "sequence_number": 1, "output_index": 0,
+         "item": {"id": "msg_1", "type": "message", "role": "assistant", "status": "in_progress", "content": []}},
+    ),
+    (
+        "a text delta",
+        {"type": "response.output_text.delta", "sequence_number": 2, "item_id": "msg_1", "output_index": 0,
+         "content_index": 0, "delta": "Hello"},
+    ),
+    (
+        "an item done",
+        {"type": "response.output_item.done", "sequence_number": 3, "output_index": 0, "item": _TEXT_ITEM},
+    ),
+    (
+        "response.completed",
+        {"type": "response.completed", "sequence_number": 4,
+         "response": {**_RESPONSE, "status": "completed", "output": [_TEXT_ITEM],
+                      "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}}},
+    ),
+    ("an error event", {"type": "error", "sequence_number": 5, "code": "server_error", "message": "overloaded"}),
+)  # fmt: skip
+
 PROTOCOL = Protocol(
     name="responses",
     route="/v1/responses",
@@ -56,4 +85,5 @@ PROTOCOL = Protocol(
     upstream_error=openai.upstream_error,
     describe_error_body=openai.describe_error_body,
     client_status=_client_status,
+    stream_shapes=STREAM_SHAPES,
 )
