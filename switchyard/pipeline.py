@@ -47,6 +47,7 @@ class Observation:
     label: str  # "bridge responses -> chat", "request step 3 (rename) (line 12)", ...
     ran: bool  # False for a step whose `match` was false
     changes: Changes
+    where: str = ""  # a step's `FILE:LINE:COL: request step N (action)`; empty for the bridge
 
 
 Observer = Callable[[Observation], None]
@@ -252,7 +253,7 @@ def run_steps(steps: tuple[Step, ...], body: Any, stage: str, observe: Observer 
         before = _copy(body)
         ran = _matches(step, body, stage)
         step.run(body)
-        observe(Observation(stage, step_label(step), ran, diff(before, body) if ran else Changes()))
+        observe(Observation(stage, step_label(step), ran, diff(before, body) if ran else Changes(), step.where))
     return body
 
 

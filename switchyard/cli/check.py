@@ -1,10 +1,15 @@
-"""`switchyard check [PATH ...]`: validate packs; `N packs OK`, or every problem as FILE:LINE:COLUMN and exit 1."""
+"""`switchyard check [PATH ...]`: validate packs; `N packs OK`, or every problem as FILE:LINE:COLUMN and exit 1.
+
+Packs that load but would lose something in production get warnings on stderr (`switchyard.lint`);
+they do not change the exit code.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from switchyard import packs
+from switchyard import lint, packs
 from switchyard.cli.common import DEFAULT_RULES, existing, report_unset
 from switchyard.errors import PackError
 
@@ -23,5 +28,7 @@ def run(args: argparse.Namespace) -> int:
             print(problem)
         return 1
     report_unset(rules)
+    for warning in lint.warnings(rules.packs):
+        print(warning, file=sys.stderr)
     print(f"{len(rules.packs)} packs OK")
     return 0

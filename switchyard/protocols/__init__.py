@@ -61,6 +61,8 @@ class Protocol:
     # Named events of the shapes this protocol's upstreams stream, for `switchyard test` to run a pack's
     # response steps on (a step that errors on a role-only first chunk is a bug found before production).
     stream_shapes: tuple[tuple[str, Any], ...] = ()
+    # A typical streaming client request, for `switchyard check` to see what a bridge adds to it.
+    sample_request: dict = field(default_factory=dict)
 
 
 # Each folder's module holds a `PROTOCOL`; the order is the order of `--client` choices and routes.

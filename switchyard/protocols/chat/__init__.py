@@ -72,4 +72,12 @@ PROTOCOL = Protocol(
     end=sse.DONE,
     ask_stream=_ask_stream,
     stream_shapes=STREAM_SHAPES,
+    sample_request={
+        "model": "m",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        "max_tokens": 100,
+    },
 )

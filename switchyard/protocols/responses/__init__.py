@@ -86,4 +86,12 @@ PROTOCOL = Protocol(
     describe_error_body=openai.describe_error_body,
     client_status=_client_status,
     stream_shapes=STREAM_SHAPES,
+    sample_request={
+        "model": "m",
+        "stream": True,
+        "instructions": "Be brief.",
+        "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+        "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+        "max_output_tokens": 100,
+    },
 )
