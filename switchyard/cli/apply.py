@@ -37,6 +37,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--request", metavar="FILE", help="response stage: the client's request this answers (bridges read its tools)"
     )
     p.add_argument("--explain", action="store_true", help="tell on stderr what each step did")
+    p.add_argument(
+        "--short", action="store_true", help="with --explain: one short line per step, and the bridge in a summary"
+    )
     return p
 
 
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"no pack matches this body (model {model!r})")
     if args.stage == "request" and not isinstance(body, dict):
         raise UsageError("a request body must be a JSON object")
-    explain = _explainer(args.explain)
+    explain = _explainer(args.explain, args.short)
     if args.explain:
         print(
             f"pack {pack.name} ({pack.file}), client {args.client}, upstream {pack.upstream.protocol}", file=sys.stderr
@@ -105,12 +108,17 @@ def _event(line: str) -> Event:
     return Event(line, None)
 
 
-def _explainer(enabled: bool):
+def _explainer(enabled: bool, short: bool = False):
     if not enabled:
         return None
 
     def observe(observation: Observation) -> None:
-        said = observation.changes.describe() if observation.ran else "skipped, match is false"
+        if not observation.ran:
+            said = "skipped, match is false"
+        elif short:
+            said = observation.changes.summary() if observation.where else observation.changes.shape()
+        else:
+            said = observation.changes.describe()
         print(f"{observation.label}: {said}", file=sys.stderr)
 
     return observe

@@ -25,9 +25,28 @@ class Changes:
     removed: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     renamed: list[tuple[str, str]] = field(default_factory=list)
+    shapes: list[str] = field(default_factory=list)  # top-level field sizes that changed, for `shape()`
 
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.changed or self.renamed)
+
+    def summary(self) -> str:
+        """Counts instead of paths: `renamed 1, removed 3`."""
+        counts = (
+            ("renamed", self.renamed),
+            ("added", self.added),
+            ("removed", self.removed),
+            ("changed", self.changed),
+        )
+        return ", ".join(f"{label} {len(paths)}" for label, paths in counts if paths) or "no change"
+
+    def shape(self) -> str:
+        """What became of the top-level fields, with array sizes: `input[4] -> messages[5]; tools[13] -> tools[12]`.
+
+        Read from `before`/`after` as `diff` kept them; for a translation (a bridge) paths are too many
+        to read, sizes tell the story.
+        """
+        return "; ".join(self.shapes) or self.summary()
 
     def describe(self) -> str:
         parts = []
@@ -54,6 +73,28 @@ def diff(before: Any, after: Any) -> Changes:
         else:
             out.removed.append(old_path)
     out.added.extend(p for p, _ in added)
+    out.shapes = _shapes(before, after)
+    return out
+
+
+def _shapes(before: Any, after: Any) -> list[str]:
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return []
+
+    def size(value: Any) -> str:
+        return f"[{len(value)}]" if isinstance(value, list) else ""
+
+    gone = [k for k in before if k not in after]
+    new = [k for k in after if k not in before]
+    out = [
+        f"{k}{size(before[k])} -> {k}{size(after[k])}"
+        for k in before
+        if k in after and size(before[k]) != size(after[k])
+    ]
+    if gone or new:
+        out.append(
+            " + ".join(f"{k}{size(before[k])}" for k in gone) + " -> " + " + ".join(f"{k}{size(after[k])}" for k in new)
+        )
     return out
 
 

@@ -491,3 +491,16 @@ def test_test_runs_response_steps_on_every_stream_shape_and_names_the_step_that_
         for line in lines
     ), lines
     assert lines[-1] == "0 passed, 1 failed"
+
+
+def test_apply_explain_short_gives_one_short_line_per_step_and_the_bridge_as_sizes() -> None:
+    rules = golden_files.ROOT / "rules"
+    result = run("apply", "--rules", str(rules), "--client", "responses", "--explain", "--short", str(CODEX_REQUEST))
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert (
+        lines[1]
+        == "bridge responses -> chat: tools[9] -> tools[13]; input[4] + reasoning -> messages[4] + stream_options"
+    )
+    assert "request step 13 (keep) (line 81): removed 4" in lines
+    assert all(len(line) < 140 for line in lines)
