@@ -27,8 +27,11 @@ def run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem)
         return 1
+    if not rules.packs:
+        print(f"no packs in {', '.join(args.paths)} (pack files end in .yaml or .yml)")
+        return 1
     report_unset(rules)
-    for warning in lint.warnings(rules.packs):
+    for warning in [*map(str, rules.warnings), *lint.warnings(rules.packs)]:
         print(warning, file=sys.stderr)
     print(f"{len(rules.packs)} packs OK")
     return 0

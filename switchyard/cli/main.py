@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import os
 import sys
 
@@ -46,11 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="switchyard", description="A sidecar proxy for LLM APIs driven by YAML packs."
     )
+    parser.add_argument("--version", action="version", version=f"switchyard {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         command = importlib.import_module(f"{__package__}.{name}")
         command.add_parser(sub).set_defaults(run=command.run)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("switchyard")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 if __name__ == "__main__":  # pragma: no cover

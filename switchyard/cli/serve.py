@@ -16,7 +16,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--log-format", choices=("text", "json"), default="text", help="one line per request, as text or JSON"
     )
-    p.add_argument("--log-level", default="info", help="debug, info, warning or error")
+    p.add_argument(
+        "--log-level", default="info", type=str.lower, choices=("debug", "info", "warning", "error"), help="what to log"
+    )
     p.add_argument(
         "--max-body", type=int, default=64 * 1024 * 1024, metavar="BYTES", help="the largest request body (413 above)"
     )

@@ -29,6 +29,8 @@ from switchyard.errors import Problem
 
 Location = tuple  # tuple[str | int, ...]
 
+# `$NAME` with no brace: not interpolated, so most likely a mistake for `${NAME}`.
+_BARE = re.compile(r"\$(?!\{)([A-Za-z_][A-Za-z0-9_]*)")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
@@ -44,6 +46,7 @@ class Document:
     quoted_keys: set = field(default_factory=set)  # the same, for keys (paths are keys in rename, set, ...)
     interpolated: dict = field(default_factory=dict)  # value after interpolation -> the text written in the file
     unset: list = field(default_factory=list)  # variables left as placeholders (interpolate's `placeholders`)
+    warnings: list = field(default_factory=list)  # Problems that do not stop the load (`check` prints them)
     digest: str = ""  # sha256 of the text, shortened: tells one version of a file from another
 
     def quote_offset(self, at: Location, *, key: bool = False) -> int:
@@ -198,6 +201,10 @@ def interpolate(
 
     def walk(node: Any, here: Location) -> Any:
         if isinstance(node, str):
+            for bare in _BARE.finditer(node):
+                name = bare.group(1)
+                warning = f"${name} is sent as written: only ${{{name}}} is replaced from the environment"
+                doc.warnings.append(doc.problem(here, f"warning: {warning}"))
             if "${" not in node:
                 return node
             from_env.clear()

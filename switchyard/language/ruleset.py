@@ -31,6 +31,7 @@ class RuleSet:
     sources: tuple[str, ...] = ()
     loaded_at: float = field(default_factory=time.time)
     unset: tuple[str, ...] = ()  # variables left as placeholders (loaded for checking, not serving)
+    warnings: tuple[Problem, ...] = ()  # what loads but is likely a mistake (`$VAR` without braces)
 
     def select(self, body: object) -> Pack | None:
         for pack in self.packs:
@@ -86,6 +87,7 @@ def load_rules(
     files = pack_files(p for p in paths if os.path.exists(p))
     packs: list[Pack] = []
     unset: list[str] = []
+    warnings: list[Problem] = []
     first_file: dict[str, tuple[str, int]] = {}
     for file in files:
         doc, syntax = load_file(file, _display(file))
@@ -94,6 +96,7 @@ def load_rules(
             continue
         pack, found = compile_pack(doc, env, protocols, placeholders)
         unset.extend(name for name in doc.unset if name not in unset)
+        warnings.extend(doc.warnings)
         problems.extend(found)
         name = doc.data.get("pack") if isinstance(doc.data, dict) else None
         if isinstance(name, str):
@@ -107,7 +110,7 @@ def load_rules(
     if problems:
         raise PackError(problems)
     packs.sort(key=lambda p: (-p.priority, os.path.basename(p.file), p.file))
-    return RuleSet(tuple(packs), tuple(files), unset=tuple(unset))
+    return RuleSet(tuple(packs), tuple(files), unset=tuple(unset), warnings=tuple(warnings))
 
 
 def _display(file: str) -> str:

@@ -504,3 +504,40 @@ def test_apply_explain_short_gives_one_short_line_per_step_and_the_bridge_as_siz
     )
     assert "request step 13 (keep) (line 81): removed 4" in lines
     assert all(len(line) < 140 for line in lines)
+
+
+def test_version_names_the_installed_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.startswith("switchyard ")
+    assert result.stdout.split()[1][0].isdigit() or result.stdout.split()[1] == "unknown"
+
+
+def test_check_of_a_folder_without_packs_fails(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "notes.txt").write_text("not a pack")
+    result = run("check", str(tmp_path / "rules"))
+    assert result.returncode == 1
+    assert result.stdout.startswith("no packs in ")
+
+
+def test_check_warns_of_a_variable_written_without_braces_at_its_position(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path / "rules",
+        bare="""
+            pack: bare
+            match: "`true`"
+            upstream:
+              url: "https://x.example/v1"
+              protocol: chat
+              api_key: $BARE_KEY
+        """,
+    )
+    result = run("check", str(folder))
+    assert (result.returncode, result.stdout) == (0, "1 packs OK\n")
+    warning = "warning: $BARE_KEY is sent as written: only ${BARE_KEY} is replaced from the environment"
+    assert result.stderr.splitlines() == [f"{folder}/bare.yaml:7:12: {warning}"]
+
+
+def test_serve_refuses_an_unknown_log_level_in_one_line(tmp_path: Path) -> None:
+    result = run("serve", "--rules", str(tmp_path), "--log-level", "verbose")
+    assert result.returncode == 2 and "invalid choice: 'verbose'" in result.stderr and "Traceback" not in result.stderr
