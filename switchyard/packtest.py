@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from switchyard import protocols
-from switchyard.errors import RequestError, StepError
+from switchyard.errors import ClientFacing, RequestError, StepError
 from switchyard.language.pack import Case, Pack
 from switchyard.pipeline import Pipeline, run_steps
 
@@ -68,26 +68,40 @@ def run_case(pack: Pack, case: Case) -> Outcome:
 
 
 def run_packs(packs: Iterable[Pack]) -> list[Outcome]:
-    """Every `tests:` case of every pack, then, for each pack with `response` steps, the stream shapes."""
+    """Every `tests:` case of every pack, then, for each pack with steps, the shapes its steps will meet."""
     outcomes = [run_case(pack, case) for pack in packs for case in pack.tests]
-    return outcomes + [run_shapes(pack) for pack in packs if pack.response]
+    return outcomes + [run_shapes(pack) for pack in packs if pack.request or pack.response]
 
 
 def run_shapes(pack: Pack) -> Outcome:
-    """The pack's `response` steps on every stream shape its upstream protocol sends.
+    """The pack's steps on every shape they will meet, with no test case written for it.
 
-    A step must not fail on any event a real stream carries: `starts_with(choices[0].delta.content,
-    'a')` errors on the role-only first chunk, whose content is null, and would end every stream.
-    The outcome points at the first step that failed (its message carries FILE:LINE:COL).
+    `request` steps, through the request path, on each client protocol's sample request and on a
+    bare `{"model": "m"}` (a client may send anything: a step must not fail where the provider would
+    answer a 400 itself); `response` steps on every stream shape the upstream protocol sends, where
+    `starts_with(choices[0].delta.content, 'a')` errors on the role-only first chunk, whose content is
+    null, and would end every stream. The outcome points at the first step that failed (its message
+    carries FILE:LINE:COL).
     """
-    errors = []
+    errors: list[tuple[str, StepError]] = []
+    for client in protocols.names():
+        for name, body in (
+            ("a bare request", {"model": "m"}),
+            ("a typical request", protocols.get(client).sample_request),
+        ):
+            try:
+                Pipeline(pack, client).request(copy.deepcopy(body))
+            except StepError as exc:
+                errors.append((f"{name} from a {client} client", exc))
+            except ClientFacing:  # refused by the bridge or a `reject`: what a client is told, not a pack bug
+                pass
     for name, event in protocols.get(pack.upstream.protocol).stream_shapes:
         try:
             run_steps(pack.response, copy.deepcopy(event), "response", None)
         except StepError as exc:
             errors.append((name, exc))
     line = int(errors[0][1].where.split(":")[-3]) if errors else 1
-    name = f"response steps on {pack.upstream.protocol} stream shapes"
+    name = f"steps on the shapes they meet ({pack.upstream.protocol} upstream)"
     case = Case(name=name, line=line, client=pack.upstream.protocol, stage="response", input=None)
     return Outcome(pack, case, tuple(f"on {shape}: {exc}" for shape, exc in errors))
 

@@ -200,7 +200,7 @@ def test_check_test_and_apply_need_no_secrets_and_name_the_unset_variables_once(
         """,
     )
     note = "note: not set, used as placeholders (serving needs them): SWITCHYARD_TEST_NO_URL, SWITCHYARD_TEST_NO_KEY"
-    for args, out in ((("check", str(folder)), "1 packs OK\n"), (("test", str(folder)), "1 passed, 0 failed\n")):
+    for args, out in ((("check", str(folder)), "1 packs OK\n"), (("test", str(folder)), "2 passed, 0 failed\n")):
         result = run(*args)
         assert (result.returncode, result.stdout, result.stderr.splitlines()) == (0, out, [note])
     applied = run("apply", "--rules", str(folder), "--client", "chat", "-", stdin='{"model": "m", "store": true}')
@@ -368,7 +368,7 @@ def test_apply_of_the_codex_request_through_a_chat_pack(rules: Path) -> None:
 
 def test_test_of_passing_cases_prints_the_count_and_exits_0(tmp_path: Path) -> None:
     result = run("test", str(write(tmp_path / "rules", qwen=CONTRACT_PACK)))
-    # its one case, and its response steps on the stream shapes of a Chat upstream
+    # its one case, and its steps on the shapes they meet
     assert (result.returncode, result.stdout, result.stderr) == (0, "2 passed, 0 failed\n", "")
 
 
@@ -377,7 +377,7 @@ def test_test_prints_each_failure_with_a_readable_diff_and_exits_1(tmp_path: Pat
     result = run("test", "rules", cwd=tmp_path)
     assert result.returncode == 1
     out = result.stdout.splitlines()
-    assert out[-1] == "3 passed, 3 failed"  # five cases, and the response steps on the stream shapes
+    assert out[-1] == "3 passed, 3 failed"  # five cases, and the steps on the shapes they meet
     heads = [line for line in out if not line.startswith(" ")]
     assert heads[:-1] == [
         "rules/tested.yaml:13: tested: 'a wrong expectation' failed",
@@ -483,7 +483,7 @@ def test_test_runs_response_steps_on_every_stream_shape_and_names_the_step_that_
     result = run("test", str(folder))
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert lines[0].endswith("starts: 'response steps on chat stream shapes' failed")
+    assert lines[0].endswith("starts: 'steps on the shapes they meet (chat upstream)' failed")
     assert any(
         line.strip().startswith("on a role-only first chunk: ")
         and "starts.yaml:7:5: response step 1 (set)" in line
