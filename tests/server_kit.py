@@ -18,6 +18,7 @@ finds them by their `name`, so a test's parameter does not shadow the imported f
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import time
 from collections.abc import Mapping
@@ -267,7 +268,7 @@ async def get_metrics(http: aiohttp.ClientSession, proxy: ProxyProcess) -> str:
 
 async def post_json(http: aiohttp.ClientSession, url: str, body: object, **kwargs) -> tuple[int, Mapping, dict]:
     """POST a JSON body; (status, headers (case-insensitive), parsed body)."""
-    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    data = body if isinstance(body, bytes | io.BytesIO) else orjson.dumps(body)
     headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}
     async with http.post(url, data=data, headers=headers, **kwargs) as resp:
         return resp.status, resp.headers, orjson.loads(await resp.read())

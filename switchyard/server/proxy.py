@@ -106,25 +106,18 @@ class Proxy:
     async def _handle(self, request: Request, ex: Exchange) -> Response:
         raw = await self._read_body(request)
         ex.bytes_in = len(raw)
-        body = _parse(raw)
-        ex.model = body.get("model")
-        ex.stream = body.get("stream") is True
         rules = self.rules.current  # the snapshot this request keeps to its end
-        pack = ex.pack = rules.select(body)
-        if pack is None:
-            raise RequestError(
-                f"no pack serves the model {ex.model!r}", param="model", code="model_not_found", status=404
-            )
-        pipeline = Pipeline(pack, ex.client)
-        # The bridge's stream translator reads the client's own request (tools, include_usage);
-        # a second parse is cheaper than a deep copy and is safe from steps changing shared objects.
-        client_body = body if pipeline.bridge.identity else orjson.loads(raw)
-        upstream_stream = pipeline.upstream_streams(body)
-        outgoing = pipeline.request(body)
+        if len(raw) > OFF_LOOP_BYTES:
+            # Parsing and stepping through a body of many megabytes takes long enough to stall every
+            # other request on this loop; a thread lets the loop run between its slices of the GIL.
+            pipeline, client_body, upstream_stream, outgoing = await asyncio.to_thread(self._prepare, raw, rules, ex)
+        else:
+            pipeline, client_body, upstream_stream, outgoing = self._prepare(raw, rules, ex)
+        pack = pipeline.pack
         headers = upstream_headers(request.headers, pack.upstream, ex.request_id, upstream_stream)
         sent = time.perf_counter()
         try:
-            resp = await self.upstreams.post(pack.upstream, headers, orjson.dumps(outgoing))
+            resp = await self.upstreams.post(pack.upstream, headers, outgoing)
         except UpstreamError as exc:
             self.metrics.upstream_errors.labels(pack.name, exc.code).inc()
             raise
@@ -144,6 +137,23 @@ class Proxy:
                 self._stream(ex, resp, stream, sent), status_code=200, headers=passed, media_type="text/event-stream"
             )
         return await self._aggregate(ex, resp, passed, pipeline, stream, sent)
+
+    def _prepare(self, raw: bytes, rules, ex: Exchange) -> tuple[Pipeline, dict, bool, bytes]:
+        """The request's CPU work: parse, select the pack, run the request path, encode for the upstream."""
+        body = _parse(raw)
+        ex.model = body.get("model")
+        ex.stream = body.get("stream") is True
+        pack = ex.pack = rules.select(body)
+        if pack is None:
+            raise RequestError(
+                f"no pack serves the model {ex.model!r}", param="model", code="model_not_found", status=404
+            )
+        pipeline = Pipeline(pack, ex.client)
+        # The bridge's stream translator reads the client's own request (tools, include_usage);
+        # a second parse is cheaper than a deep copy and is safe from steps changing shared objects.
+        client_body = body if pipeline.bridge.identity else orjson.loads(raw)
+        upstream_stream = pipeline.upstream_streams(body)
+        return pipeline, client_body, upstream_stream, _dumps(pipeline.request(body), "request body")
 
     async def _read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -185,11 +195,9 @@ class Proxy:
         finally:
             resp.release()
         ex.first_byte_ms = ex.upstream_ms
-        try:
-            body = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise UpstreamError("upstream sent a body that is not JSON", code="upstream_bad_body", status=502) from None
-        return self._ok(ex, orjson.dumps(pipeline.body(body, client_body)), headers)
+        if len(data) > OFF_LOOP_BYTES:
+            return self._ok(ex, await asyncio.to_thread(_answer, pipeline, data, client_body), headers)
+        return self._ok(ex, _answer(pipeline, data, client_body), headers)
 
     async def _stream(self, ex: Exchange, resp, stream: Stream, sent: float):
         try:
@@ -307,6 +315,30 @@ def redact(message: str, key: str = "", limit: int = 300) -> str:
     if key:
         message = message.replace(key, "[key]")
     return _KEYS.sub("[key]", " ".join(message.split()))[:limit]
+
+
+# Bodies larger than this are parsed, stepped and encoded off the event loop (see `_handle`).
+OFF_LOOP_BYTES = 1024 * 1024
+
+
+def _answer(pipeline: Pipeline, data: bytes, client_body: dict) -> bytes:
+    """A whole upstream body through the response path, encoded for the client."""
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise UpstreamError("upstream sent a body that is not JSON", code="upstream_bad_body", status=502) from None
+    return _dumps(pipeline.body(body, client_body), "upstream body")
+
+
+def _dumps(value, what: str) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        # orjson reads 1,024 levels of nesting but writes 254: a body between the two is refused here,
+        # in the client's error shape, rather than failing as a bug.
+        if what == "request body":
+            raise RequestError("request body is nested too deeply (at most 254 levels)", code="invalid_json") from None
+        raise UpstreamError(f"{what} is nested too deeply to relay", code="upstream_bad_body", status=502) from None
 
 
 def _parse(raw: bytes) -> dict:
