@@ -47,6 +47,7 @@ class Document:
     interpolated: dict = field(default_factory=dict)  # value after interpolation -> the text written in the file
     unset: list = field(default_factory=list)  # variables left as placeholders (interpolate's `placeholders`)
     warnings: list = field(default_factory=list)  # Problems that do not stop the load (`check` prints them)
+    tagged: list = field(default_factory=list)  # (location, tag) of values with a tag outside YAML's core schema
     digest: str = ""  # sha256 of the text, shortened: tells one version of a file from another
 
     def quote_offset(self, at: Location, *, key: bool = False) -> int:
@@ -95,7 +96,25 @@ def load_file(path: str, display: str | None = None) -> tuple[Document | None, l
     return load_text(text, name)
 
 
+# A pack is a page of YAML. These bounds keep a hostile or broken file from taking the server with
+# it on reload: a file over MAX_BYTES is refused unread, and a document whose values, once YAML
+# aliases are expanded, number over MAX_VALUES (a "billion laughs" file expands exponentially) is
+# refused before it is copied out.
+MAX_BYTES = 1024 * 1024
+MAX_VALUES = 100_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
+# The tags of YAML's core schema, which describe plain data; any other explicit tag is refused.
+_CORE_TAGS = tuple(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq"))
+
+
 def load_text(text: str, name: str) -> tuple[Document | None, list[Problem]]:
+    if len(text) > MAX_BYTES:
+        return None, [Problem(name, 1, 1, f"the file is over {MAX_BYTES // 1024} KiB; a pack is far smaller")]
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True  # so that columns inside quoted expressions can be reported exactly
     try:
@@ -108,12 +127,31 @@ def load_text(text: str, name: str) -> tuple[Document | None, list[Problem]]:
     except YAMLError as exc:  # errors without a position (rare: encoding problems)
         return None, [Problem(name, 1, 1, f"YAML error: {exc}")]
     doc = Document(name, None, digest=hashlib.sha256(text.encode("utf-8")).hexdigest()[:16])
-    doc.data = _plain(tree, (), doc)
+    try:
+        doc.data = _plain(tree, (), doc, [MAX_VALUES])
+    except (_TooLarge, RecursionError):  # RecursionError: an alias that contains itself
+        message = f"the document expands to more than {MAX_VALUES:,} values (YAML aliases?); a pack is far smaller"
+        return None, [Problem(name, 1, 1, message)]
+    if doc.tagged:
+        return None, [doc.problem(at, f"the YAML tag {tag} is not allowed in a pack") for at, tag in doc.tagged]
     return doc, []
 
 
-def _plain(node: Any, at: Location, doc: Document) -> Any:
-    """Copy a ruamel tree into plain Python data, recording positions on the way."""
+def _plain(node: Any, at: Location, doc: Document, budget: list[int]) -> Any:
+    """Copy a ruamel tree into plain Python data, recording positions on the way.
+
+    `budget` is the number of values still allowed (one list shared by the whole walk): aliases are
+    shared nodes in ruamel's tree but become copies here, so the count is what the copy would hold.
+    """
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLarge
+    tag = getattr(getattr(node, "tag", None), "value", None)
+    if tag and not tag.startswith(_CORE_TAGS):
+        # `!!python/object/apply:...` and friends: never constructed (the round-trip loader builds no
+        # objects), and refused, so a pack cannot even look as if it could run code.
+        doc.tagged.append((at, tag.replace("tag:yaml.org,2002:", "!!")))
+        return None
     if isinstance(node, Mapping):
         out = {}
         lc = getattr(node, "lc", None)
@@ -133,7 +171,7 @@ def _plain(node: Any, at: Location, doc: Document) -> Any:
                     doc.values[here] = (vl + 1, vc + 1) if value is not None else (kl + 1, kc + 1)
                 except (KeyError, TypeError):
                     pass
-            out[name] = _plain(value, here, doc)
+            out[name] = _plain(value, here, doc, budget)
         return out
     if isinstance(node, list):
         lc = getattr(node, "lc", None)
@@ -146,7 +184,7 @@ def _plain(node: Any, at: Location, doc: Document) -> Any:
                     doc.values[here] = (il + 1, ic + 1)
                 except (KeyError, TypeError, IndexError):
                     pass
-            out_list.append(_plain(value, here, doc))
+            out_list.append(_plain(value, here, doc, budget))
         return out_list
     if node is None or isinstance(node, bool):
         return node

@@ -139,3 +139,19 @@ def test_problems_name_the_environment_variable_never_its_value() -> None:
         "k.yaml:4:8: '${K_BASE_URL}' is not a URL",
         "k.yaml:6:19: expected a positive number, got a string ('${K_T}')",
     ]
+
+
+def test_a_file_over_the_size_limit_is_refused_unread() -> None:
+    from switchyard.language.loader import MAX_BYTES, load_text
+
+    doc, problems = load_text("# " + "x" * MAX_BYTES, "big.yaml")
+    assert doc is None and [str(p) for p in problems] == [
+        "big.yaml:1:1: the file is over 1024 KiB; a pack is far smaller"
+    ]
+
+
+def test_an_alias_that_contains_itself_ends_as_finite_data_not_a_crash() -> None:
+    from switchyard.language.loader import load_text
+
+    doc, problems = load_text("a: &a [1, *a]\n", "loop.yaml")
+    assert problems == [] and doc is not None and doc.data == {"a": [1, None]}
