@@ -160,6 +160,7 @@ class Stream:
         "passes_raw",
         "step_error",
         "translator",
+        "upstream_fault",
     )
 
     def __init__(self, pipeline: Pipeline, client_body: dict, observe: Observer | None = None):
@@ -179,6 +180,7 @@ class Stream:
         self.events_in = 0
         self.events_out = 0
         self.step_error: StepError | None = None
+        self.upstream_fault: str | None = None  # a malformed upstream event that ended the stream
         self.failure: str | None = None  # the message of the first failure the client was sent
 
     def feed(self, events: list[sse.Event]) -> list:
@@ -195,6 +197,10 @@ class Stream:
             except orjson.JSONDecodeError:
                 if self.passes_raw:
                     out.append(sse.encode(ev.data, ev.event))  # not JSON: passed on unchanged
+                elif ev.data.strip():
+                    # A bridge cannot translate it, and dropping it could lose text: the client is told.
+                    self.upstream_fault = "the upstream sent an event that is not JSON"
+                    self._finish(self.translator.fail(self.upstream_fault), out)
                 continue
             if type(obj) is dict:
                 try:

@@ -229,6 +229,9 @@ def serve(args: argparse.Namespace) -> int:
         access_log=False,  # one structured line per request comes from the proxy instead
         timeout_graceful_shutdown=30,
         server_header=False,
+        # `/-/` endpoints judge the peer address; uvicorn would otherwise let any loopback client
+        # claim another address with X-Forwarded-For. A sidecar is its pod's first hop.
+        proxy_headers=False,
     )
     uvicorn.Server(config).run()
     return 0

@@ -26,7 +26,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from switchyard import protocols
-from switchyard.errors import ClientFacing, RequestError, StepError, UpstreamError
+from switchyard.errors import ClientFacing, RequestError, SSEError, StepError, UpstreamError
 from switchyard.ids import new_id
 from switchyard.language.pack import Pack
 from switchyard.pipeline import Pipeline, Stream
@@ -170,7 +170,7 @@ class Proxy:
     async def _upstream_error(self, ex: Exchange, resp, headers: dict, pipeline: Pipeline) -> Response:
         """The provider's error, with its real message, in the shape and status the client can act on."""
         try:
-            data = await resp.read()
+            data = await _read_capped(resp, MAX_ERROR_BODY)
         except (TimeoutError, aiohttp.ClientError) as exc:
             data = f"(body unreadable: {failure(exc, 'body').message})".encode()
         finally:
@@ -228,7 +228,7 @@ class Proxy:
                     ex.first_byte_ms = (time.perf_counter() - sent) * 1000
                     self.metrics.upstream_ttfb.labels(pack).observe(ex.first_byte_ms / 1000)
                 out = stream.feed(decoder.decode(chunk))
-                if stream.step_error is not None:
+                if stream.step_error is not None or stream.upstream_fault is not None:
                     break
                 if out:
                     yield out
@@ -239,6 +239,10 @@ class Proxy:
             self.metrics.upstream_errors.labels(pack, error.code).inc()
             ex.error, ex.source = error.message, "upstream"
             out = stream.fail(f"upstream stream broke: {describe(exc)}")
+        except SSEError as exc:  # an event or a line over the decoder's bound: the stream cannot go on safely
+            self.metrics.upstream_errors.labels(pack, "stream_oversized").inc()
+            ex.error, ex.source = f"upstream stream: {exc}", "upstream"
+            out = stream.fail(f"upstream stream broke: {exc}")
         except Exception as exc:  # a bug must still end the client's stream with an error, not a hang
             log.exception("stream translation failed (request %s)", ex.request_id)
             ex.error, ex.source = f"internal error: {type(exc).__name__}", "proxy"
@@ -319,6 +323,19 @@ def redact(message: str, key: str = "", limit: int = 300) -> str:
 
 # Bodies larger than this are parsed, stepped and encoded off the event loop (see `_handle`).
 OFF_LOOP_BYTES = 1024 * 1024
+# An upstream's error body is read up to this much: enough for any real error, bounded for a broken one.
+MAX_ERROR_BODY = 64 * 1024
+
+
+async def _read_capped(resp, limit: int) -> bytes:
+    """At most `limit` bytes of a body; a longer one is cut there (the connection is then not reused)."""
+    chunks, size = [], 0
+    async for chunk in resp.content.iter_chunked(16 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
 
 
 def _answer(pipeline: Pipeline, data: bytes, client_body: dict) -> bytes:

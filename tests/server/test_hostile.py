@@ -12,6 +12,7 @@ import asyncio
 import io
 import json
 import time
+from pathlib import Path
 
 import aiohttp
 import orjson
@@ -73,3 +74,102 @@ async def test_a_body_nested_deeper_than_can_be_written_is_a_400(proxy, http, ch
         "request body is nested too deeply (at most 254 levels)",
     )
     assert chat_upstream.received == []
+
+
+# -- misbehaving upstreams (a small aiohttp app per test, doing one wrong thing)
+
+
+def peak_memory_mb(pid: int) -> float:
+    """The process's peak resident memory (Linux `VmHWM`), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def pack_for(url: str, protocol: str = "chat") -> str:
+    return f"""
+        pack: bad-upstream
+        match: "`true`"
+        upstream: {{url: "{url}", protocol: {protocol}}}
+    """
+
+
+async def misbehaving(aiohttp_server, handler) -> str:
+    app = web.Application()
+    app.router.add_post("/v1/{path:.*}", handler)
+    return str((await aiohttp_server(app)).make_url("/v1"))
+
+
+async def test_a_huge_upstream_error_body_is_read_only_up_to_its_cap(start_proxy, tmp_path, aiohttp_server):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=500, headers={"Content-Type": "text/html"})
+        await response.prepare(request)
+        for _ in range(50):  # 50 MB of an error page
+            await response.write(b"<p>" + b"x" * (1024 * 1024 - 3))
+        return response
+
+    write_pack(tmp_path / "rules", "bad", pack_for(await misbehaving(aiohttp_server, handler)))
+    proxy = start_proxy(tmp_path / "rules")
+    peak_before = peak_memory_mb(proxy.proc.pid)
+    async with aiohttp.ClientSession() as http:
+        status, _, answer = await post_json(http, f"{proxy.base_url}/chat/completions", {"model": "m", "messages": []})
+    assert status == 500
+    message = assert_error_shape(answer)["message"]
+    assert message.startswith("upstream answered 500: <p>xxx") and len(message) < 1000
+    # The proxy's peak memory did not grow by the page's 50 MB: it read 64 KiB of it.
+    assert peak_memory_mb(proxy.proc.pid) - peak_before < 20
+
+
+async def test_an_upstream_line_over_the_decoders_bound_ends_the_stream_with_an_error_not_a_traceback(
+    start_proxy, tmp_path, aiohttp_server
+):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b'data: {"choices": [{"index": 0, "delta": {"content": "')
+        for _ in range(20):  # one line of 20 MB, never ended
+            await response.write(b"y" * (1024 * 1024))
+        return response
+
+    write_pack(tmp_path / "rules", "bad", pack_for(await misbehaving(aiohttp_server, handler)))
+    proxy = start_proxy(tmp_path / "rules")
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    async with aiohttp.ClientSession() as http, http.post(f"{proxy.base_url}/chat/completions", json=body) as r:
+        assert r.status == 200
+        text = (await r.read()).decode()
+    chunks = [line[6:] for line in text.splitlines() if line.startswith("data: ")]
+    assert chunks[-1] == "[DONE]" and "upstream stream broke" in orjson.loads(chunks[-2])["error"]["message"]
+    assert "Traceback" not in proxy.log()
+
+
+async def test_a_malformed_upstream_event_in_a_bridged_stream_fails_the_stream_instead_of_dropping_text(
+    start_proxy, tmp_path, aiohttp_server
+):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        choice = {"index": 0, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}
+        first = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [choice]}
+        await response.write(b"data: " + orjson.dumps(first) + b"\n\n")
+        await response.write(b'data: {"choices": [{"index": 0, "delta": {"content": "lo, wor\n\n')  # truncated JSON
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    write_pack(tmp_path / "rules", "bad", pack_for(await misbehaving(aiohttp_server, handler)))
+    proxy = start_proxy(tmp_path / "rules")
+    body = {"model": "m", "input": "hi", "stream": True}
+    async with aiohttp.ClientSession() as http, http.post(f"{proxy.base_url}/responses", json=body) as r:
+        assert r.status == 200
+        text = (await r.read()).decode()
+    events = [orjson.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
+    assert events[-1]["type"] == "response.failed"
+    assert events[-1]["response"]["error"]["message"] == "the upstream sent an event that is not JSON"
+    assert "response.completed" not in text
+
+
+async def test_admin_endpoints_judge_the_peer_address_not_x_forwarded_for(proxy, http):
+    # From loopback, a forwarded header must change nothing: neither grant nor deny.
+    for forwarded in ("203.0.113.9", "127.0.0.1"):
+        async with http.get(proxy.url + "/-/rules", headers={"X-Forwarded-For": forwarded}) as r:
+            assert r.status == 200
