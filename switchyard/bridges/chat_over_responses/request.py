@@ -228,10 +228,14 @@ def _assistant(message: dict, i: int, custom_calls: set[str]) -> list[dict]:
     elif isinstance(content, list):
         for j, part in enumerate(content):
             where = f"messages[{i}].content[{j}]"
-            if obj(part, where).get("type") == "refusal":
+            kind = obj(part, where).get("type")
+            if kind == "refusal":
                 parts.append({"type": "refusal", "refusal": _part_text(part, where, "refusal")})
-            elif _part_text(part, where):
-                parts.append({"type": "output_text", "text": part["text"]})
+            elif kind == "text":
+                if _part_text(part, where):
+                    parts.append({"type": "output_text", "text": part["text"]})
+            else:  # an assistant said text or refused; anything else would be lost, so it is refused
+                raise RequestError(f"Assistant content part type {kind!r} is not supported.", param=f"{where}.type")
     refusal = text(message.get("refusal"), f"messages[{i}].refusal", optional=True)
     if refusal:
         parts.append({"type": "refusal", "refusal": refusal})

@@ -28,6 +28,13 @@ Design choices:
   OpenAI's opaque blob, meaningless to other providers, so it is ignored.
 - Every client value the translation looks into is checked for its JSON type first (`shape`): a body
   of the wrong shape is a 400 naming the parameter, never an error inside the translation.
+- Nothing is dropped without a word: every input item type is translated, dropped by a rule listed in
+  `DROPPED_ITEMS` (with its reason, also in docs/bridges.md), or refused with a 400 naming it.
+- Tools are declared in three places: `tools`, `additional_tools` input items (tools made available
+  mid-conversation) and `tool_search_output` items (tools a client-run tool search loaded). Chat has
+  one `tools` list, so all three are merged into it, in order, each name once; the reverse map the
+  stream side uses reads the same three places. A client-executed `tool_search` tool becomes a Chat
+  function `tool_search`, so the model can ask for tools and the client can run the search.
 """
 
 from __future__ import annotations
@@ -47,8 +54,20 @@ _NAME_BAD_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 # Fields this module translates or consumes; everything else is passed through for packs to judge.
 _CONSUMED = {"input", "instructions", "tools", "tool_choice", "text", "max_output_tokens", "reasoning"}
 
-# Items Chat has no equivalent for: they are context only the Responses server itself could use.
-_DROPPED_ITEMS = {"item_reference", "web_search_call", "compaction", "compaction_summary", "local_shell_call"}
+# Items dropped on purpose, with why: each is context only OpenAI's own server can use, or a record of
+# something a Chat upstream never did. docs/bridges.md lists them too. Any other unknown type is a 400.
+DROPPED_ITEMS = {
+    "item_reference": "a reference to an item stored on OpenAI's server; this server stores nothing",
+    "compaction": "OpenAI's encrypted summary of earlier turns; only OpenAI can read it",
+    "compaction_summary": "OpenAI's encrypted summary of earlier turns; only OpenAI can read it",
+    "compaction_trigger": "a marker asking OpenAI's server to compact; no content",
+    "web_search_call": "a record of a search OpenAI's server ran; its results are in the following messages",
+    "image_generation_call": "a record of an image OpenAI's server made; a Chat upstream cannot receive it back",
+    "local_shell_call": "legacy Codex history of the retired local_shell tool; dropped with its output",
+    "local_shell_call_output": "legacy Codex history of the retired local_shell tool; dropped with its call",
+}
+# The name a client-executed tool search is offered under, and called back by.
+TOOL_SEARCH = "tool_search"
 
 
 def to_chat(body: dict) -> dict:
@@ -66,8 +85,9 @@ def to_chat(body: dict) -> dict:
     out = {key: value for key, value in body.items() if key not in _CONSUMED}
     tool_names(body)  # refuses a tool list whose flattened names collide, before anything is sent
     out["messages"] = _messages(body)
-    if body.get("tools") is not None:
-        out["tools"] = _tools(body["tools"])
+    tools = _tools(body)
+    if tools or body.get("tools") is not None:
+        out["tools"] = tools
     if "tool_choice" in body:
         out["tool_choice"] = _tool_choice(body["tool_choice"])
     _text(obj(body.get("text"), "text", optional=True), out)
@@ -103,28 +123,54 @@ def tool_names(client_body: dict) -> dict[str, tuple[str | None, str, str]]:
     `function_call` (with `namespace`) or `custom_tool_call` item the client declared.
     """
     names: dict[str, tuple[str | None, str, str]] = {}
-    for namespace, tool, _ in _declared(client_body.get("tools")):
-        if tool.get("type") not in ("function", "custom") or not isinstance(tool.get("name"), str):
+    for namespace, tool, _ in _declared(client_body):
+        if _is_client_tool_search(tool):
+            entry, flat = (None, TOOL_SEARCH, TOOL_SEARCH), TOOL_SEARCH
+        elif tool.get("type") in ("function", "custom") and isinstance(tool.get("name"), str):
+            flat = flat_name(namespace, tool["name"])
+            entry = (namespace, tool["name"], tool["type"])
+        else:
             continue
-        flat = flat_name(namespace, tool["name"])
-        entry = (namespace, tool["name"], tool["type"])
         if names.setdefault(flat, entry) != entry:
             raise RequestError(f"Two tools map to the same upstream function name '{flat}'.", param="tools")
     return names
 
 
-def _declared(tools) -> list[tuple[str | None, dict, str]]:
-    """`(namespace or None, tool, param)` for every tool, the tools of namespaces in their place."""
-    declared = []
-    for i, tool in enumerate(array(tools, "tools", optional=True)):
-        tool = obj(tool, f"tools[{i}]")
-        if tool.get("type") == "namespace":
-            namespace = text(tool.get("name"), f"tools[{i}].name")
-            for j, inner in enumerate(array(tool.get("tools"), f"tools[{i}].tools", optional=True)):
-                declared.append((namespace, obj(inner, f"tools[{i}].tools[{j}]"), f"tools[{i}].tools[{j}]"))
-        else:
-            declared.append((None, tool, f"tools[{i}]"))
+def _declared(body: dict) -> list[tuple[str | None, dict, str]]:
+    """`(namespace or None, tool, param)` for every tool the client declared, wherever it declared it.
+
+    `tools`, then the tools of `additional_tools` and `tool_search_output` input items in the order
+    they come; the tools of a namespace in its place. An identical declaration met twice (a tool
+    search may load a tool again) counts once.
+    """
+    lists = [(body.get("tools"), "tools")]
+    items = body.get("input")
+    if isinstance(items, list):
+        for i, item in enumerate(items):
+            if isinstance(item, dict) and item.get("type") in ("additional_tools", "tool_search_output"):
+                lists.append((item.get("tools"), f"input[{i}].tools"))
+    declared, seen = [], []
+    for tools, param in lists:
+        for i, tool in enumerate(array(tools, param, optional=True)):
+            tool = obj(tool, f"{param}[{i}]")
+            if tool.get("type") == "namespace":
+                namespace = text(tool.get("name"), f"{param}[{i}].name")
+                inner = array(tool.get("tools"), f"{param}[{i}].tools", optional=True)
+                found = [
+                    (namespace, obj(t, f"{param}[{i}].tools[{j}]"), f"{param}[{i}].tools[{j}]")
+                    for j, t in enumerate(inner)
+                ]
+            else:
+                found = [(None, tool, f"{param}[{i}]")]
+            for entry in found:
+                if (entry[0], entry[1]) not in seen:
+                    seen.append((entry[0], entry[1]))
+                    declared.append(entry)
     return declared
+
+
+def _is_client_tool_search(tool: dict) -> bool:
+    return tool.get("type") == "tool_search" and tool.get("execution") == "client"
 
 
 # --- messages ----------------------------------------------------------------------------------------
@@ -170,7 +216,23 @@ def _messages(body: dict) -> list[dict]:
             reasoning = _reasoning_text(item, where)
             if reasoning:
                 pending_reasoning.append(reasoning)
-        # Anything else (_DROPPED_ITEMS and types this bridge does not know) is context Chat cannot express.
+        elif kind == "tool_search_call":
+            arguments = item.get("arguments")
+            call = {
+                "id": text(item.get("call_id"), f"{where}.call_id", optional=True),
+                "type": "function",
+                "function": {"name": TOOL_SEARCH, "arguments": orjson.dumps(arguments or {}).decode()},
+            }
+            _assistant_for_call(messages)["tool_calls"].append(call)
+        elif kind == "tool_search_output":
+            # Its tools joined `tools` (see `_declared`); the model is told which ones it now has.
+            loaded = [name for _, tool, _ in _declared({"tools": item.get("tools")}) if (name := tool.get("name"))]
+            content = "Loaded tools: " + ", ".join(loaded) if loaded else "No tools were found."
+            messages.append({"role": "tool", "tool_call_id": item.get("call_id"), "content": content})
+        elif kind == "additional_tools":
+            pass  # its tools joined `tools` (see `_declared`): Chat declares tools once, for the whole request
+        elif kind not in DROPPED_ITEMS:
+            raise RequestError(f"Input item type {kind!r} cannot be sent to this upstream.", param=f"{where}.type")
     if not messages:
         raise RequestError("The request has no input to send.", param="input")
     return messages
@@ -271,11 +333,15 @@ def _reasoning_text(item: dict, where: str) -> str:
 # --- tools, tool_choice, text ------------------------------------------------------------------------
 
 
-def _tools(tools: list) -> list:
+def _tools(body: dict) -> list:
     out = []
-    for namespace, tool, where in _declared(tools):
+    for namespace, tool, where in _declared(body):
         if tool.get("type") in ("function", "custom"):
             out.append(_function_tool(namespace, tool, where))
+        elif _is_client_tool_search(tool):
+            function = {"name": TOOL_SEARCH, "description": tool.get("description") or "Search for more tools."}
+            function["parameters"] = tool.get("parameters") or {"type": "object", "properties": {}}
+            out.append({"type": "function", "function": function})
         elif namespace is None:
             # Built-in tools (web_search, local_shell, ...): packs drop them or map them to provider features.
             out.append(tool)

@@ -11,10 +11,11 @@ Design choices:
 
 - One machine for both modes: `to_response` replays a non-streaming completion as one chunk, so the
   two paths cannot drift apart.
-- Tool names come back through `chat_request.tool_names(client_body)`: flattened namespace names are
-  split into `namespace` + `name`, and calls to the client's custom tools become `custom_tool_call`
-  items whose `input` is the `input` argument of the function the request side made up.
-- Which call a fragment belongs to (by id, index or order) is `chat_calls.Calls`'s business.
+- Tool names come back through `request.tool_names(client_body)`: flattened namespace names are
+  split into `namespace` + `name`, calls to the client's custom tools become `custom_tool_call`
+  items whose `input` is the `input` argument of the function the request side made up, and a call
+  to `tool_search` (a client-executed tool search) becomes a `tool_search_call` item.
+- Which call a fragment belongs to (by id, index or order) is `calls.Calls`'s business.
 - A call is announced once its name is known (names may arrive late); arguments seen before that are
   sent as one delta right after the announcement. A call that never gets a name is dropped, as Codex's
   own Chat adaptor did: it could not be executed anyway. Custom-tool input is sent in one delta at the
@@ -184,7 +185,7 @@ class ResponsesStream:
         events = self._close_message("completed") + self._close_reasoning("completed")
         namespace, name, kind = self._names.get(call.name, (None, call.name, "function"))
         call.namespace, call.name, call.kind = namespace, name, kind
-        call.item_id = self._ids("fc" if kind == "function" else "ctc")
+        call.item_id = self._ids(_ITEM_ID_PREFIX[kind])
         call.output_index = self._next_index()
         events.append(self._item_added(call.output_index, self._call_item(call, "in_progress")))
         if call.arguments and kind == "function":
@@ -237,7 +238,9 @@ class ResponsesStream:
         if call.output_index is None:
             return []  # never named: nothing the client could run
         ref = self._call_ref(call)
-        if call.kind == "custom":
+        if call.kind == "tool_search":
+            events = []  # a tool search call has no argument events: its item carries the arguments
+        elif call.kind == "custom":
             text = custom_input(call.arguments)
             events = [self._event("response.custom_tool_call_input.delta", **ref, delta=text)] if text else []
             events.append(self._event("response.custom_tool_call_input.done", **ref, input=text))
@@ -297,6 +300,11 @@ class ResponsesStream:
         return {"item_id": call.item_id, "output_index": call.output_index}
 
     def _call_item(self, call: Call, status: str) -> dict:
+        if call.kind == "tool_search":
+            # The client runs the search (`execution: client`) and answers with a tool_search_output item.
+            arguments = _parsed(call.arguments) if status != "in_progress" else {}
+            return {"id": call.item_id, "type": "tool_search_call", "status": status, "call_id": call.call_id,
+                    "execution": "client", "arguments": arguments}  # fmt: skip
         item = {"id": call.item_id, "type": "custom_tool_call" if call.kind == "custom" else "function_call"}
         item["status"] = status
         if call.kind == "custom":
@@ -381,3 +389,15 @@ def _text_part(text: str) -> dict:
 
 def _reasoning_part(text: str) -> dict:
     return {"type": "reasoning_text", "text": text}
+
+
+# The id prefix of the output item each kind of tool call becomes.
+_ITEM_ID_PREFIX = {"function": "fc", "custom": "ctc", "tool_search": "ts"}
+
+
+def _parsed(arguments: str):
+    """A tool search's arguments as the object the client reads; text that is not JSON stays text."""
+    try:
+        return orjson.loads(arguments) if arguments else {}
+    except orjson.JSONDecodeError:
+        return arguments

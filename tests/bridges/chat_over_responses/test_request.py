@@ -329,3 +329,11 @@ def test_type_swapped_golden_bodies_are_translated_or_refused_but_never_crash_ei
             json.dumps([chunk for event in events for chunk in stream.feed(event)])
         except Exception as exc:
             pytest.fail(f"{label}: the stream side: {type(exc).__name__}: {exc}")
+
+
+def test_an_assistant_content_part_that_is_not_text_or_a_refusal_is_refused_not_dropped():
+    image = {"type": "image_url", "image_url": {"url": "https://x/y.png"}}
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": [image]}]}
+    with pytest.raises(RequestError) as refused:
+        to_responses(body)
+    assert refused.value.param == "messages[1].content[0].type"

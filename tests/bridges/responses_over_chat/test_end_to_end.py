@@ -405,3 +405,13 @@ async def test_apply_gives_the_upstream_body_and_the_client_stream_that_serve_gi
     assert relayed.returncode == 0, relayed.stderr
     assert normalised(relayed.stdout) == normalised(served)
     assert b"response.completed" in served
+
+
+async def test_tools_declared_in_an_additional_tools_item_reach_the_chat_provider(rig):
+    # Codex's "Responses Lite" declares tools inside the input; a bridge that skipped the item would
+    # send the model no tools at all.
+    rig.fake.reply_json(completion("ok"))
+    extra = {"type": "additional_tools", "role": "developer", "tools": [SHELL_TOOL, NAMESPACE_TOOL]}
+    await rig.client.responses.create(model=MODEL, input=[extra, {"role": "user", "content": "list files"}])
+    names = [tool["function"]["name"] for tool in rig.received["tools"]]
+    assert names == ["exec_command", "mcp__files__read"]

@@ -18,7 +18,7 @@ import orjson
 import pytest
 import type_swaps
 
-from switchyard.bridges.responses_over_chat.request import flat_name, to_chat, tool_names
+from switchyard.bridges.responses_over_chat.request import DROPPED_ITEMS, flat_name, to_chat, tool_names
 from switchyard.errors import RequestError
 
 GOLDEN = golden_files.GOLDEN / "bridges" / "responses_over_chat" / "requests"
@@ -134,9 +134,53 @@ def test_a_summary_only_reasoning_item_is_carried_too():
     assert messages_of(reasoning, answer)[0] == {"role": "assistant", "content": "done", "reasoning_content": "short"}
 
 
-def test_items_chat_cannot_express_are_dropped():
-    items = [{"type": "item_reference", "id": "x"}, {"type": "web_search_call", "id": "w"}, {"type": "brand_new"}]
+def test_items_chat_cannot_express_are_dropped_by_a_listed_rule():
+    items = [{"type": kind, "id": "x"} for kind in DROPPED_ITEMS]
     assert messages_of(*items, {"role": "user", "content": "hi"}) == [{"role": "user", "content": "hi"}]
+
+
+def test_an_item_type_this_bridge_does_not_know_is_refused_naming_it_never_dropped():
+    with pytest.raises(RequestError) as refused:
+        to_chat({"model": "m", "input": [{"role": "user", "content": "hi"}, {"type": "brand_new"}]})
+    assert refused.value.param == "input[1].type" and "'brand_new'" in refused.value.message
+
+
+def test_additional_tools_items_join_the_chat_tools_and_their_calls_map_back():
+    extra = {"type": "additional_tools", "role": "developer", "tools": [
+        {"type": "namespace", "name": "mcp__files", "description": "Files.", "tools": [
+            {"type": "function", "name": "read", "parameters": {"type": "object", "properties": {}}}]},
+        {"type": "function", "name": "exec_command", "parameters": {"type": "object"}}]}  # fmt: skip
+    body = {"model": "m", "input": [extra, {"role": "user", "content": "hi"}]}
+    chat = to_chat(body)
+    assert [t["function"]["name"] for t in chat["tools"]] == ["mcp__files__read", "exec_command"]
+    assert chat["messages"] == [{"role": "user", "content": "hi"}]
+    assert tool_names(body)["mcp__files__read"] == ("mcp__files", "read", "function")
+
+
+def test_a_client_tool_search_round_trip_becomes_a_tool_call_and_its_loaded_tools_join_the_chat_tools():
+    search = {"type": "tool_search", "execution": "client", "description": "Find tools.",
+              "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}  # fmt: skip
+    loaded = {"type": "function", "name": "deploy", "parameters": {"type": "object"}}
+    body = {
+        "model": "m",
+        "tools": [search],
+        "input": [
+            {"role": "user", "content": "deploy it"},
+            {"type": "tool_search_call", "call_id": "ts_1", "execution": "client", "arguments": {"query": "deploy"}},
+            {"type": "tool_search_output", "call_id": "ts_1", "execution": "client", "tools": [loaded]},
+        ],
+    }
+    chat = to_chat(body)
+    assert [t["function"]["name"] for t in chat["tools"]] == ["tool_search", "deploy"]
+    assert chat["messages"][1] == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "ts_1", "type": "function", "function": {"name": "tool_search", "arguments": '{"query":"deploy"}'}}
+        ],
+    }
+    assert chat["messages"][2] == {"role": "tool", "tool_call_id": "ts_1", "content": "Loaded tools: deploy"}
+    assert tool_names(body)["tool_search"] == (None, "tool_search", "tool_search")
 
 
 def test_namespaced_tools_are_flattened_and_their_calls_get_the_same_name():

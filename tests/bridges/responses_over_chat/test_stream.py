@@ -423,3 +423,22 @@ def test_a_non_streaming_body_that_is_not_a_completion_is_an_upstream_failure(bo
     with pytest.raises(UpstreamFailed) as raised:
         to_response(body, CLIENT)
     assert raised.value.status == 502
+
+
+def test_a_call_to_tool_search_becomes_a_tool_search_call_item_the_client_runs():
+    client = {"model": "m", "stream": True, "input": "deploy it",
+              "tools": [{"type": "tool_search", "execution": "client", "parameters": {"type": "object"}}]}  # fmt: skip
+    stream = ResponsesStream(client)
+    chunks = [
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_9", "type": "function",
+            "function": {"name": "tool_search", "arguments": '{"query":'}}]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ' "deploy"}'}}]}}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+    ]  # fmt: skip
+    events = [e for chunk in chunks for e in stream.feed(chunk)] + stream.close()
+    done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert done == [{"id": done[0]["id"], "type": "tool_search_call", "status": "completed", "call_id": "call_9",
+                     "execution": "client", "arguments": {"query": "deploy"}}]  # fmt: skip
+    assert done[0]["id"].startswith("ts_")
+    assert not [e for e in events if "function_call_arguments" in e["type"]]
+    assert events[-1]["type"] == "response.completed"
