@@ -29,6 +29,7 @@ from switchyard.language.validate import unknown_key
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 600.0
+MAX_RETRIES = 10
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,19 @@ class Upstream:
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     force_stream: bool = False
     forward_client_auth: bool = True  # without an api_key, the client's own credentials go upstream
+    retries: int = 0  # calls retried while nothing reached the client (switchyard.server.attempts)
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """One `fallback:` entry: the pack to try next, with the model to ask it for (None: the client's)."""
+
+    pack: str
+    model: str | None
+    line: int
+    column: int
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,7 @@ class Pack:
     response: tuple[Step, ...] = ()
     tests: tuple[Case, ...] = ()
     digest: str = ""
+    fallback: tuple[Fallback, ...] = ()
 
     def matches(self, body: Any) -> bool:
         # A match that errors on an odd body (say `starts_with(model, 'x')` with no model) is a
@@ -255,6 +268,9 @@ def compile_pack(
     pack_shape(protocols).check(data, (), lambda at, m, key=False: c.error(at, m, key))
     if not isinstance(data, dict):
         return None, problems
+    retries = data["upstream"].get("retries") if isinstance(data.get("upstream"), dict) else None
+    if type(retries) is int and not 0 <= retries <= MAX_RETRIES:
+        c.error(("upstream", "retries"), f"retries must be between 0 and {MAX_RETRIES}")
     match = c.expr(data["match"], ("match",)) if isinstance(data.get("match"), str) else None
     steps = {}
     for stage in ("request", "response"):
@@ -272,6 +288,7 @@ def compile_pack(
         headers=MappingProxyType(dict(up.get("headers") or {})),
         force_stream=bool(up.get("force_stream", False)),
         forward_client_auth=bool(up.get("forward_client_auth", True)),
+        retries=int(up.get("retries", 0)),
         connect_timeout=float(timeout.get("connect", DEFAULT_CONNECT_TIMEOUT)),
         read_timeout=float(timeout.get("read", DEFAULT_READ_TIMEOUT)),
     )
@@ -287,6 +304,10 @@ def compile_pack(
         response=steps["response"],
         tests=tests,
         digest=doc.digest,
+        fallback=tuple(
+            Fallback(entry["pack"], entry.get("model"), *doc.position(("fallback", i, "pack")))
+            for i, entry in enumerate(data.get("fallback") or ())
+        ),
     )
     return pack, problems
 

@@ -107,10 +107,51 @@ def load_rules(
                 first_file[name] = (doc.file, doc.position(("pack",))[0])
         if pack is not None:
             packs.append(pack)
+    problems.extend(_fallback_problems(packs, set(first_file)))
     if problems:
         raise PackError(problems)
     packs.sort(key=lambda p: (-p.priority, os.path.basename(p.file), p.file))
     return RuleSet(tuple(packs), tuple(files), unset=tuple(unset), warnings=tuple(warnings))
+
+
+def _fallback_problems(packs: list[Pack], names: set[str]) -> list[Problem]:
+    """`fallback:` entries must name another pack that exists, and following them must end somewhere.
+
+    `names` holds every pack name the files declare, compiled or not: an entry naming a pack that
+    failed to compile is that pack's problem, reported there, not a missing pack.
+    """
+    by_name = {pack.name: pack for pack in packs}
+    problems = []
+    for pack in packs:
+        for fb in pack.fallback:
+            if fb.pack == pack.name:
+                problems.append(Problem(pack.file, fb.line, fb.column, f"pack '{pack.name}' falls back to itself"))
+            elif fb.pack not in names:
+                problems.append(Problem(pack.file, fb.line, fb.column, f"fallback names no pack: '{fb.pack}'"))
+    # A cycle (a -> b -> a) would send a failing request round for ever: reported once, at the entry
+    # that closes it, found from the first pack in it.
+    cycles: set[frozenset] = set()
+    for pack in packs:
+        found = _cycle(pack, pack, [pack.name], by_name)
+        members = frozenset(found.message.removeprefix("fallback cycle: ").split(" -> ")) if found else None
+        if found and members not in cycles:
+            cycles.add(members)
+            problems.append(found)
+    return problems
+
+
+def _cycle(start: Pack, current: Pack, path: list[str], by_name: dict[str, Pack]) -> Problem | None:
+    """The fallback entry that leads from `current` back to `start`, following every path once."""
+    for fb in current.fallback:
+        if fb.pack == start.name and current is not start:
+            return Problem(current.file, fb.line, fb.column, "fallback cycle: " + " -> ".join([*path, start.name]))
+        target = by_name.get(fb.pack)
+        if target is None or fb.pack in path:
+            continue
+        found = _cycle(start, target, [*path, fb.pack], by_name)
+        if found:
+            return found
+    return None
 
 
 def _display(file: str) -> str:

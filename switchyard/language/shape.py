@@ -39,7 +39,10 @@ def pack_shape(protocols: tuple[str, ...] | None = None) -> Obj:
             "api_key": Str(doc="sent as 'Authorization: Bearer <key>' when not empty"),
             "headers": Map(Str(), what="a mapping of header names to values"),
             "force_stream": Bool(),
-            "forward_client_auth": Bool(),  # without api_key: send the client's own credentials (default true)
+            "forward_client_auth": Bool(),
+            "retries": Int(
+                doc="retries of a failed call before any byte reached the client (default 0)"
+            ),  # without api_key: send the client's own credentials (default true)
             "timeout": Obj({"connect": Num(), "read": Num()}, what="a mapping with connect and read (seconds)"),
         },
         required=("url", "protocol"),
@@ -70,6 +73,9 @@ def pack_shape(protocols: tuple[str, ...] | None = None) -> Obj:
             "request": Steps(),
             "response": Steps(),
             "tests": List(test_case),
+            "fallback": List(
+                Obj({"pack": Str(what="a pack name", pattern=PACK_NAME), "model": Str()}, required=("pack",)),
+            ),
         },
         required=("pack", "match", "upstream"),
         what="a pack (a mapping at the top of the file)",

@@ -76,6 +76,13 @@ class Metrics:
             ["pack", "client", "source"],
             registry=r,
         )
+        self.retries = Counter(
+            "switchyard_upstream_retries",
+            "Upstream calls that failed before the client saw anything and were followed by another call "
+            "(a retry or a fallback), by pack and why: unreachable, timeout, 429, 502, 503, 504, 529, stream_cut, ...",
+            ["pack", "reason"],
+            registry=r,
+        )
         self.reloads = Counter("switchyard_reloads", "Rule reloads by result.", ["result"], registry=r)
         self.last_reload_ok = Gauge(
             "switchyard_last_reload_success",

@@ -15,9 +15,11 @@ access log line. Every error the client sees is rendered by the client's protoco
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -31,6 +33,7 @@ from switchyard.ids import new_id
 from switchyard.language.pack import Pack
 from switchyard.pipeline import Pipeline, Stream
 from switchyard.protocols.sse import SSEDecoder
+from switchyard.server import attempts
 from switchyard.server.logs import access_log
 from switchyard.server.metrics import Metrics
 from switchyard.server.reloader import Rules
@@ -59,6 +62,7 @@ class Exchange:
     first_byte_ms: float | None = None
     error: str | None = None
     source: str | None = None  # whose failure it was: "proxy", "upstream" or "step" (None: served)
+    attempts: attempts.Attempts | None = None  # calls that failed before the one that answered
 
     @property
     def pack_name(self) -> str:
@@ -106,52 +110,107 @@ class Proxy:
     async def _handle(self, request: Request, ex: Exchange) -> Response:
         raw = await self._read_body(request)
         ex.bytes_in = len(raw)
-        rules = self.rules.current  # the snapshot this request keeps to its end
+        rules = self.rules.current  # the snapshot this request keeps to its end, fallbacks included
+        first = await self._prepared(raw, rules, ex)
+        targets = attempts.plan(first[0].pack, rules)
+        calls = ex.attempts = attempts.Attempts()
+        last: Retry | None = None
+        for i, target in enumerate(targets):
+            prepared = first if i == 0 else await self._prepared(raw, rules, ex, target)
+            tries = target.pack.upstream.retries + 1
+            for n in range(tries):
+                if n:
+                    wait = attempts.delay(n, last.retry_after if last else None)
+                    if wait is None:  # the upstream asked for a longer pause than a retry is worth
+                        break
+                    await asyncio.sleep(wait)
+                more = n + 1 < tries or i + 1 < len(targets)
+                outcome = await self._attempt(request, ex, prepared, more)
+                if not isinstance(outcome, Retry):
+                    return outcome
+                calls.add(target.pack.name, outcome.reason)
+                self.metrics.retries.labels(target.pack.name, outcome.reason).inc()
+                last = outcome
+        # Every target failed in a way another call might have fixed: the last failure is the answer.
+        assert last is not None
+        return await last.answer()
+
+    async def _prepared(self, raw: bytes, rules, ex: Exchange, target: attempts.Target | None = None):
         if len(raw) > OFF_LOOP_BYTES:
             # Parsing and stepping through a body of many megabytes takes long enough to stall every
             # other request on this loop; a thread lets the loop run between its slices of the GIL.
-            pipeline, client_body, upstream_stream, outgoing = await asyncio.to_thread(self._prepare, raw, rules, ex)
-        else:
-            pipeline, client_body, upstream_stream, outgoing = self._prepare(raw, rules, ex)
-        pack = pipeline.pack
+            return await asyncio.to_thread(self._prepare, raw, rules, ex, target)
+        return self._prepare(raw, rules, ex, target)
+
+    async def _attempt(self, request: Request, ex: Exchange, prepared, more: bool) -> Response | Retry:
+        """One call of the upstream. With `more` calls left, a failure another call may fix is a `Retry`."""
+        pipeline, client_body, upstream_stream, outgoing = prepared
+        pack = ex.pack = pipeline.pack
         headers = upstream_headers(request.headers, pack.upstream, ex.request_id, upstream_stream)
         sent = time.perf_counter()
         try:
             resp = await self.upstreams.post(pack.upstream, headers, outgoing)
         except UpstreamError as exc:
             self.metrics.upstream_errors.labels(pack.name, exc.code).inc()
+            if more:
+                return Retry(exc.code or "unreachable", None, _raiser(exc))
             raise
         ex.upstream_ms = (time.perf_counter() - sent) * 1000
         self.metrics.upstream_latency.labels(pack.name).observe(ex.upstream_ms / 1000)
         passed = {k: v for k, v in resp.headers.items() if k.lower() not in NOT_BACK}
         passed["X-Request-Id"] = ex.request_id
+        passed["X-Switchyard-Pack"] = pack.name
         if resp.status >= 400:
-            return await self._upstream_error(ex, resp, passed, pipeline)
+            if more and resp.status in attempts.RETRY_STATUSES:
+                data = await self._error_data(resp)
+                self.metrics.upstream_http_errors.labels(pack.name, str(resp.status)).inc()
+                later = functools.partial(self._upstream_error, ex, resp.status, data, passed, pipeline, counted=True)
+                return Retry(str(resp.status), resp.headers.get("Retry-After"), later)
+            return await self._upstream_error(ex, resp.status, await self._error_data(resp), passed, pipeline)
         if "text/event-stream" not in resp.headers.get("Content-Type", ""):
             return await self._whole(ex, resp, passed, pipeline, client_body)
         stream = pipeline.stream(client_body)
+        reader = Reader(resp)
+        if more:
+            # Nothing is sent before the first event: a stream that breaks or ends before it can
+            # still be tried again.
+            failed = await self._first_events(ex, reader, stream, sent)
+            if failed:
+                resp.release()
+                return Retry(failed, None, _raiser(UpstreamError(f"upstream stream {failed}", code=failed)))
         if ex.stream:
             self.metrics.active_streams.inc()
             passed.update(SSE_HEADERS)
             return StreamingResponse(
-                self._stream(ex, resp, stream, sent), status_code=200, headers=passed, media_type="text/event-stream"
+                self._stream(ex, reader, stream, sent), status_code=200, headers=passed, media_type="text/event-stream"
             )
-        return await self._aggregate(ex, resp, passed, pipeline, stream, sent)
+        return await self._aggregate(ex, reader, passed, pipeline, stream, sent)
 
-    def _prepare(self, raw: bytes, rules, ex: Exchange) -> tuple[Pipeline, dict, bool, bytes]:
-        """The request's CPU work: parse, select the pack, run the request path, encode for the upstream."""
+    def _prepare(self, raw: bytes, rules, ex: Exchange, target: attempts.Target | None = None):
+        """The request's CPU work: parse, select the pack, run the request path, encode for the upstream.
+
+        With a `target` (a fallback), the body goes to that pack with its model, as the client sent it
+        otherwise: the pack's `match` is not consulted.
+        """
         body = _parse(raw)
-        ex.model = body.get("model")
-        ex.stream = body.get("stream") is True
-        pack = ex.pack = rules.select(body)
-        if pack is None:
-            raise RequestError(
-                f"no pack serves the model {ex.model!r}", param="model", code="model_not_found", status=404
-            )
+        if target is None:
+            ex.model = body.get("model")
+            ex.stream = body.get("stream") is True
+            pack = ex.pack = rules.select(body)
+            if pack is None:
+                raise RequestError(
+                    f"no pack serves the model {ex.model!r}", param="model", code="model_not_found", status=404
+                )
+        else:
+            pack = target.pack
+            if target.model is not None:
+                body["model"] = target.model
         pipeline = Pipeline(pack, ex.client)
         # The bridge's stream translator reads the client's own request (tools, include_usage);
         # a second parse is cheaper than a deep copy and is safe from steps changing shared objects.
         client_body = body if pipeline.bridge.identity else orjson.loads(raw)
+        if target is not None and target.model is not None:
+            client_body["model"] = target.model
         upstream_stream = pipeline.upstream_streams(body)
         return pipeline, client_body, upstream_stream, _dumps(pipeline.request(body), "request body")
 
@@ -167,22 +226,27 @@ class Proxy:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _upstream_error(self, ex: Exchange, resp, headers: dict, pipeline: Pipeline) -> Response:
-        """The provider's error, with its real message, in the shape and status the client can act on."""
+    async def _error_data(self, resp) -> bytes:
         try:
-            data = await _read_capped(resp, MAX_ERROR_BODY)
+            return await _read_capped(resp, MAX_ERROR_BODY)
         except (TimeoutError, aiohttp.ClientError) as exc:
-            data = f"(body unreadable: {failure(exc, 'body').message})".encode()
+            return f"(body unreadable: {failure(exc, 'body').message})".encode()
         finally:
             resp.release()
-        status, body, message = pipeline.error(data, resp.status)
-        if status != resp.status:
-            headers["X-Upstream-Status"] = str(resp.status)
-        self.metrics.upstream_http_errors.labels(pipeline.pack.name, str(resp.status)).inc()
+
+    async def _upstream_error(
+        self, ex: Exchange, upstream_status: int, data: bytes, headers: dict, pipeline, counted: bool = False
+    ) -> Response:
+        """The provider's error, with its real message, in the shape and status the client can act on."""
+        status, body, message = pipeline.error(data, upstream_status)
+        if status != upstream_status:
+            headers["X-Upstream-Status"] = str(upstream_status)
+        if not counted:
+            self.metrics.upstream_http_errors.labels(pipeline.pack.name, str(upstream_status)).inc()
         content = orjson.dumps(body)
         # The provider's own words, so a 400 can be diagnosed from the log line alone (keys masked).
         ex.status, ex.source = status, "upstream"
-        ex.error = f"upstream {resp.status}: {redact(message, pipeline.pack.upstream.api_key)}"
+        ex.error = f"upstream {upstream_status}: {redact(message, pipeline.pack.upstream.api_key)}"
         ex.bytes_out = len(content)
         self._done(ex)
         return Response(content, status_code=status, headers=headers, media_type=JSON)
@@ -199,9 +263,26 @@ class Proxy:
             return self._ok(ex, await asyncio.to_thread(_answer, pipeline, data, client_body), headers)
         return self._ok(ex, _answer(pipeline, data, client_body), headers)
 
-    async def _stream(self, ex: Exchange, resp, stream: Stream, sent: float):
+    async def _first_events(self, ex: Exchange, reader: Reader, stream: Stream, sent: float) -> str | None:
+        """Read until the stream gives its first client events; the failure's name if it fails first."""
         try:
-            async for events in self._events(ex, resp, stream, sent):
+            async for chunk in reader.chunks:
+                if ex.first_byte_ms is None:
+                    ex.first_byte_ms = (time.perf_counter() - sent) * 1000
+                reader.primed = stream.feed(reader.decoder.decode(chunk))
+                if reader.primed or stream.ended or stream.step_error or stream.upstream_fault:
+                    return None
+            reader.primed = stream.feed(reader.decoder.flush())
+            return None if reader.primed else "stream_empty"
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            return failure(exc, "stream").code
+        except SSEError:
+            return None  # not a fault another call would fix: `_events` ends the stream with the error
+
+    async def _stream(self, ex: Exchange, reader: Reader, stream: Stream, sent: float):
+        resp = reader.resp
+        try:
+            async for events in self._events(ex, reader, stream, sent):
                 out = stream.encode(events)
                 ex.bytes_out += len(out)
                 yield out
@@ -216,24 +297,28 @@ class Proxy:
             self.metrics.active_streams.dec()
             self._done(ex)
 
-    async def _events(self, ex: Exchange, resp, stream: Stream, sent: float):
+    async def _events(self, ex: Exchange, reader: Reader, stream: Stream, sent: float):
         """Client events, one list per upstream read; ends with an error event if the upstream breaks."""
-        decoder = SSEDecoder()
+        decoder = reader.decoder
         pack = stream.pack.name
         events_in = self.metrics.stream_events.labels(pack, "in")
         events_out = self.metrics.stream_events.labels(pack, "out")
+        if ex.first_byte_ms is not None:  # read ahead by `_first_events`
+            self.metrics.upstream_ttfb.labels(pack).observe(ex.first_byte_ms / 1000)
         try:
-            async for chunk in resp.content.iter_any():
+            out = reader.primed
+            while not (stream.step_error or stream.upstream_fault):
+                if out:
+                    yield out
+                try:
+                    chunk = await reader.chunks.__anext__()
+                except StopAsyncIteration:
+                    out = stream.feed(decoder.flush()) + stream.close()
+                    break
                 if ex.first_byte_ms is None:
                     ex.first_byte_ms = (time.perf_counter() - sent) * 1000
                     self.metrics.upstream_ttfb.labels(pack).observe(ex.first_byte_ms / 1000)
                 out = stream.feed(decoder.decode(chunk))
-                if stream.step_error is not None or stream.upstream_fault is not None:
-                    break
-                if out:
-                    yield out
-            else:
-                out = stream.feed(decoder.flush()) + stream.close()
         except (TimeoutError, aiohttp.ClientError) as exc:
             error = failure(exc, "stream")
             self.metrics.upstream_errors.labels(pack, error.code).inc()
@@ -258,14 +343,14 @@ class Proxy:
         if out:
             yield out
 
-    async def _aggregate(self, ex, resp, headers: dict, pipeline: Pipeline, stream: Stream, sent: float) -> Response:
+    async def _aggregate(self, ex, reader: Reader, headers: dict, pipeline: Pipeline, stream: Stream, sent) -> Response:
         """force_stream for a client that asked for one body: read the whole stream, answer once."""
         events: list = []
         try:
-            async for out in self._events(ex, resp, stream, sent):
+            async for out in self._events(ex, reader, stream, sent):
                 events.extend(out)
         finally:
-            resp.release()
+            reader.resp.release()
         return self._ok(ex, orjson.dumps(pipeline.aggregate(events)), headers)
 
     def _ok(self, ex: Exchange, content: bytes, headers: dict) -> Response:
@@ -305,6 +390,7 @@ class Proxy:
                 "bytes_out": ex.bytes_out,
                 "source": ex.source,
                 "error": ex.error,
+                "retried": str(ex.attempts) if ex.attempts else None,
             },
             level,
         )
@@ -319,6 +405,33 @@ def redact(message: str, key: str = "", limit: int = 300) -> str:
     if key:
         message = message.replace(key, "[key]")
     return _KEYS.sub("[key]", " ".join(message.split()))[:limit]
+
+
+@dataclass
+class Retry:
+    """A call that failed in a way another call may fix: why (for the log and metrics), the upstream's
+    `Retry-After`, and how to answer the client with this failure if no call is left."""
+
+    reason: str
+    retry_after: str | None
+    answer: Callable[[], Awaitable[Response]]
+
+
+class Reader:
+    """An upstream stream being read: its response, its chunks, its SSE decoder, and events read ahead."""
+
+    def __init__(self, resp: aiohttp.ClientResponse):
+        self.resp = resp
+        self.chunks = resp.content.iter_any()
+        self.decoder = SSEDecoder()
+        self.primed: list = []
+
+
+def _raiser(error: Exception) -> Callable[[], Awaitable[Response]]:
+    async def answer() -> Response:
+        raise error
+
+    return answer
 
 
 # Bodies larger than this are parsed, stepped and encoded off the event loop (see `_handle`).

@@ -30,7 +30,7 @@ import openai
 import orjson
 import pytest
 from fakes.chat_provider import FakeChatProvider, chunk, completion, text_chunks, tool_call_chunks, usage_chunk
-from proxy_process import ROOT, ProxyProcess
+from proxy_process import ROOT, ProxyProcess, free_port
 
 FIXTURES = ROOT / "tests" / "fixtures" / "codex-cli-0.169.0"
 MODEL = "qwen3-coder-plus"
@@ -415,3 +415,74 @@ async def test_tools_declared_in_an_additional_tools_item_reach_the_chat_provide
     await rig.client.responses.create(model=MODEL, input=[extra, {"role": "user", "content": "list files"}])
     names = [tool["function"]["name"] for tool in rig.received["tools"]]
     assert names == ["exec_command", "mcp__files__read"]
+
+
+# -- a provider outage: the fallback carries Codex through
+
+OUTAGE_PACK = """\
+pack: primary
+priority: 10
+match: "model == 'qwen3-coder-plus'"
+upstream: {{url: "http://127.0.0.1:{port}/v1", protocol: chat, retries: 1, timeout: {{connect: 2}}}}
+fallback:
+  - {{pack: qwen}}
+"""
+
+
+@pytest.fixture
+async def outage_rig(aiohttp_server, start_proxy, tmp_path):
+    """The first provider is down (nothing listens on its port); the shipped qwen pack is its fallback."""
+    fake = FakeChatProvider()
+    server = await aiohttp_server(fake.app)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(ROOT / "rules" / "qwen.yaml", rules / "qwen.yaml")
+    (rules / "primary.yaml").write_text(OUTAGE_PACK.format(port=free_port()))
+    proxy = start_proxy(rules, env={"QWEN_BASE_URL": str(server.make_url("/v1")), "QWEN_API_KEY": PACK_KEY})
+    client = openai.AsyncOpenAI(base_url=proxy.base_url, api_key=CLIENT_KEY, max_retries=0, timeout=20)
+    yield Rig(client, proxy, fake)
+    await client.close()
+
+
+async def test_a_request_whose_provider_is_down_is_served_by_the_fallback_pack(outage_rig):
+    outage_rig.fake.reply_json(completion("Served by the fallback."))
+    raw = await outage_rig.client.responses.with_raw_response.create(model=MODEL, input="hi")
+    assert raw.headers["X-Switchyard-Pack"] == "qwen"
+    assert raw.parse().output_text == "Served by the fallback."
+    # The fallback's own bridge and steps ran: DashScope's strict fake accepted the body.
+    assert outage_rig.received["model"] == MODEL
+    [line] = [row for row in outage_rig.proxy.log().splitlines() if "request_id" in row and "status" in row][-1:]
+    assert "primary:upstream_unreachable primary:upstream_unreachable" in line
+
+
+@pytest.mark.skipif(CODEX is None, reason="Codex CLI is not installed: run `make codex` (needs npm)")
+async def test_codex_exec_completes_its_tool_loop_through_an_outage_of_its_first_provider(outage_rig, tmp_path):
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text(CODEX_CONFIG.format(model=MODEL, base_url=outage_rig.proxy.base_url))
+    work = tmp_path / "work"
+    work.mkdir()
+    outage_rig.fake.reply_stream(tool_call_chunks(("exec_command", '{"cmd": "echo switchyard-ok"}'), pieces=5))
+    outage_rig.fake.reply_stream(text_chunks("The command printed ", "switchyard-ok."))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_"))},
+        "CODEX_HOME": str(home),
+        "SWITCHYARD_E2E_KEY": CLIENT_KEY,
+        "NO_COLOR": "1",
+    }
+    cmd = [CODEX, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"]
+    cmd += ["-C", str(work), "run `echo switchyard-ok` and tell me what it printed"]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        pytest.fail(f"codex exec did not finish in 60 s; proxy log:\n{outage_rig.proxy.log()}")
+    output = out.decode(errors="replace") + err.decode(errors="replace")
+    assert proc.returncode == 0, output + "\nproxy log:\n" + outage_rig.proxy.log()
+    assert "The command printed switchyard-ok." in out.decode(errors="replace"), output
+    assert len(outage_rig.fake.received) == 2  # both turns reached the fallback, none was lost
+    assert outage_rig.proxy.log().count("primary:upstream_unreachable primary:upstream_unreachable") == 2
