@@ -300,3 +300,15 @@ def test_a_deepseek_insufficient_balance_error_reaches_codex_as_insufficient_quo
     }
     events = bridged("deepseek", [chunk({"content": "x"}), error], ends=False)
     assert events[-1]["response"]["error"] == {"code": "insufficient_quota", "message": "Insufficient Balance"}
+
+
+def test_the_opt_in_deepseek_responses_pack_takes_responses_clients_of_v4_and_leaves_chat_clients_to_the_bridge():
+    extra = RULES / "extra" / "deepseek-responses.yaml"
+    rules = load_rules([str(RULES / "deepseek.yaml"), str(extra)])
+    assert rules.select({"model": "deepseek-v4-flash", "input": "hi"}).name == "deepseek-responses"
+    assert rules.select({"model": "deepseek-v4-flash", "messages": []}).name == "deepseek"
+    assert rules.select({"model": "deepseek-chat", "input": "hi"}).name == "deepseek"
+    result = subprocess.run(
+        [sys.executable, "-m", "switchyard", "test", str(extra)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and result.stdout.endswith(" passed, 0 failed\n"), result.stdout + result.stderr
