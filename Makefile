@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint format run bench codex clean
+.PHONY: install test test-clients lint format run bench codex clean
+
+# The real clients the end-to-end tests drive, pinned to the versions the suite is known to pass with.
+# `make test-clients CLIENTS=latest` runs the same tests against the newest releases from npm instead.
+CODEX_VERSION ?= 0.171.0
+CLIENTS ?= pinned
 
 install: $(STAMP)
 
@@ -18,9 +23,19 @@ $(STAMP): pyproject.toml
 # Codex CLI is a real client for the bridge tests; installed when npm is there, skipped (visibly) when not.
 codex:
 	@if command -v npm >/dev/null 2>&1; then \
-	  test -x node_modules/.bin/codex || npm install --no-save --no-audit --no-fund --silent @openai/codex >/dev/null 2>&1 \
+	  test "$$(node -p 'require("./node_modules/@openai/codex/package.json").version' 2>/dev/null)" = "$(CODEX_VERSION)" \
+	  || npm install --no-save --no-audit --no-fund --silent @openai/codex@$(CODEX_VERSION) >/dev/null 2>&1 \
 	  || echo "codex: npm install failed; Codex CLI tests will be skipped"; \
 	else echo "codex: npm not found; Codex CLI tests will be skipped"; fi
+
+# The real-client tests only (marker `clients`): pinned versions, or with CLIENTS=latest the newest ones,
+# installed into .clients/latest so that the pinned install stays as it is.
+test-clients: install
+	@if [ "$(CLIENTS)" = "latest" ]; then \
+	  npm install --prefix .clients/latest --no-audit --no-fund --silent @openai/codex@latest >/dev/null \
+	  && echo "clients: codex $$(node -p 'require("./.clients/latest/node_modules/@openai/codex/package.json").version')" \
+	  && SWITCHYARD_CODEX=$(CURDIR)/.clients/latest/node_modules/.bin/codex $(BIN)/python -m pytest -m clients -rs; \
+	else $(MAKE) --no-print-directory codex && $(BIN)/python -m pytest -m clients -rs; fi
 
 test: install codex
 	$(BIN)/python -m pytest
@@ -41,4 +56,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache
+	rm -rf $(VENV) node_modules .clients .pytest_cache

@@ -290,6 +290,9 @@ async def test_codex_turn2_with_an_upstream_usage_chunk_only_completes_with_the_
 
 
 def codex_binary() -> str | None:
+    # `make test-clients CLIENTS=latest` points this at the newest release; otherwise the pinned install.
+    if os.environ.get("SWITCHYARD_CODEX"):
+        return os.environ["SWITCHYARD_CODEX"]
     local = ROOT / "node_modules" / ".bin" / "codex"
     if local.exists():
         return str(local)
@@ -314,6 +317,7 @@ stream_idle_timeout_ms = 20000
 """
 
 
+@pytest.mark.clients
 @pytest.mark.skipif(CODEX is None, reason="Codex CLI is not installed: run `make codex` (needs npm)")
 async def test_codex_exec_runs_the_tool_the_model_asks_for_and_prints_the_final_answer(rig, tmp_path):
     home = tmp_path / "codex-home"
@@ -455,6 +459,7 @@ async def test_a_request_whose_provider_is_down_is_served_by_the_fallback_pack(o
     assert "primary:upstream_unreachable primary:upstream_unreachable" in line
 
 
+@pytest.mark.clients
 @pytest.mark.skipif(CODEX is None, reason="Codex CLI is not installed: run `make codex` (needs npm)")
 async def test_codex_exec_completes_its_tool_loop_through_an_outage_of_its_first_provider(outage_rig, tmp_path):
     home = tmp_path / "codex-home"
