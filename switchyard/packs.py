@@ -16,14 +16,21 @@ from switchyard.language.ruleset import RuleSet, load_rules
 from switchyard.language.shape import json_schema
 
 
-def load(paths: Iterable[str] | str, env: Mapping[str, str] | None = None, *, placeholders: bool = False) -> RuleSet:
+def load(
+    paths: Iterable[str] | str,
+    env: Mapping[str, str] | None = None,
+    *,
+    placeholders: bool = False,
+    partial: bool = False,
+) -> RuleSet:
     """Every pack below `paths`, compiled; raises PackError with every problem of every file.
 
     `placeholders=True` is for checking, testing and explaining packs: an unset `${VAR}` stays as
     a visible placeholder (listed in `RuleSet.unset`) instead of failing the load, so CI can
     validate every pack with none of the providers' secrets. Serving never uses it.
+    `partial=True` (`serve --partial`): a broken file is left out and the others serve.
     """
-    return load_rules(paths, env, protocols.names(), placeholders)
+    return load_rules(paths, env, protocols.names(), placeholders, partial)
 
 
 def schema() -> dict:

@@ -23,6 +23,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--max-body", type=int, default=64 * 1024 * 1024, metavar="BYTES", help="the largest request body (413 above)"
     )
     p.add_argument("--admin-token", default=None, help="also allow /-/ endpoints to non-loopback clients")
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="leave a broken pack file out and serve the others (default: any problem stops start-up and reloads)",
+    )
     return p
 
 

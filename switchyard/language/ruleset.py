@@ -32,6 +32,7 @@ class RuleSet:
     loaded_at: float = field(default_factory=time.time)
     unset: tuple[str, ...] = ()  # variables left as placeholders (loaded for checking, not serving)
     warnings: tuple[Problem, ...] = ()  # what loads but is likely a mistake (`$VAR` without braces)
+    left_out: tuple[tuple[str, tuple[Problem, ...]], ...] = ()  # (file, its problems), with `partial`
 
     def select(self, body: object) -> Pack | None:
         for pack in self.packs:
@@ -71,11 +72,14 @@ def load_rules(
     env: Mapping[str, str] | None = None,
     protocols: tuple[str, ...] | None = None,
     placeholders: bool = False,
+    partial: bool = False,
 ) -> RuleSet:
     """Load and compile every pack below `paths`; raise PackError listing every problem of every file.
 
     `protocols` are the names packs may use (`switchyard.packs.load` passes the registry's).
     `placeholders`: unset `${VAR}`s stay visible instead of failing (`RuleSet.unset` lists them).
+    `partial`: a file with problems is left out (`RuleSet.left_out` says which and why) and the others
+    load; only problems that belong to no one file (a path that does not exist) still raise.
     """
     if isinstance(paths, str):
         paths = [paths]
@@ -108,10 +112,20 @@ def load_rules(
         if pack is not None:
             packs.append(pack)
     problems.extend(_fallback_problems(packs, set(first_file)))
+    left_out: dict[str, list[Problem]] = {}
+    if partial:
+        known = set(files)
+        for problem in problems:
+            left_out.setdefault(problem.file, []).append(problem)
+        if not set(left_out) <= {_display(f) for f in known}:
+            raise PackError([p for p in problems if p.file not in {_display(f) for f in known}])
+        packs = [pack for pack in packs if pack.file not in left_out]
+        problems = []
     if problems:
         raise PackError(problems)
     packs.sort(key=lambda p: (-p.priority, os.path.basename(p.file), p.file))
-    return RuleSet(tuple(packs), tuple(files), unset=tuple(unset), warnings=tuple(warnings))
+    out = tuple((file, tuple(found)) for file, found in sorted(left_out.items()))
+    return RuleSet(tuple(packs), tuple(files), unset=tuple(unset), warnings=tuple(warnings), left_out=out)
 
 
 def _fallback_problems(packs: list[Pack], names: set[str]) -> list[Problem]:

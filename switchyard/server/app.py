@@ -52,10 +52,11 @@ def create_app(
     admin_token: str | None = None,
     watch: bool = False,
     rules: Rules | None = None,
+    partial: bool = False,
 ) -> Starlette:
     """Build the app. Loading the rules here (not at start-up) makes a broken pack fail before binding."""
     metrics = Metrics()
-    rules = rules or Rules.load(rules_dir, metrics)
+    rules = rules or Rules.load(rules_dir, metrics, partial)
     upstreams = Upstreams()
     proxy = Proxy(rules, upstreams, metrics, max_body)
     tasks: set[asyncio.Task] = set()
@@ -103,7 +104,10 @@ def create_app(
 
     async def readyz(request: Request) -> Response:
         ready = bool(rules.current.packs)
-        return JSONResponse({"status": "ready" if ready else "no packs loaded"}, status_code=200 if ready else 503)
+        body: dict = {"status": "ready" if ready else "no packs loaded"}
+        if rules.current.left_out:  # `--partial`: which files are out, and why (messages carry no secrets)
+            body["left_out"] = _left_out(rules.current)
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
@@ -116,6 +120,7 @@ def create_app(
             {
                 "folder": rules_dir,
                 "loaded_at": _iso(current.loaded_at),
+                "left_out": _left_out(current),
                 "last_reload": {
                     "at": _iso(rules.last.at),
                     "ok": rules.last.ok,
@@ -195,6 +200,10 @@ def _admin_denied(request: Request, token: str | None) -> Response | None:
     return JSONResponse(body, status_code=403)
 
 
+def _left_out(rules) -> list[dict]:
+    return [{"file": file, "problems": [str(p) for p in problems]} for file, problems in rules.left_out]
+
+
 def redact_url(url: str) -> str:
     """A URL without user info or query string: either may carry a key."""
     parts = urlsplit(url)
@@ -213,7 +222,9 @@ def serve(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_format, args.log_level)
     try:
-        app = create_app(args.rules, max_body=args.max_body, admin_token=args.admin_token, watch=args.watch)
+        app = create_app(
+            args.rules, max_body=args.max_body, admin_token=args.admin_token, watch=args.watch, partial=args.partial
+        )
     except PackError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

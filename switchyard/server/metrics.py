@@ -94,6 +94,11 @@ class Metrics:
         )
         self.active_streams = Gauge("switchyard_active_streams", "Streams in flight.", registry=r)
         self.packs = Gauge("switchyard_packs_loaded", "Packs in the running rule set.", registry=r)
+        self.packs_left_out = Gauge(
+            "switchyard_packs_left_out",
+            "Pack files left out of the running set for their problems (--partial).",
+            registry=r,
+        )
         for result in ("success", "failure"):
             self.reloads.labels(result)  # present at 0 from the start, so alerts can use rate()
 

@@ -10,6 +10,7 @@ file is broken the running set stays, and the problems are kept for `/-/rules` a
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -35,27 +36,30 @@ class ReloadStatus:
 class Rules:
     """The running rule set of a server (`current`), and the reloads that replace it."""
 
-    def __init__(self, folder: str, initial: RuleSet, metrics: Metrics):
+    def __init__(self, folder: str, initial: RuleSet, metrics: Metrics, partial: bool = False):
         self.folder = folder
+        self.partial = partial  # `serve --partial`: broken files are left out instead of failing the load
         self.current = initial
         self.metrics = metrics
         self.last = ReloadStatus()
         self._lock = asyncio.Lock()
         metrics.packs.set(len(initial.packs))
+        metrics.packs_left_out.set(len(initial.left_out))
+        _log_left_out(initial)
         metrics.last_reload_ok.set(1)
         metrics.last_reload_time.set(time.time())
 
     @classmethod
-    def load(cls, folder: str, metrics: Metrics) -> Rules:
-        """Start-up load: a broken pack raises PackError (fatal, with every problem)."""
-        return cls(folder, packs.load(folder), metrics)
+    def load(cls, folder: str, metrics: Metrics, partial: bool = False) -> Rules:
+        """Start-up load: a broken pack raises PackError (fatal, with every problem), unless `partial`."""
+        return cls(folder, packs.load(folder, partial=partial), metrics, partial)
 
     async def reload(self, reason: str) -> bool:
         # One reload at a time: two SIGHUPs in a row must not race to install older files last.
         async with self._lock:
             started = time.perf_counter()
             try:
-                rules = await asyncio.to_thread(packs.load, self.folder)
+                rules = await asyncio.to_thread(functools.partial(packs.load, self.folder, partial=self.partial))
             except Exception as exc:  # a folder that vanished, a permission error: still only a failed reload
                 problems = (
                     [str(p) for p in exc.problems] if isinstance(exc, PackError) else [f"{type(exc).__name__}: {exc}"]
@@ -76,6 +80,8 @@ class Rules:
             self.last = ReloadStatus()
             self.metrics.reloads.labels("success").inc()
             self.metrics.packs.set(len(rules.packs))
+            self.metrics.packs_left_out.set(len(rules.left_out))
+            _log_left_out(rules)
             self.metrics.last_reload_ok.set(1)
             self.metrics.last_reload_time.set(self.last.at)
             log.info(
@@ -126,3 +132,8 @@ def changed_packs(old: RuleSet, new: RuleSet) -> list[str]:
     out += [f"added {name} {after[name]}" for name in after if name not in before]
     out += [f"removed {name} {before[name]}" for name in before if name not in after]
     return out
+
+
+def _log_left_out(rules: RuleSet) -> None:
+    for file, problems in rules.left_out:
+        log.error("pack file %s left out (--partial); the other packs serve:\n%s", file, "\n".join(map(str, problems)))

@@ -230,3 +230,26 @@ def test_an_invalid_pack_at_start_up_is_fatal_with_every_problem(start_proxy, tm
     assert all(m["file"].endswith(broken.name) for m in problems)
     assert re.search(r"2 problem\(s\) in .*; not starting", output)
     assert "Traceback" not in output
+
+
+async def test_with_partial_a_broken_file_is_left_out_and_the_others_serve(start_proxy, tmp_path, http):
+    rules = tmp_path / "rules"
+    write_pack(rules, "alpha", pack("alpha-1"))
+    write_pack(
+        rules, "broken", pack("beta-1").replace("pack: alpha", "pack: beta").replace("protocol: chat", "protocol: ftp")
+    )
+    proxy = start_proxy(rules, args=("--partial",))
+    assert await models(http, proxy) == ["alpha-1"]
+    async with http.get(proxy.url + "/readyz") as r:
+        ready = await r.json()
+    assert r.status == 200 and ready["left_out"][0]["file"].endswith("broken.yaml")
+    assert "'ftp' is not one of chat, responses" in ready["left_out"][0]["problems"][0]
+    assert (await rules_status(http, proxy))["left_out"] == ready["left_out"]
+    assert metric(await get_metrics(http, proxy), "switchyard_packs_left_out") == 1
+    assert "left out (--partial)" in proxy.log()
+
+    write_pack(rules, "broken", pack("beta-1").replace("pack: alpha", "pack: beta").replace("alpha'", "beta'"))
+    async with http.post(proxy.url + "/-/reload") as r:
+        assert r.status == 200
+    assert sorted(await models(http, proxy)) == ["alpha-1", "beta-1"]
+    assert metric(await get_metrics(http, proxy), "switchyard_packs_left_out") == 0
