@@ -23,6 +23,20 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--max-body", type=int, default=64 * 1024 * 1024, metavar="BYTES", help="the largest request body (413 above)"
     )
     p.add_argument("--admin-token", default=None, help="also allow /-/ endpoints to non-loopback clients")
+    p.add_argument("--admin-token-file", metavar="FILE", help="read the admin token from a file (a mounted Secret)")
+    p.add_argument(
+        "--client-token",
+        action="append",
+        metavar="TOKEN",
+        help="gate /v1: clients must send it as 'Authorization: Bearer' or 'x-api-key' (repeatable)",
+    )
+    p.add_argument(
+        "--client-token-file", action="append", metavar="FILE", help="client tokens, one per line (repeatable)"
+    )
+    p.add_argument("--allow-open", action="store_true", help="allow a non-loopback --host without client tokens")
+    p.add_argument(
+        "--upstream-proxy", metavar="URL", help="send upstream calls through this HTTP(S) proxy (corporate egress)"
+    )
     p.add_argument(
         "--partial",
         action="store_true",

@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hmac
-import ipaddress
 import logging
 import signal
 import sys
@@ -36,6 +34,7 @@ from starlette.routing import Route
 from switchyard import protocols
 from switchyard.errors import PackError
 from switchyard.protocols.openai import error_body
+from switchyard.server.access import ClientGate, admin_denied, open_bind_refusal, read_tokens
 from switchyard.server.logs import setup_logging
 from switchyard.server.metrics import Metrics
 from switchyard.server.proxy import Proxy
@@ -53,12 +52,14 @@ def create_app(
     watch: bool = False,
     rules: Rules | None = None,
     partial: bool = False,
+    client_tokens: tuple[str, ...] = (),
+    upstream_proxy: str | None = None,
 ) -> Starlette:
     """Build the app. Loading the rules here (not at start-up) makes a broken pack fail before binding."""
     metrics = Metrics()
     rules = rules or Rules.load(rules_dir, metrics, partial)
-    upstreams = Upstreams()
-    proxy = Proxy(rules, upstreams, metrics, max_body)
+    upstreams = Upstreams(upstream_proxy)
+    proxy = Proxy(rules, upstreams, metrics, max_body, ClientGate(client_tokens))
     tasks: set[asyncio.Task] = set()
 
     @contextlib.asynccontextmanager
@@ -113,7 +114,7 @@ def create_app(
         return Response(metrics.render(), media_type=metrics.content_type)
 
     async def rules_endpoint(request: Request) -> Response:
-        if denied := _admin_denied(request, admin_token):
+        if denied := admin_denied(request, admin_token):
             return denied
         current = rules.current
         return JSONResponse(
@@ -151,7 +152,7 @@ def create_app(
         )
 
     async def reload_endpoint(request: Request) -> Response:
-        if denied := _admin_denied(request, admin_token):
+        if denied := admin_denied(request, admin_token):
             return denied
         ok = await rules.reload("POST /-/reload")
         body = {"ok": ok, "packs": len(rules.current.packs), "problems": list(rules.last.problems)}
@@ -184,22 +185,6 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=405)
 
 
-def _admin_denied(request: Request, token: str | None) -> Response | None:
-    host = request.client.host if request.client else ""
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return None
-    except ValueError:
-        pass
-    given = request.headers.get("authorization", "")
-    if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-        return None
-    body = error_body(
-        "admin endpoints answer loopback clients or an admin token", "permission_error", None, "forbidden"
-    )
-    return JSONResponse(body, status_code=403)
-
-
 def _left_out(rules) -> list[dict]:
     return [{"file": file, "problems": [str(p) for p in problems]} for file, problems in rules.left_out]
 
@@ -221,9 +206,22 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     setup_logging(args.log_format, args.log_level)
+    client_tokens = read_tokens(args.client_token or (), args.client_token_file or ())
+    admin_tokens = read_tokens(
+        [args.admin_token] if args.admin_token else (), [args.admin_token_file] if args.admin_token_file else ()
+    )
+    if refusal := open_bind_refusal(args.host, client_tokens, args.allow_open):
+        print(f"switchyard serve: {refusal}", file=sys.stderr)
+        return 2
     try:
         app = create_app(
-            args.rules, max_body=args.max_body, admin_token=args.admin_token, watch=args.watch, partial=args.partial
+            args.rules,
+            max_body=args.max_body,
+            admin_token=admin_tokens[0] if admin_tokens else None,
+            watch=args.watch,
+            partial=args.partial,
+            client_tokens=client_tokens,
+            upstream_proxy=args.upstream_proxy,
         )
     except PackError as exc:
         for problem in exc.problems:

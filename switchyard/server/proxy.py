@@ -34,6 +34,7 @@ from switchyard.language.pack import Pack
 from switchyard.pipeline import Pipeline, Stream
 from switchyard.protocols.sse import SSEDecoder
 from switchyard.server import attempts
+from switchyard.server.access import ClientGate
 from switchyard.server.logs import access_log
 from switchyard.server.metrics import Metrics
 from switchyard.server.reloader import Rules
@@ -76,11 +77,14 @@ class Exchange:
 class Proxy:
     """The request handler behind every client route; one per app, stateless between requests."""
 
-    def __init__(self, rules: Rules, upstreams: Upstreams, metrics: Metrics, max_body: int):
+    def __init__(
+        self, rules: Rules, upstreams: Upstreams, metrics: Metrics, max_body: int, gate: ClientGate | None = None
+    ):
         self.rules = rules
         self.upstreams = upstreams
         self.metrics = metrics
         self.max_body = max_body
+        self.gate = gate or ClientGate()
 
     async def handle(self, request: Request, client: str) -> Response:
         ex = Exchange(_request_id(request), client)
@@ -108,6 +112,13 @@ class Proxy:
             return self._fail(ex, error, f"internal error: {type(exc).__name__}")
 
     async def _handle(self, request: Request, ex: Exchange) -> Response:
+        if not self.gate.admits(request.headers):
+            raise RequestError(
+                "a client token is required: send it as 'Authorization: Bearer <token>' or 'x-api-key'",
+                code="invalid_client_token",
+                status=401,
+                type="authentication_error",
+            )
         raw = await self._read_body(request)
         ex.bytes_in = len(raw)
         rules = self.rules.current  # the snapshot this request keeps to its end, fallbacks included
@@ -146,7 +157,8 @@ class Proxy:
         """One call of the upstream. With `more` calls left, a failure another call may fix is a `Retry`."""
         pipeline, client_body, upstream_stream, outgoing = prepared
         pack = ex.pack = pipeline.pack
-        headers = upstream_headers(request.headers, pack.upstream, ex.request_id, upstream_stream)
+        # A gateway token is the gateway's: never sent on to a provider.
+        headers = upstream_headers(request.headers, pack.upstream, ex.request_id, upstream_stream, not self.gate)
         sent = time.perf_counter()
         try:
             resp = await self.upstreams.post(pack.upstream, headers, outgoing)

@@ -47,7 +47,10 @@ CREDENTIALS = frozenset({"authorization", "x-api-key", "api-key"})
 NOT_BACK = HOP_BY_HOP | {"content-length", "content-type", "content-encoding", "date", "server"}
 
 
-def upstream_headers(client: Mapping[str, str], upstream: Upstream, request_id: str, stream: bool) -> dict[str, str]:
+def upstream_headers(
+    client: Mapping[str, str], upstream: Upstream, request_id: str, stream: bool, client_auth: bool = True
+) -> dict[str, str]:
+    """The headers of the upstream call; `client_auth=False` when the client's credential was the gateway's."""
     headers: dict[str, str] = {}
     # `Connection` may name more headers that end at this hop (RFC 9110 section 7.6.1).
     named = {t.strip().lower() for k, v in client.items() if k.lower() == "connection" for t in v.split(",")}
@@ -55,7 +58,7 @@ def upstream_headers(client: Mapping[str, str], upstream: Upstream, request_id: 
         low = name.lower()
         if low in HOP_BY_HOP or low in OWN or low in named:
             continue
-        if low in CREDENTIALS and (upstream.api_key or not upstream.forward_client_auth):
+        if low in CREDENTIALS and (upstream.api_key or not upstream.forward_client_auth or not client_auth):
             continue
         headers[name] = value
     if upstream.api_key:
@@ -97,8 +100,9 @@ def _basic_auth(url: str) -> str | None:
 class Upstreams:
     """The process's shared session; `start()` inside the event loop, `close()` on shutdown."""
 
-    def __init__(self) -> None:
+    def __init__(self, proxy: str | None = None) -> None:
         self.session: aiohttp.ClientSession | None = None
+        self.proxy = proxy  # `--upstream-proxy`: an explicit egress proxy; environment proxies stay ignored
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=75, ttl_dns_cache=300)
@@ -119,7 +123,9 @@ class Upstreams:
             sock_read=upstream.read_timeout,
         )  # fmt: skip
         try:
-            return await self.session.post(endpoint(upstream), data=body, headers=headers, timeout=timeout)
+            return await self.session.post(
+                endpoint(upstream), data=body, headers=headers, timeout=timeout, proxy=self.proxy
+            )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise failure(exc, "request") from None
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from switchyard.server.app import _admin_denied, redact_url
+from switchyard.server.access import admin_denied as _admin_denied
+from switchyard.server.app import redact_url
 
 
 def request(host: str, authorization: str | None = None) -> Request:
