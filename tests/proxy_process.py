@@ -67,7 +67,8 @@ class ProxyProcess:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.terminate()
+            # SIGINT stops at once; SIGTERM would drain (tests/server/test_shutdown.py tests that).
+            self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:

@@ -1,10 +1,16 @@
-"""`switchyard serve`: the sidecar server (`switchyard.server`), with its flags."""
+"""`switchyard serve`: the sidecar server (`switchyard.server`), with its flags.
+
+Every flag has a help line and an environment variable (`SWITCHYARD_` and its name: `--log-format`
+is `SWITCHYARD_LOG_FORMAT`); a flag given on the command line wins.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 
 from switchyard.cli.common import DEFAULT_RULES
+from switchyard.server.lifecycle import DEFAULT_GRACE, DEFAULT_SHUTDOWN_DELAY
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -42,7 +48,50 @@ def add_parser(sub) -> argparse.ArgumentParser:
         action="store_true",
         help="leave a broken pack file out and serve the others (default: any problem stops start-up and reloads)",
     )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=DEFAULT_GRACE,
+        metavar="SECONDS",
+        help="on SIGTERM, how long in-flight requests and streams may run on before they are ended",
+    )
+    p.add_argument(
+        "--shutdown-delay",
+        type=float,
+        default=DEFAULT_SHUTDOWN_DELAY,
+        metavar="SECONDS",
+        help="on SIGTERM, how long to keep accepting (with /readyz already 503) before draining",
+    )
+    p.add_argument("--admin-port", type=int, metavar="PORT", help="serve /metrics and /-/ on this port only")
+    p.add_argument("--admin-host", default="127.0.0.1", help="the address of the admin listener")
+    environment_defaults(p)
     return p
+
+
+def environment_defaults(parser: argparse.ArgumentParser) -> None:
+    """Every flag can also come from the environment, the container way: `--log-format` from
+    `SWITCHYARD_LOG_FORMAT`, `--client-token` from `SWITCHYARD_CLIENT_TOKEN` (comma-separated), and so
+    on. A flag on the command line wins over the environment, which wins over the built-in default."""
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        name = "SWITCHYARD_" + action.dest.upper()
+        value = os.environ.get(name)
+        if value is None:
+            continue
+        if isinstance(action, argparse._StoreTrueAction):
+            parsed: object = value.strip().lower() in ("1", "true", "yes", "on")
+        elif isinstance(action, argparse._AppendAction):
+            parsed = [item.strip() for item in value.split(",") if item.strip()]
+        else:
+            try:
+                parsed = action.type(value) if action.type else value
+            except ValueError:
+                parser.error(f"{name}={value!r} is not a valid value for {action.option_strings[0]}")
+            if action.choices is not None and parsed not in action.choices:
+                choices = ", ".join(map(str, action.choices))
+                parser.error(f"{name}={value!r}: choose from {choices}")
+        parser.set_defaults(**{action.dest: parsed})
 
 
 def run(args: argparse.Namespace) -> int:

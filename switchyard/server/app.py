@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 import time
 from urllib.parse import urlsplit, urlunsplit
@@ -35,6 +36,8 @@ from switchyard import protocols
 from switchyard.errors import PackError
 from switchyard.protocols.openai import error_body
 from switchyard.server.access import ClientGate, admin_denied, open_bind_refusal, read_tokens
+from switchyard.server.lifecycle import Lifecycle
+from switchyard.server.lifecycle import run as lifecycle_run
 from switchyard.server.logs import setup_logging
 from switchyard.server.metrics import Metrics
 from switchyard.server.proxy import Proxy
@@ -54,12 +57,15 @@ def create_app(
     partial: bool = False,
     client_tokens: tuple[str, ...] = (),
     upstream_proxy: str | None = None,
-) -> Starlette:
+    lifecycle: Lifecycle | None = None,
+    admin_port: int | None = None,
+):
     """Build the app. Loading the rules here (not at start-up) makes a broken pack fail before binding."""
     metrics = Metrics()
     rules = rules or Rules.load(rules_dir, metrics, partial)
     upstreams = Upstreams(upstream_proxy)
-    proxy = Proxy(rules, upstreams, metrics, max_body, ClientGate(client_tokens))
+    lifecycle = lifecycle or Lifecycle()
+    proxy = Proxy(rules, upstreams, metrics, max_body, ClientGate(client_tokens), lifecycle)
     tasks: set[asyncio.Task] = set()
 
     @contextlib.asynccontextmanager
@@ -104,6 +110,8 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
+        if lifecycle.draining:  # SIGTERM: out of rotation at once, while in-flight requests finish
+            return JSONResponse({"status": "draining"}, status_code=503)
         ready = bool(rules.current.packs)
         body: dict = {"status": "ready" if ready else "no packs loaded"}
         if rules.current.left_out:  # `--partial`: which files are out, and why (messages carry no secrets)
@@ -170,7 +178,37 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _not_allowed})
     app.state.rules = rules
     app.state.metrics = metrics
-    return app
+    app.state.lifecycle = lifecycle
+    return split_ports(app, admin_port) if admin_port else app
+
+
+# Served on the admin listener only, when there is one (`--admin-port`); health checks answer on both.
+_ADMIN_ONLY = ("/metrics", "/-/")
+_EITHER = ("/healthz", "/readyz")
+
+
+def split_ports(app: Starlette, admin_port: int):
+    """`--admin-port`: metrics and `/-/` on the admin listener only, `/v1` on the main one only.
+
+    One app serves both sockets; which one a request came in on is the ASGI scope's `server` port.
+    Scraping metrics from outside the pod then needs no route to the API.
+    """
+
+    async def dispatch(scope, receive, send):
+        if scope["type"] == "http" and not scope["path"].startswith(_EITHER):
+            on_admin = (scope.get("server") or (None, None))[1] == admin_port
+            if on_admin != scope["path"].startswith(_ADMIN_ONLY):
+                await _not_found_asgi(scope, receive, send)
+                return
+        await app(scope, receive, send)
+
+    dispatch.state = app.state  # type: ignore[attr-defined]
+    return dispatch
+
+
+async def _not_found_asgi(scope, receive, send) -> None:
+    body = error_body(f"no such endpoint on this port: {scope['method']} {scope['path']}", code="not_found")
+    await JSONResponse(body, status_code=404)(scope, receive, send)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -213,6 +251,7 @@ def serve(args: argparse.Namespace) -> int:
     if refusal := open_bind_refusal(args.host, client_tokens, args.allow_open):
         print(f"switchyard serve: {refusal}", file=sys.stderr)
         return 2
+    lifecycle = Lifecycle(args.grace, args.shutdown_delay)
     try:
         app = create_app(
             args.rules,
@@ -222,6 +261,8 @@ def serve(args: argparse.Namespace) -> int:
             partial=args.partial,
             client_tokens=client_tokens,
             upstream_proxy=args.upstream_proxy,
+            lifecycle=lifecycle,
+            admin_port=args.admin_port,
         )
     except PackError as exc:
         for problem in exc.problems:
@@ -230,17 +271,29 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     config = uvicorn.Config(
         app,
-        host=args.host,
-        port=args.port,
         loop="uvloop",
         http="httptools",
         log_config=None,  # our logging set-up stays in force
         access_log=False,  # one structured line per request comes from the proxy instead
-        timeout_graceful_shutdown=30,
+        # The drain ends streams itself when the grace is over (with an error event each); uvicorn's
+        # own deadline is only the backstop after that.
+        timeout_graceful_shutdown=args.grace + 5,
         server_header=False,
         # `/-/` endpoints judge the peer address; uvicorn would otherwise let any loopback client
         # claim another address with X-Forwarded-For. A sidecar is its pod's first hop.
         proxy_headers=False,
     )
-    uvicorn.Server(config).run()
+    try:
+        sockets = [_listen(args.host, args.port)]
+        if args.admin_port:
+            sockets.append(_listen(args.admin_host, args.admin_port))
+    except OSError as exc:
+        print(f"switchyard serve: cannot listen: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    lifecycle_run(config, lifecycle, sockets)
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=2048)

@@ -35,6 +35,7 @@ from switchyard.pipeline import Pipeline, Stream
 from switchyard.protocols.sse import SSEDecoder
 from switchyard.server import attempts
 from switchyard.server.access import ClientGate
+from switchyard.server.lifecycle import Lifecycle
 from switchyard.server.logs import access_log
 from switchyard.server.metrics import Metrics
 from switchyard.server.reloader import Rules
@@ -64,6 +65,7 @@ class Exchange:
     error: str | None = None
     source: str | None = None  # whose failure it was: "proxy", "upstream" or "step" (None: served)
     attempts: attempts.Attempts | None = None  # calls that failed before the one that answered
+    shutdown: bool = False  # the drain ended this stream when the grace was over
 
     @property
     def pack_name(self) -> str:
@@ -78,13 +80,20 @@ class Proxy:
     """The request handler behind every client route; one per app, stateless between requests."""
 
     def __init__(
-        self, rules: Rules, upstreams: Upstreams, metrics: Metrics, max_body: int, gate: ClientGate | None = None
+        self,
+        rules: Rules,
+        upstreams: Upstreams,
+        metrics: Metrics,
+        max_body: int,
+        gate: ClientGate | None = None,
+        lifecycle: Lifecycle | None = None,
     ):
         self.rules = rules
         self.upstreams = upstreams
         self.metrics = metrics
         self.max_body = max_body
         self.gate = gate or ClientGate()
+        self.lifecycle = lifecycle or Lifecycle()
 
     async def handle(self, request: Request, client: str) -> Response:
         ex = Exchange(_request_id(request), client)
@@ -293,6 +302,14 @@ class Proxy:
 
     async def _stream(self, ex: Exchange, reader: Reader, stream: Stream, sent: float):
         resp = reader.resp
+
+        def end_for_shutdown() -> None:
+            # The grace is over: closing the upstream ends the read loop, which ends the client's
+            # stream with an error event in its protocol (see `_events`).
+            ex.shutdown = True
+            resp.close()
+
+        self.lifecycle.track(id(ex), end_for_shutdown)
         try:
             async for events in self._events(ex, reader, stream, sent):
                 out = stream.encode(events)
@@ -306,6 +323,7 @@ class Proxy:
             if not ex.status:  # closed from outside (the generator abandoned): the client went away
                 ex.status, ex.error = 499, ex.error or "client went away"
             resp.release()
+            self.lifecycle.untrack(id(ex))
             self.metrics.active_streams.dec()
             self._done(ex)
 
@@ -325,6 +343,8 @@ class Proxy:
                 try:
                     chunk = await reader.chunks.__anext__()
                 except StopAsyncIteration:
+                    if ex.shutdown:  # closed by the drain, not by the upstream
+                        raise aiohttp.ClientConnectionError("closed for the shutdown") from None
                     out = stream.feed(decoder.flush()) + stream.close()
                     break
                 if ex.first_byte_ms is None:
@@ -332,10 +352,14 @@ class Proxy:
                     self.metrics.upstream_ttfb.labels(pack).observe(ex.first_byte_ms / 1000)
                 out = stream.feed(decoder.decode(chunk))
         except (TimeoutError, aiohttp.ClientError) as exc:
-            error = failure(exc, "stream")
-            self.metrics.upstream_errors.labels(pack, error.code).inc()
-            ex.error, ex.source = error.message, "upstream"
-            out = stream.fail(f"upstream stream broke: {describe(exc)}")
+            if ex.shutdown:
+                ex.error, ex.source = "ended by the shutdown: the grace period was over", "proxy"
+                out = stream.fail("the proxy is shutting down and ended this stream before it finished; retry")
+            else:
+                error = failure(exc, "stream")
+                self.metrics.upstream_errors.labels(pack, error.code).inc()
+                ex.error, ex.source = error.message, "upstream"
+                out = stream.fail(f"upstream stream broke: {describe(exc)}")
         except SSEError as exc:  # an event or a line over the decoder's bound: the stream cannot go on safely
             self.metrics.upstream_errors.labels(pack, "stream_oversized").inc()
             ex.error, ex.source = f"upstream stream: {exc}", "upstream"
