@@ -1,7 +1,7 @@
 """`python -m bench` (or `make bench`): every benchmark, each printing its figures next to its budget.
 
 Each module is also runnable on its own; the server benchmark starts processes and takes longest.
-Pass --quick for shorter runs.
+Pass --quick for shorter runs. Exits 1, listing them, when any budget was missed.
 """
 
 from __future__ import annotations
@@ -28,3 +28,10 @@ for name in ORDER:
         runpy.run_module(f"bench.{name}", run_name="__main__")
     finally:
         sys.argv = saved
+
+from bench.kit import MISSED  # noqa: E402 - the list the benchmarks above filled
+
+if MISSED:
+    print("\nbudgets missed:\n  " + "\n  ".join(MISSED), file=sys.stderr)
+    sys.exit(1)
+print("\nevery budget met")

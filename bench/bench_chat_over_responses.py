@@ -50,9 +50,9 @@ from switchyard.pipeline import Pipeline  # noqa: E402
 from switchyard.protocols.sse import Event, SSEDecoder, encode_json  # noqa: E402
 
 try:
-    from bench.kit import best_of
+    from bench.kit import best_of, judge
 except ImportError:  # run as a script: bench/ itself is on sys.path
-    from kit import best_of  # type: ignore[no-redef]
+    from kit import best_of, judge  # type: ignore[no-redef]
 
 
 ROUNDS = 7
@@ -84,7 +84,7 @@ def client_body() -> dict:
 
 
 def report(name: str, value: float, unit: str, budget: str) -> None:
-    print(f"{name:58s} {value:>12,.0f} {unit:10s} budget {budget}")
+    print(f"{name:58s} {value:>12,.0f} {unit:10s} budget {budget} {judge(name, value, budget)}")
 
 
 # -- (a) stream translation

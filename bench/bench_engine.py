@@ -28,9 +28,9 @@ from switchyard.language.expressions import compile_expression
 from switchyard.packs import load as load_rules
 
 try:
-    from bench.kit import best_of, compile_text
+    from bench.kit import best_of, compile_text, judge
 except ImportError:  # run as a script: bench/ itself is on sys.path
-    from kit import best_of, compile_text  # type: ignore[no-redef]
+    from kit import best_of, compile_text, judge  # type: ignore[no-redef]
 
 
 ROUNDS = 7
@@ -98,7 +98,7 @@ def chat_chunk(i: int) -> dict:
 
 
 def line(label: str, value: float, unit: str, budget: str = "") -> None:
-    print(f"{label:<58} {value:>10.2f} {unit:<3} {budget}")
+    print(f"{label:<58} {value:>10.2f} {unit:<3} {budget} {judge(label, value, budget)}")
 
 
 def bench_response_chunk() -> None:

@@ -32,6 +32,11 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+try:
+    from bench.kit import record
+except ImportError:  # run as a script: bench/ itself is on sys.path
+    from kit import record  # type: ignore[no-redef]
+
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = "--quick" in sys.argv
 BODY = orjson.dumps(
@@ -197,6 +202,7 @@ def rss_mb(pid: int) -> float:
 
 
 def line(name: str, value: str, budget: str, ok: bool) -> None:
+    record(name, ok, budget)
     print(f"  {name:<58} {value:>16}   budget {budget:<14} {'ok' if ok else 'MISSED'}")
 
 

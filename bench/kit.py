@@ -8,6 +8,7 @@ figures measured in the same run.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -23,6 +24,30 @@ def best_of(rounds: int, run: Callable[[], object]) -> float:
         run()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+# Budgets missed in this process, by label: `python -m bench` (`make bench`) exits 1 when any is.
+MISSED: list[str] = []
+_BUDGET = re.compile(r"(<=|>=|<|>)\s*([\d,.]+)")
+
+
+def judge(label: str, value: float, budget: str) -> str:
+    """`ok` or `MISSED` for a figure against a budget written as text (`<= 10 µs`, `>= 15,000/s`),
+    in the unit the figure is printed in; a missed one is remembered for the exit code."""
+    found = _BUDGET.search(budget)
+    if not found:
+        return ""
+    op, limit = found.group(1), float(found.group(2).replace(",", ""))
+    ok = {"<=": value <= limit, ">=": value >= limit, "<": value < limit, ">": value > limit}[op]
+    if not ok:
+        MISSED.append(f"{label.strip()}: {value:,.2f} against {budget.strip()}")
+    return "ok" if ok else "MISSED"
+
+
+def record(label: str, ok: bool, budget: str = "") -> None:
+    """A budget judged by the benchmark itself (a ratio, a growth)."""
+    if not ok:
+        MISSED.append(f"{label.strip()} against {budget.strip()}")
 
 
 def compile_text(text: str) -> Pack:
