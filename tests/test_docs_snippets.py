@@ -1,0 +1,46 @@
+"""The YAML snippets in the docs are real packs: each is checked and its `tests:` cases run.
+
+Every ```yaml block in the listed pages that starts with `pack:` is written to a folder of its own
+and goes through `switchyard check` and `switchyard test`, as a reader who copies it would run them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import golden_files
+import pytest
+
+PAGES = ["docs/new-strict-provider.md"]
+BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)
+
+
+def snippets() -> list[tuple[str, int, str]]:
+    found = []
+    for page in PAGES:
+        text = (golden_files.ROOT / page).read_text(encoding="utf-8")
+        for match in BLOCK.finditer(text):
+            if match.group(1).lstrip().startswith("pack:"):
+                found.append((page, text[: match.start()].count("\n") + 2, match.group(1)))
+    return found
+
+
+def switchyard(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACME_")}
+    return subprocess.run([sys.executable, "-m", "switchyard", *args], capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize(("page", "line", "text"), snippets(), ids=lambda v: str(v) if isinstance(v, int) else None)
+def test_a_pack_snippet_in_the_docs_checks_and_passes_its_tests(tmp_path, page, line, text):
+    (tmp_path / "pack.yaml").write_text(text, encoding="utf-8")
+    checked = switchyard("check", str(tmp_path))
+    assert checked.returncode == 0, f"{page}:{line}: {checked.stdout}{checked.stderr}"
+    tested = switchyard("test", str(tmp_path))
+    assert tested.returncode == 0 and tested.stdout.endswith(" 0 failed\n"), f"{page}:{line}: {tested.stdout}"
+
+
+def test_the_pages_have_snippets() -> None:
+    assert len(snippets()) >= 5
