@@ -44,6 +44,8 @@ lint: install
 	$(BIN)/ruff check switchyard tests bench
 	$(BIN)/ruff format --check switchyard tests bench
 	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/kubernetes-validate --strict --quiet $(filter-out deploy/kubernetes/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
 
 format: install
 	$(BIN)/ruff format switchyard tests bench

