@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-clients lint format run bench codex clean
+.PHONY: install test test-clients lint format run demo bench codex clean
 
 # The real clients the end-to-end tests drive, pinned to the versions the suite is known to pass with.
 # `make test-clients CLIENTS=latest` runs the same tests against the newest releases from npm instead.
@@ -53,6 +53,10 @@ format: install
 
 run: install
 	$(BIN)/switchyard serve --rules rules
+
+# No key, no network: the shipped packs in front of a built-in mock model, and the whole path printed.
+demo: install
+	$(BIN)/switchyard demo
 
 bench: install
 	$(BIN)/python -m bench
