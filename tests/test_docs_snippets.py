@@ -1,7 +1,8 @@
 """The YAML snippets in the docs are real packs: each is checked and its `tests:` cases run.
 
 Every ```yaml block in the listed pages that starts with `pack:` is written to a folder of its own
-and goes through `switchyard check` and `switchyard test`, as a reader who copies it would run them.
+(a block of several packs separated by `---` as one file each) and goes through `switchyard check`
+and `switchyard test`, as a reader who copies it would run them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import golden_files
 import pytest
 
-PAGES = ["docs/new-strict-provider.md"]
+PAGES = ["docs/new-strict-provider.md", "docs/cookbook.md"]
 BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)
 
 
@@ -35,7 +36,8 @@ def switchyard(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(("page", "line", "text"), snippets(), ids=lambda v: str(v) if isinstance(v, int) else None)
 def test_a_pack_snippet_in_the_docs_checks_and_passes_its_tests(tmp_path, page, line, text):
-    (tmp_path / "pack.yaml").write_text(text, encoding="utf-8")
+    for i, document in enumerate(text.split("\n---\n")):  # a block may hold several packs, one file each
+        (tmp_path / f"pack{i}.yaml").write_text(document, encoding="utf-8")
     checked = switchyard("check", str(tmp_path))
     assert checked.returncode == 0, f"{page}:{line}: {checked.stdout}{checked.stderr}"
     tested = switchyard("test", str(tmp_path))
