@@ -46,3 +46,26 @@ def test_a_pack_snippet_in_the_docs_checks_and_passes_its_tests(tmp_path, page, 
 
 def test_the_pages_have_snippets() -> None:
     assert len(snippets()) >= 5
+
+
+def blocks(page: str, language: str) -> list[str]:
+    text = (golden_files.ROOT / page).read_text(encoding="utf-8")
+    return re.findall(rf"```{language}\n(.*?)```", text, re.S)
+
+
+def test_the_codex_configuration_in_the_docs_parses_and_uses_only_keys_codex_documents() -> None:
+    import tomllib
+
+    for page in ("docs/getting-started.md", "README.md"):
+        [config] = blocks(page, "toml")
+        parsed = tomllib.loads(config)
+        provider = parsed["model_providers"][parsed["model_provider"]]
+        # protocols.md D.2: the keys of Codex's ModelProviderInfo used here
+        assert set(provider) <= {"name", "base_url", "env_key", "wire_api", "request_max_retries", "stream_max_retries"}
+        assert provider["wire_api"] == "responses" and provider["base_url"].endswith("/v1")
+
+
+def test_the_python_snippets_in_the_docs_compile() -> None:
+    for page in ("docs/getting-started.md",):
+        for code in blocks(page, "python"):
+            compile(code, page, "exec")
