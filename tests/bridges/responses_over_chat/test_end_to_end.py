@@ -317,9 +317,11 @@ stream_idle_timeout_ms = 20000
 """
 
 
-@pytest.mark.clients
-@pytest.mark.skipif(CODEX is None, reason="Codex CLI is not installed: run `make codex` (needs npm)")
-async def test_codex_exec_runs_the_tool_the_model_asks_for_and_prints_the_final_answer(rig, tmp_path):
+async def codex_tool_loop(rig: Rig, tmp_path) -> str:
+    """Run `codex exec` through the rig's proxy: the model asks for `echo switchyard-ok`, then answers.
+
+    Returns Codex's output after asserting that it exited 0 and printed the model's final answer.
+    """
     home = tmp_path / "codex-home"
     home.mkdir()
     (home / "config.toml").write_text(CODEX_CONFIG.format(model=MODEL, base_url=rig.proxy.base_url))
@@ -345,9 +347,15 @@ async def test_codex_exec_runs_the_tool_the_model_asks_for_and_prints_the_final_
         await proc.wait()
         pytest.fail(f"codex exec did not finish in 60 s; proxy log:\n{rig.proxy.log()}")
     output = out.decode(errors="replace") + err.decode(errors="replace")
-
     assert proc.returncode == 0, output + "\nproxy log:\n" + rig.proxy.log()
     assert "The command printed switchyard-ok." in out.decode(errors="replace"), output
+    return output
+
+
+@pytest.mark.clients
+@pytest.mark.skipif(CODEX is None, reason="Codex CLI is not installed: run `make codex` (needs npm)")
+async def test_codex_exec_runs_the_tool_the_model_asks_for_and_prints_the_final_answer(rig, tmp_path):
+    output = await codex_tool_loop(rig, tmp_path)
     assert len(rig.fake.received) == 2, output
     tool_messages = [m for m in rig.received["messages"] if m["role"] == "tool"]
     assert tool_messages and tool_messages[-1]["tool_call_id"] == "call_1"
@@ -462,32 +470,6 @@ async def test_a_request_whose_provider_is_down_is_served_by_the_fallback_pack(o
 @pytest.mark.clients
 @pytest.mark.skipif(CODEX is None, reason="Codex CLI is not installed: run `make codex` (needs npm)")
 async def test_codex_exec_completes_its_tool_loop_through_an_outage_of_its_first_provider(outage_rig, tmp_path):
-    home = tmp_path / "codex-home"
-    home.mkdir()
-    (home / "config.toml").write_text(CODEX_CONFIG.format(model=MODEL, base_url=outage_rig.proxy.base_url))
-    work = tmp_path / "work"
-    work.mkdir()
-    outage_rig.fake.reply_stream(tool_call_chunks(("exec_command", '{"cmd": "echo switchyard-ok"}'), pieces=5))
-    outage_rig.fake.reply_stream(text_chunks("The command printed ", "switchyard-ok."))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_"))},
-        "CODEX_HOME": str(home),
-        "SWITCHYARD_E2E_KEY": CLIENT_KEY,
-        "NO_COLOR": "1",
-    }
-    cmd = [CODEX, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"]
-    cmd += ["-C", str(work), "run `echo switchyard-ok` and tell me what it printed"]
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail(f"codex exec did not finish in 60 s; proxy log:\n{outage_rig.proxy.log()}")
-    output = out.decode(errors="replace") + err.decode(errors="replace")
-    assert proc.returncode == 0, output + "\nproxy log:\n" + outage_rig.proxy.log()
-    assert "The command printed switchyard-ok." in out.decode(errors="replace"), output
+    await codex_tool_loop(outage_rig, tmp_path)
     assert len(outage_rig.fake.received) == 2  # both turns reached the fallback, none was lost
     assert outage_rig.proxy.log().count("primary:upstream_unreachable primary:upstream_unreachable") == 2
