@@ -424,8 +424,9 @@ def sample_packs(tmp_path: Path) -> list[Path]:
         for i, block in enumerate(doc.read_text(encoding="utf-8").split("```yaml\n")[1:]):
             text = block.split("```", 1)[0]
             if text.startswith(("pack:", "# yaml-language-server")):
-                files.append(tmp_path / f"{doc.stem}-{i}.yaml")
-                files[-1].write_text(text, encoding="utf-8")
+                for j, document in enumerate(text.split("\n---\n")):  # several packs in one example
+                    files.append(tmp_path / f"{doc.stem}-{i}-{j}.yaml")
+                    files[-1].write_text(document, encoding="utf-8")
     write(tmp_path, contract=CONTRACT_PACK, chat=CHAT_PACK, other=OTHER_PACK, tested=TESTED_PACK)
     return [*files, *(tmp_path / f"{name}.yaml" for name in ("contract", "chat", "other", "tested"))]
 
