@@ -190,7 +190,7 @@ def _user(blocks: list[dict], where: str) -> list[dict]:
     parts: list[dict] = []
     for j, block in enumerate(blocks):
         at = f"{where}.content[{j}]"
-        kind = block.get("type")
+        kind = text(block.get("type"), f"{at}.type")
         if kind == "tool_result":
             message, images = _tool_result(block, at)
             tools.append(message)
@@ -297,7 +297,7 @@ def _assistant(blocks: list[dict], where: str, flat: dict[str, str]) -> dict:
     calls: list[dict] = []
     for j, block in enumerate(blocks):
         at = f"{where}.content[{j}]"
-        kind = block.get("type")
+        kind = text(block.get("type"), f"{at}.type")
         if kind == "text":
             texts.append(text(block.get("text"), f"{at}.text", optional=True) or "")
         elif kind == "thinking":
