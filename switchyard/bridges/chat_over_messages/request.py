@@ -88,6 +88,7 @@ def to_messages(body: dict) -> dict:
         raise RequestError("'n' must be 1: Anthropic answers with one message.", param="n")
     if isinstance(body.get("modalities"), list) and "audio" in body["modalities"]:
         raise RequestError("Audio output has no Anthropic equivalent.", param="modalities")
+    obj(body.get("stream_options"), "stream_options", optional=True)  # Anthropic streams always carry usage
     out = {k: v for k, v in body.items() if k not in _CONSUMED and k not in DROPPED_FIELDS}
     system, messages = _messages(body)
     out["messages"] = messages
@@ -313,7 +314,7 @@ def _thinking(body: dict, out: dict) -> None:
     if effort == "none":
         out["thinking"] = {"type": "disabled"}
         return
-    if effort not in BUDGETS:
+    if not isinstance(effort, str) or effort not in BUDGETS:
         raise RequestError(f"Unsupported reasoning_effort {effort!r}.", param="reasoning_effort")
     messages = out["messages"]
     last = messages[-1]["content"] if messages else []

@@ -87,7 +87,8 @@ class ChatStream:
         self._id = chat_id(ids)
         self._created = clock()
         self._model = client_body.get("model")
-        asked = bool((client_body.get("stream_options") or {}).get("include_usage"))
+        options = client_body.get("stream_options")
+        asked = isinstance(options, dict) and bool(options.get("include_usage"))
         # A client that did not stream is served one body folded from these chunks: it needs the usage.
         self._include_usage = asked or client_body.get("stream") is not True
         self._started = False
