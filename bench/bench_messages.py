@@ -36,9 +36,9 @@ from switchyard.pipeline import Pipeline  # noqa: E402
 from switchyard.protocols.sse import Event  # noqa: E402
 
 try:
-    from bench.kit import best_of, compile_text
+    from bench.kit import best_of, compile_text, judge
 except ImportError:  # run as a script: bench/ itself is on sys.path
-    from kit import best_of, compile_text  # type: ignore[no-redef]
+    from kit import best_of, compile_text, judge  # type: ignore[no-redef]
 
 ROUNDS = 7
 REQUESTS = 200
@@ -52,7 +52,7 @@ upstream: {url: "https://api.anthropic.com/v1", protocol: messages}
 
 
 def line(label: str, value: float, unit: str, budget: str = "") -> None:
-    print(f"{label:<70} {value:>10.3f} {unit:<9} {budget}")
+    print(f"{label:<70} {value:>10.3f} {unit:<9} {budget} {judge(label, value, budget)}")
 
 
 def shipped(name: str) -> Pack:
