@@ -146,8 +146,8 @@ _CLIENT_KEEPS = frozenset({400, 401, 402, 403, 404, 408, 409, 413, 429})
 def client_status(status: int, code: str | None = None) -> int:
     """The status a Messages client must see for an upstream's or the proxy's failure.
 
-    A pack's own bug (`step_failed`) is a 400: deterministic, so retrying it (Claude Code retries 5xx up to
-    ten times) helps nobody. An overloaded upstream is Anthropic's 529, which Claude Code reports as
+    A pack's own bug (`step_failed`) is a 400: deterministic, so retrying it (Claude Code retries 5xx
+    several times) helps nobody. An overloaded upstream is Anthropic's 529, which Claude Code reports as
     overload. Other 4xx (422 from a provider's validator) are 400s, as Anthropic uses invalid_request_error
     for any other 4xx.
     """
