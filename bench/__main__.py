@@ -16,6 +16,7 @@ ORDER = [
     "bench_sse",
     "bench_responses_over_chat",
     "bench_chat_over_responses",
+    "bench_messages",
     "bench_server",
 ]
 

@@ -66,7 +66,7 @@ class Protocol:
 
 
 # Each folder's module holds a `PROTOCOL`; the order is the order of `--client` choices and routes.
-_FOLDERS = ("chat", "responses")
+_FOLDERS = ("chat", "responses", "messages")
 
 
 @functools.cache

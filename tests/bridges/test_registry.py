@@ -26,7 +26,12 @@ def test_the_identity_bridge_passes_bodies_through_and_ends_streams_with_the_pro
 
 
 def test_direct_bridges_are_named_by_direction() -> None:
-    assert set(bridges.direct()) == {("responses", "chat"), ("chat", "responses")}
+    assert set(bridges.direct()) == {
+        ("responses", "chat"),
+        ("chat", "responses"),
+        ("messages", "chat"),
+        ("chat", "messages"),
+    }
     assert bridges.get("responses", "chat").label == "bridge responses -> chat"
 
 
@@ -66,7 +71,7 @@ def test_a_composed_stream_that_is_cut_ends_in_the_clients_failure_event() -> No
 
 
 def test_composed_pairs_are_listed_and_none_is_needed_between_the_openai_protocols() -> None:
-    assert bridges.composed() == []
+    assert bridges.composed() == [("responses", "messages"), ("messages", "responses")]
 
 
 def test_an_unknown_protocol_has_no_bridge() -> None:
