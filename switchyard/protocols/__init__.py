@@ -63,6 +63,11 @@ class Protocol:
     stream_shapes: tuple[tuple[str, Any], ...] = ()
     # A typical streaming client request, for `switchyard check` to see what a bridge adds to it.
     sample_request: dict = field(default_factory=dict)
+    # How an upstream of this protocol takes a key, and the headers it requires (`anthropic-version`).
+    auth_header: Callable[[str], dict[str, str]] = field(default=lambda key: {"Authorization": f"Bearer {key}"})
+    required_headers: dict = field(default_factory=dict)
+    # Endpoints answered by the proxy itself for this protocol's clients: (path, body -> answer body).
+    local_routes: tuple[tuple[str, Callable[[dict], Any]], ...] = ()
 
 
 # Each folder's module holds a `PROTOCOL`; the order is the order of `--client` choices and routes.

@@ -27,13 +27,14 @@ import sys
 import time
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from switchyard import protocols
-from switchyard.errors import PackError
+from switchyard.errors import PackError, RequestError
 from switchyard.protocols.openai import error_body
 from switchyard.server.access import ClientGate, admin_denied, open_bind_refusal, read_tokens
 from switchyard.server.lifecycle import Lifecycle
@@ -166,7 +167,28 @@ def create_app(
         body = {"ok": ok, "packs": len(rules.current.packs), "problems": list(rules.last.problems)}
         return JSONResponse(body, status_code=200 if ok else 422)
 
+    def local_route(protocol: str, path: str, answer):
+        # Answered by the proxy itself (Anthropic's count_tokens), in the protocol's error shape when refused.
+        async def endpoint(request: Request) -> Response:
+            if not proxy.gate.admits(request.headers):
+                error = RequestError("a client token is required", status=401, type="authentication_error")
+                return JSONResponse(protocols.get(protocol).render_error(error), status_code=401)
+            try:
+                return JSONResponse(answer(orjson.loads(await request.body())))
+            except orjson.JSONDecodeError:
+                error = RequestError("The request body is not valid JSON.", code="invalid_json")
+            except RequestError as exc:
+                error = exc
+            return JSONResponse(protocols.get(protocol).render_error(error), status_code=error.status)
+
+        return Route(path, endpoint, methods=["POST"])
+
     routes = [
+        *(
+            local_route(name, path, answer)
+            for name in protocols.names()
+            for path, answer in protocols.get(name).local_routes
+        ),
         *(client_route(name) for name in protocols.names()),
         Route("/v1/models", models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -52,25 +52,50 @@ def upstream_headers(
 ) -> dict[str, str]:
     """The headers of the upstream call; `client_auth=False` when the client's credential was the gateway's."""
     headers: dict[str, str] = {}
+    protocol = protocols.get(upstream.protocol)
+    credential = _client_credential(client) if client_auth and upstream.forward_client_auth else None
     # `Connection` may name more headers that end at this hop (RFC 9110 section 7.6.1).
     named = {t.strip().lower() for k, v in client.items() if k.lower() == "connection" for t in v.split(",")}
     for name, value in client.items():
         low = name.lower()
         if low in HOP_BY_HOP or low in OWN or low in named:
             continue
-        if low in CREDENTIALS and (upstream.api_key or not upstream.forward_client_auth or not client_auth):
-            continue
+        if low in CREDENTIALS and (
+            credential or upstream.api_key or not upstream.forward_client_auth or not client_auth
+        ):
+            continue  # a key goes on only as the upstream protocol takes one (below)
         headers[name] = value
     if upstream.api_key:
-        headers["Authorization"] = f"Bearer {upstream.api_key}"
+        headers.update(protocol.auth_header(upstream.api_key))
+    elif credential:
+        # The client's own key, in the header the upstream's protocol reads it from: Claude Code's
+        # `x-api-key` becomes `Authorization: Bearer` for a Chat provider, and the other way round.
+        headers.update(protocol.auth_header(credential))
     elif (basic := _basic_auth(upstream.url)) and not any(k.lower() == "authorization" for k in headers):
         headers["Authorization"] = basic  # `https://user:pass@host`: used only when no other credential goes
+    for name, value in protocol.required_headers.items():
+        if not any(k.lower() == name for k in headers):
+            headers[name] = value
     headers["Content-Type"] = "application/json"
     headers["Accept"] = "text/event-stream" if stream else "application/json"
     headers["X-Request-Id"] = request_id
     for name, value in upstream.headers.items():
         headers[name] = value
     return headers
+
+
+def _client_credential(client: Mapping[str, str]) -> str | None:
+    """The key a client sent: a Bearer token, `x-api-key` or Azure's `api-key` (its value only)."""
+    for name, value in client.items():
+        low = name.lower()
+        if low == "authorization" and value[:7].lower() == "bearer ":
+            return value[7:].strip() or None
+        if low in ("x-api-key", "api-key") and value.strip():
+            return value.strip()
+    for name, value in client.items():
+        if name.lower() == "authorization" and value.strip():  # another scheme: passed on as it is
+            return None
+    return None
 
 
 def endpoint(upstream: Upstream) -> str:

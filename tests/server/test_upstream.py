@@ -53,7 +53,7 @@ def test_user_info_leaves_the_url_and_becomes_basic_auth_when_nothing_else_authe
 def test_user_info_does_not_override_a_bearer_key_from_the_client_or_the_pack() -> None:
     up = make("https://u:p@h.example/v1")
     assert upstream_headers({"authorization": "Bearer c"}, up, "r", False) == {
-        "authorization": "Bearer c",
+        "Authorization": "Bearer c",  # the client's key, in the header the upstream protocol takes
         "Content-Type": "application/json",
         "Accept": "application/json",
         "X-Request-Id": "r",
@@ -75,3 +75,22 @@ def test_with_forward_client_auth_false_a_pack_key_is_still_sent() -> None:
     up = Upstream(url="https://api.example/v1", protocol="chat", api_key="sk-pack", forward_client_auth=False)
     sent = upstream_headers({"Authorization": "Bearer sk-client"}, up, "req_1", False)
     assert sent["Authorization"] == "Bearer sk-pack"
+
+
+def test_a_clients_key_goes_in_the_header_the_upstream_protocol_reads() -> None:
+    # Claude Code sends x-api-key; a Chat provider reads Authorization: Bearer; Anthropic the other way.
+    chat = upstream_headers({"x-api-key": "sk-cc"}, make(), "r", False)
+    assert chat["Authorization"] == "Bearer sk-cc" and "x-api-key" not in {k.lower() for k in chat}
+    messages = upstream_headers({"Authorization": "Bearer sk-sdk"}, make(protocol="messages"), "r", False)
+    assert messages["x-api-key"] == "sk-sdk" and "authorization" not in {k.lower() for k in messages}
+    assert messages["anthropic-version"] == "2023-06-01"
+
+
+def test_a_pack_key_for_an_anthropic_upstream_goes_as_x_api_key_and_a_clients_version_header_wins() -> None:
+    up = make(protocol="messages", api_key="sk-pack")
+    sent = upstream_headers({"anthropic-version": "2024-01-01", "x-api-key": "sk-client"}, up, "r", False)
+    assert sent["x-api-key"] == "sk-pack" and sent["anthropic-version"] == "2024-01-01"
+
+
+def test_an_authorization_of_another_scheme_is_passed_on_as_it_is() -> None:
+    assert upstream_headers({"Authorization": "Basic dTpw"}, make(), "r", False)["Authorization"] == "Basic dTpw"

@@ -28,6 +28,23 @@ from switchyard.protocols.messages.passthrough import MessagesPassthrough
 TERMINAL_EVENTS = frozenset({"message_stop", "error"})
 
 
+def count_tokens(body: dict) -> dict:
+    """`POST /v1/messages/count_tokens`, answered here: an estimate, since Chat upstreams cannot count.
+
+    The estimate is the length of the request's text (system, messages, tools, as compact JSON)
+    divided by 4, rounded up: the usual rule of thumb for English text and code with BPE tokenizers.
+    Claude Code uses the figure to decide when to compact; erring a little high is the safe side.
+    """
+    import orjson
+
+    if not isinstance(body, dict):
+        from switchyard.errors import RequestError
+
+        raise RequestError("The request body must be a JSON object.")
+    counted = {key: body.get(key) for key in ("system", "messages", "tools") if body.get(key) is not None}
+    return {"input_tokens": max(1, -(-len(orjson.dumps(counted)) // 4))}
+
+
 def frame(event) -> bytes:
     """`event: NAME` + `data: JSON`: the name is the event's own `type`, as Anthropic writes it."""
     return sse.encode_json(event, event.get("type") if type(event) is dict else None)
@@ -109,4 +126,7 @@ PROTOCOL = Protocol(
         "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
         "tools": [{"name": "f", "description": "d", "input_schema": {"type": "object", "properties": {}}}],
     },
+    auth_header=lambda key: {"x-api-key": key},
+    required_headers={"anthropic-version": "2023-06-01"},
+    local_routes=(("/v1/messages/count_tokens", count_tokens),),
 )

@@ -278,3 +278,22 @@ async def test_usage_of_the_chat_provider_is_anthropics_usage(sdk, chat_upstream
     async with sdk.messages.stream(model="qwen3-coder-plus", max_tokens=100, messages=HI) as stream:
         usage = (await stream.get_final_message()).usage
     assert (usage.input_tokens, usage.cache_read_input_tokens, usage.output_tokens) == (20, 100, 30)
+
+
+async def test_count_tokens_is_answered_by_the_proxy_with_an_estimate(start_proxy, tmp_path):
+    import aiohttp
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "p.yaml").write_text(
+        'pack: p\nmatch: "`true`"\nupstream: {url: "http://127.0.0.1:9/v1", protocol: chat}\n'
+    )
+    proxy = start_proxy(rules)
+    body = {"model": "claude-test-model", "system": "Be brief.", "messages": [{"role": "user", "content": "x" * 400}]}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{proxy.base_url}/messages/count_tokens", json=body) as r:
+            assert r.status == 200
+            counted = (await r.json())["input_tokens"]
+        async with http.post(f"{proxy.base_url}/messages/count_tokens", data=b"{nope") as r:
+            assert r.status == 400 and (await r.json())["type"] == "error"
+    assert 100 < counted < 200  # about a quarter of the characters
