@@ -4,11 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-clients lint format run demo bench codex clean
+.PHONY: install test test-clients lint format run demo bench clients codex claude clean
 
 # The real clients the end-to-end tests drive, pinned to the versions the suite is known to pass with.
 # `make test-clients CLIENTS=latest` runs the same tests against the newest releases from npm instead.
 CODEX_VERSION ?= 0.171.0
+CLAUDE_VERSION ?= 2.1.197
 CLIENTS ?= pinned
 
 install: $(STAMP)
@@ -20,24 +21,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Codex CLI is a real client for the bridge tests; installed when npm is there, skipped (visibly) when not.
-codex:
+# Codex CLI and Claude Code are real clients for the end-to-end tests; installed when npm is there (one
+# npm call, so that neither install prunes the other), skipped (visibly) when it is not.
+CLIENT_PACKAGES = @openai/codex@$(CODEX_VERSION) @anthropic-ai/claude-code@$(CLAUDE_VERSION)
+clients:
 	@if command -v npm >/dev/null 2>&1; then \
 	  test "$$(node -p 'require("./node_modules/@openai/codex/package.json").version' 2>/dev/null)" = "$(CODEX_VERSION)" \
-	  || npm install --no-save --no-audit --no-fund --silent @openai/codex@$(CODEX_VERSION) >/dev/null 2>&1 \
-	  || echo "codex: npm install failed; Codex CLI tests will be skipped"; \
-	else echo "codex: npm not found; Codex CLI tests will be skipped"; fi
+	  && test "$$(node -p 'require("./node_modules/@anthropic-ai/claude-code/package.json").version' 2>/dev/null)" = "$(CLAUDE_VERSION)" \
+	  || npm install --no-save --no-audit --no-fund --silent $(CLIENT_PACKAGES) >/dev/null 2>&1 \
+	  || echo "clients: npm install failed; the Codex CLI and Claude Code tests will be skipped"; \
+	else echo "clients: npm not found; the Codex CLI and Claude Code tests will be skipped"; fi
+codex claude: clients
 
-# The real-client tests only (marker `clients`): pinned versions, or with CLIENTS=latest the newest ones,
-# installed into .clients/latest so that the pinned install stays as it is.
-test-clients: install
-	@if [ "$(CLIENTS)" = "latest" ]; then \
-	  npm install --prefix .clients/latest --no-audit --no-fund --silent @openai/codex@latest >/dev/null \
-	  && echo "clients: codex $$(node -p 'require("./.clients/latest/node_modules/@openai/codex/package.json").version')" \
-	  && SWITCHYARD_CODEX=$(CURDIR)/.clients/latest/node_modules/.bin/codex $(BIN)/python -m pytest -m clients -rs; \
-	else $(MAKE) --no-print-directory codex && $(BIN)/python -m pytest -m clients -rs; fi
-
-test: install codex
+test: install clients
 	$(BIN)/python -m pytest
 
 lint: install

@@ -169,10 +169,16 @@ def _messages(body: dict, names: dict[str, str]) -> list[dict]:
         message = obj(message, where)
         role = message.get("role")
         content = message.get("content")
+        if role == "system":
+            # Claude Code sends a `system` message inside `messages` when the model is not a Claude
+            # model (seen with 2.1.197 and `--model qwen3-coder-plus`; reported against providers'
+            # own Anthropic endpoints as "messages[1].role: unknown variant system"). Chat has the
+            # role: its text goes across as a system message where it stands; packs decide placement.
+            out.append({"role": "system", "content": _system({"system": content})[0]["content"] if content else ""})
+            continue
         if role not in ("user", "assistant"):
             raise RequestError(
-                f"Message roles are 'user' and 'assistant' (system text goes in 'system'), not {role!r}.",
-                param=f"{where}.role",
+                f"Message roles are 'user', 'assistant' and 'system', not {role!r}.", param=f"{where}.role"
             )
         if isinstance(content, str):
             out.append({"role": role, "content": content})

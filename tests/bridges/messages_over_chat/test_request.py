@@ -66,7 +66,7 @@ def test_the_second_turn_sends_the_tool_call_and_its_result_in_order():
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        ({"messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
         ({"messages": [{"role": "user", "content": [{"type": "search_result", "source": "s"}]}]},
          "messages[0].content[0].type"),
         ({"messages": [{"role": "assistant", "content": [{"type": "server_tool_use", "id": "s"}]}]},
@@ -121,3 +121,10 @@ def test_every_type_swap_of_the_golden_inputs_is_a_400_or_a_translation_never_a_
             orjson.dumps([e for chunk in answer for e in stream.feed(chunk)] + stream.close())
         except Exception as exc:
             pytest.fail(f"{label}: the stream side: {type(exc).__name__}: {exc}")
+
+
+def test_a_system_message_inside_messages_goes_across_where_it_stands():
+    # Claude Code 2.1.197 sends one when the model is not a Claude model (see test_claude_code.py).
+    system = {"role": "system", "content": [{"type": "text", "text": "be brief"}]}
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}, system]}
+    assert to_chat(body)["messages"] == [{"role": "user", "content": "hi"}, {"role": "system", "content": "be brief"}]

@@ -353,7 +353,7 @@ async def codex_tool_loop(rig: Rig, tmp_path) -> str:
 
 
 @pytest.mark.clients
-@pytest.mark.skipif(CODEX is None, reason="Codex CLI is not installed: run `make codex` (needs npm)")
+@pytest.mark.skipif(CODEX is None, reason="Codex CLI is not installed: run `make clients` (needs npm)")
 async def test_codex_exec_runs_the_tool_the_model_asks_for_and_prints_the_final_answer(rig, tmp_path):
     output = await codex_tool_loop(rig, tmp_path)
     assert len(rig.fake.received) == 2, output
@@ -468,7 +468,7 @@ async def test_a_request_whose_provider_is_down_is_served_by_the_fallback_pack(o
 
 
 @pytest.mark.clients
-@pytest.mark.skipif(CODEX is None, reason="Codex CLI is not installed: run `make codex` (needs npm)")
+@pytest.mark.skipif(CODEX is None, reason="Codex CLI is not installed: run `make clients` (needs npm)")
 async def test_codex_exec_completes_its_tool_loop_through_an_outage_of_its_first_provider(outage_rig, tmp_path):
     await codex_tool_loop(outage_rig, tmp_path)
     assert len(outage_rig.fake.received) == 2  # both turns reached the fallback, none was lost
