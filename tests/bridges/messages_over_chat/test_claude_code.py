@@ -1,4 +1,4 @@
-"""Claude Code itself (`claude -p`), through `switchyard serve` and the shipped qwen pack, to a strict Chat fake.
+"""Claude Code itself (`claude -p`), through `switchyard serve` and every shipped Chat pack, to a strict Chat fake.
 
 Claude Code 2.1.197 (npm `@anthropic-ai/claude-code`, installed by `make claude`, skipped with the
 reason when it is not) runs non-interactively against the proxy with `ANTHROPIC_BASE_URL`: the
@@ -14,7 +14,7 @@ import shutil
 import subprocess
 
 import pytest
-from fakes.chat_provider import FakeChatProvider, text_chunks, tool_call_chunks
+from fakes.chat_provider import ALLOWED_FIELDS, FakeChatProvider, text_chunks, tool_call_chunks
 from proxy_process import ROOT
 
 CLAUDE = os.environ.get("SWITCHYARD_CLAUDE") or (
@@ -22,15 +22,34 @@ CLAUDE = os.environ.get("SWITCHYARD_CLAUDE") or (
 )
 
 
+# Each shipped Chat pack, with a model it serves. The fake is DashScope-strict about roles, message
+# order and tool pairing; its field allowlist is widened to the fields each provider documents.
+PACKS = {
+    "qwen": "qwen3-coder-plus",
+    "deepseek": "deepseek-chat",
+    "kimi": "kimi-k2.6",
+    "glm": "glm-5.1",
+    "minimax": "MiniMax-M2.7",
+    "openai-compatible": "local/qwen3-coder:30b",
+}
+EXTRA_FIELDS = {"thinking", "reasoning_effort", "reasoning_split", "do_sample", "tool_stream", "request_id",
+                "user_id", "max_completion_tokens", "user", "prompt_truncate_len", "repetition_penalty"}  # fmt: skip
+
+
 @pytest.mark.clients
 @pytest.mark.skipif(CLAUDE is None, reason="Claude Code is not installed: run `make clients` (needs npm)")
-async def test_claude_code_runs_its_tool_loop_through_the_qwen_pack(aiohttp_server, start_proxy, tmp_path):
-    fake = FakeChatProvider()
+@pytest.mark.parametrize("pack", sorted(PACKS))
+async def test_claude_code_runs_its_tool_loop_through_every_shipped_chat_pack(
+    aiohttp_server, start_proxy, tmp_path, pack
+):
+    fake = FakeChatProvider(allowed_fields=ALLOWED_FIELDS | EXTRA_FIELDS)
     server = await aiohttp_server(fake.app)
     rules = tmp_path / "rules"
     rules.mkdir()
-    shutil.copy(ROOT / "rules" / "qwen.yaml", rules / "qwen.yaml")
-    proxy = start_proxy(rules, env={"QWEN_BASE_URL": str(server.make_url("/v1")), "QWEN_API_KEY": "sk-qwen-pack"})
+    shutil.copy(ROOT / "rules" / f"{pack}.yaml", rules / f"{pack}.yaml")
+    prefix = pack.upper().replace("-", "_")
+    env = {f"{prefix}_BASE_URL": str(server.make_url("/v1")), f"{prefix}_API_KEY": "sk-pack"}
+    proxy = start_proxy(rules, env=env)
     work = tmp_path / "work"
     work.mkdir()
     (work / "a.txt").write_text("a")
@@ -48,7 +67,7 @@ async def test_claude_code_runs_its_tool_loop_through_the_qwen_pack(aiohttp_serv
         "IS_SANDBOX": "1",
     }
     cmd = [CLAUDE, "-p", "list the files here", "--output-format", "json", "--dangerously-skip-permissions",
-           "--model", "qwen3-coder-plus"]  # fmt: skip
+           "--model", PACKS[pack]]  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
         *cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
