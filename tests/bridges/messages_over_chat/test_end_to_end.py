@@ -23,7 +23,7 @@ import orjson
 import pytest
 from fakes.chat_provider import FakeChatProvider, chunk, text_chunks, tool_call_chunks, usage_chunk
 from fakes.messages_provider import FakeMessagesProvider, text_events, tool_use_events
-from proxy_process import ROOT, ProxyProcess, free_port, write_pack
+from proxy_process import ROOT, ProxyProcess, free_port
 
 CAPTURES = golden_files.FIXTURES / "claude-code-2.1.197"
 BASH = {
@@ -44,20 +44,13 @@ def proxy(ports, tmp_path_factory):
     rules = tmp_path_factory.mktemp("messages") / "rules"
     rules.mkdir()
     shutil.copy(ROOT / "rules" / "qwen.yaml", rules / "qwen.yaml")
-    write_pack(
-        rules,
-        "claude",
-        f"""
-        pack: claude
-        match: "starts_with(model, 'claude-')"
-        upstream:
-          url: http://127.0.0.1:{ports["messages"]}/v1
-          protocol: messages
-          api_key: sk-anthropic-pack
-          headers: {{anthropic-version: "2023-06-01"}}
-        """,
-    )
-    env = {"QWEN_BASE_URL": f"http://127.0.0.1:{ports['chat']}/compatible-mode/v1", "QWEN_API_KEY": "sk-qwen"}
+    shutil.copy(ROOT / "rules" / "anthropic.yaml", rules / "anthropic.yaml")  # the shipped pack, unedited
+    env = {
+        "QWEN_BASE_URL": f"http://127.0.0.1:{ports['chat']}/compatible-mode/v1",
+        "QWEN_API_KEY": "sk-qwen",
+        "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{ports['messages']}/v1",
+        "ANTHROPIC_API_KEY": "sk-anthropic-pack",
+    }
     process = ProxyProcess(rules, env=env)
     try:
         yield process.wait_ready()
@@ -206,7 +199,9 @@ async def test_a_messages_upstream_is_passed_through(sdk, messages_upstream, mod
         messages_upstream.replies.clear()  # the fake's own default answer: an echo body
     result = await read_three_ways(sdk, mode, model="claude-test-model", max_tokens=100, messages=HI)
     received = messages_upstream.received[0]
-    assert received.headers["anthropic-version"] == "2023-06-01"
+    # The client's own API version goes on (the SDK's); the pack's key replaced the client's.
+    assert received.headers["anthropic-version"] not in ("", None)
+    assert received.headers["x-api-key"] == "sk-anthropic-pack"
     if mode == "stream_helper":
         assert [b.type for b in result.content] == ["thinking", "text"] and result.content[1].text == "Hello"
     elif mode == "create":
