@@ -312,3 +312,15 @@ def test_the_opt_in_deepseek_responses_pack_takes_responses_clients_of_v4_and_le
         [sys.executable, "-m", "switchyard", "test", str(extra)], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and result.stdout.endswith(" passed, 0 failed\n"), result.stdout + result.stderr
+
+
+def test_every_opt_in_pack_in_rules_extra_checks_and_passes_its_tests():
+    for command in ("check", "test"):
+        result = subprocess.run(
+            [sys.executable, "-m", "switchyard", command, str(RULES / "extra")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
