@@ -63,6 +63,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="on SIGTERM, how long to keep accepting (with /readyz already 503) before draining",
     )
     p.add_argument("--admin-port", type=int, metavar="PORT", help="serve /metrics and /-/ on this port only")
+    p.add_argument(
+        "--max-concurrency",
+        type=int,
+        metavar="N",
+        help="requests and streams in flight at most; beyond, 503 with Retry-After at once (default: unlimited)",
+    )
     p.add_argument("--admin-host", default="127.0.0.1", help="the address of the admin listener")
     environment_defaults(p)
     return p

@@ -60,13 +60,14 @@ def create_app(
     upstream_proxy: str | None = None,
     lifecycle: Lifecycle | None = None,
     admin_port: int | None = None,
+    max_concurrency: int | None = None,
 ):
     """Build the app. Loading the rules here (not at start-up) makes a broken pack fail before binding."""
     metrics = Metrics()
     rules = rules or Rules.load(rules_dir, metrics, partial)
     upstreams = Upstreams(upstream_proxy)
     lifecycle = lifecycle or Lifecycle()
-    proxy = Proxy(rules, upstreams, metrics, max_body, ClientGate(client_tokens), lifecycle)
+    proxy = Proxy(rules, upstreams, metrics, max_body, ClientGate(client_tokens), lifecycle, max_concurrency)
     tasks: set[asyncio.Task] = set()
 
     @contextlib.asynccontextmanager
@@ -113,6 +114,8 @@ def create_app(
     async def readyz(request: Request) -> Response:
         if lifecycle.draining:  # SIGTERM: out of rotation at once, while in-flight requests finish
             return JSONResponse({"status": "draining"}, status_code=503)
+        if proxy.saturated:  # `--max-concurrency` reached: send new work elsewhere until a place frees
+            return JSONResponse({"status": "saturated", "in_flight": proxy.in_flight}, status_code=503)
         ready = bool(rules.current.packs)
         body: dict = {"status": "ready" if ready else "no packs loaded"}
         if rules.current.left_out:  # `--partial`: which files are out, and why (messages carry no secrets)
@@ -285,6 +288,7 @@ def serve(args: argparse.Namespace) -> int:
             upstream_proxy=args.upstream_proxy,
             lifecycle=lifecycle,
             admin_port=args.admin_port,
+            max_concurrency=args.max_concurrency,
         )
     except PackError as exc:
         for problem in exc.problems:

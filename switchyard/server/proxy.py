@@ -66,6 +66,7 @@ class Exchange:
     source: str | None = None  # whose failure it was: "proxy", "upstream" or "step" (None: served)
     attempts: attempts.Attempts | None = None  # calls that failed before the one that answered
     shutdown: bool = False  # the drain ended this stream when the grace was over
+    counted_until_stream_end: bool = False  # in `Proxy.in_flight` until its stream ends
 
     @property
     def pack_name(self) -> str:
@@ -87,6 +88,7 @@ class Proxy:
         max_body: int,
         gate: ClientGate | None = None,
         lifecycle: Lifecycle | None = None,
+        max_concurrency: int | None = None,
     ):
         self.rules = rules
         self.upstreams = upstreams
@@ -94,11 +96,30 @@ class Proxy:
         self.max_body = max_body
         self.gate = gate or ClientGate()
         self.lifecycle = lifecycle or Lifecycle()
+        self.max_concurrency = max_concurrency  # `--max-concurrency`: beyond it, 503 at once (None: unlimited)
+        self.in_flight = 0  # requests and streams not finished yet
+
+    @property
+    def saturated(self) -> bool:
+        return self.max_concurrency is not None and self.in_flight >= self.max_concurrency
 
     async def handle(self, request: Request, client: str) -> Response:
         ex = Exchange(_request_id(request), client)
+        if self.saturated:
+            # Refused at once rather than queued without bound; the client's SDK retries after the pause.
+            ex.source = "proxy"
+            error = ClientFacing(
+                f"the proxy is at its limit of {self.max_concurrency} requests in flight; retry shortly",
+                code="overloaded",
+                status=503,
+            )
+            return self._fail(ex, error, "over --max-concurrency", {"Retry-After": "1"})
+        self.in_flight += 1
         try:
-            return await self._handle(request, ex)
+            response = await self._handle(request, ex)
+            if isinstance(response, StreamingResponse):
+                ex.counted_until_stream_end = True  # the stream gives the place back when it ends
+            return response
         except UpstreamError as exc:  # unreachable, timed out, cut, or the upstream reported a failure
             ex.source = "upstream"
             return self._fail(ex, exc, redact(str(exc), ex.pack.upstream.api_key if ex.pack else ""))
@@ -119,6 +140,9 @@ class Proxy:
             ex.source = "proxy"
             error = ClientFacing(f"internal error in the proxy ({type(exc).__name__})", code="internal")
             return self._fail(ex, error, f"internal error: {type(exc).__name__}")
+        finally:
+            if not ex.counted_until_stream_end:
+                self.in_flight -= 1
 
     async def _handle(self, request: Request, ex: Exchange) -> Response:
         if not self.gate.admits(request.headers):
@@ -324,6 +348,7 @@ class Proxy:
                 ex.status, ex.error = 499, ex.error or "client went away"
             resp.release()
             self.lifecycle.untrack(id(ex))
+            self.in_flight -= 1
             self.metrics.active_streams.dec()
             self._done(ex)
 
@@ -395,12 +420,12 @@ class Proxy:
         self._done(ex)
         return Response(content, status_code=200, headers=headers, media_type=JSON)
 
-    def _fail(self, ex: Exchange, error: ClientFacing, reason: str) -> Response:
+    def _fail(self, ex: Exchange, error: ClientFacing, reason: str, headers: dict | None = None) -> Response:
         ex.status, ex.error = error.status, reason
         content = orjson.dumps(protocols.get(ex.client).render_error(error))
         ex.bytes_out = len(content)
         self._done(ex)
-        headers = {"X-Request-Id": ex.request_id}
+        headers = {"X-Request-Id": ex.request_id, **(headers or {})}
         return Response(content, status_code=error.status, headers=headers, media_type=JSON)
 
     def _done(self, ex: Exchange) -> None:

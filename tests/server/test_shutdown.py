@@ -94,3 +94,26 @@ async def test_every_flag_can_come_from_the_environment_and_a_flag_wins(aiohttp_
     _, proxy = await rig(aiohttp_server, start_proxy, tmp_path, "--log-level", "info", env=env)
     assert proxy.log().splitlines()[0].startswith("{")  # JSON from the environment; info from the flag
     assert '"level":"info"' in proxy.log()
+
+
+async def test_beyond_max_concurrency_a_request_gets_503_with_retry_after_at_once_and_readyz_says_saturated(
+    aiohttp_server, start_proxy, tmp_path
+):
+    release = asyncio.Event()
+    fake, proxy = await rig(aiohttp_server, start_proxy, tmp_path, "--max-concurrency", "1")
+    fake.reply_stream([chunk({"role": "assistant", "content": "Hel"}), chunk({}, "stop")], hold=(1, release))
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{proxy.base_url}/chat/completions", json=BODY) as held:
+            await held.content.readuntil(b"\n\n")  # one stream in flight: the limit
+            async with http.post(f"{proxy.base_url}/chat/completions", json=BODY) as refused:
+                assert refused.status == 503 and refused.headers["Retry-After"] == "1"
+                assert (await refused.json())["error"]["code"] == "overloaded"
+            async with http.get(proxy.url + "/readyz") as ready:
+                assert ready.status == 503 and (await ready.json())["status"] == "saturated"
+            release.set()
+            await held.read()
+        fake.reply_stream([chunk({"role": "assistant", "content": "again"}), chunk({}, "stop")])
+        async with http.post(f"{proxy.base_url}/chat/completions", json=BODY) as r:  # the place is free again
+            assert r.status == 200 and b"again" in await r.read()
+        async with http.get(proxy.url + "/readyz") as ready:
+            assert ready.status == 200
