@@ -242,6 +242,9 @@ class Proxy:
             ex.model = body.get("model")
             ex.stream = body.get("stream") is True
             pack = ex.pack = rules.select(body)
+            if pack is None and not isinstance(ex.model, str):
+                # Not a model nobody serves: a body that is wrong. Said as such, naming the field.
+                raise RequestError("'model' must be a string naming a model", param="model", code="invalid_model")
             if pack is None:
                 raise RequestError(
                     f"no pack serves the model {ex.model!r}", param="model", code="model_not_found", status=404

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+import pytest
 from aiohttp import web
 from proxy_process import write_pack
 from server_kit import assert_error_shape, post_json
@@ -173,3 +174,23 @@ async def test_admin_endpoints_judge_the_peer_address_not_x_forwarded_for(proxy,
     for forwarded in ("203.0.113.9", "127.0.0.1"):
         async with http.get(proxy.url + "/-/rules", headers={"X-Forwarded-For": forwarded}) as r:
             assert r.status == 200
+
+
+@pytest.mark.parametrize("model", [None, True, ["qwen"], {"name": "qwen"}])
+async def test_a_model_that_is_not_a_string_is_a_400_naming_model_not_a_404(proxy, http, model):
+    body = {"messages": [{"role": "user", "content": "hi"}]}
+    if model is not None:
+        body["model"] = model
+    status, _, answer = await post_json(http, f"{proxy.base_url}/chat/completions", body)
+    error = assert_error_shape(answer)
+    assert (status, error["param"], error["code"]) == (400, "model", "invalid_model")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"model": "chat-small", "x": NaN}', b'{"model": "chat-small\\ud800"}', b'{"model": "\\xff\\xfe"}'],
+    ids=["nan", "lone-surrogate", "invalid-utf8"],
+)
+async def test_json_that_is_not_json_is_a_400_in_the_clients_shape(proxy, http, raw):
+    status, _, answer = await post_json(http, f"{proxy.base_url}/chat/completions", raw)
+    assert status == 400 and assert_error_shape(answer)["code"] == "invalid_json"
