@@ -226,6 +226,18 @@ class Stream:
             self._finish(self.translator.fail(message, code), out)
         return out
 
+    @property
+    def keeps_alive(self) -> bool:
+        """Whether the client's protocol has a keep-alive event for a quiet upstream (Anthropic's `ping`)."""
+        return hasattr(self.translator, "keepalive")
+
+    def keepalive(self) -> list:
+        """Events that tell the client the stream is alive while the upstream is quiet (none after the end)."""
+        out: list = []
+        if not self.ended:
+            self._emit(self.translator.keepalive(), out)
+        return out
+
     def encode(self, events: list) -> bytes:
         """Client events as the bytes of the client's stream."""
         frame = self._frame

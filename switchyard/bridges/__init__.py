@@ -148,3 +148,9 @@ class Chained:
 
     def fail(self, message: str, code: str = "server_error") -> list:
         return self.outer.fail(message, code)
+
+    def __getattr__(self, name: str):
+        # `keepalive` is the client's business, so the outer (client-side) translator's, when it has one.
+        if name == "keepalive":
+            return self.outer.keepalive
+        raise AttributeError(name)

@@ -64,6 +64,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--admin-port", type=int, metavar="PORT", help="serve /metrics and /-/ on this port only")
     p.add_argument(
+        "--keepalive",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a quiet upstream's stream gets a keep-alive event (Anthropic's ping) after this long",
+    )
+    p.add_argument(
         "--max-concurrency",
         type=int,
         metavar="N",

@@ -61,13 +61,14 @@ def create_app(
     lifecycle: Lifecycle | None = None,
     admin_port: int | None = None,
     max_concurrency: int | None = None,
+    keepalive: float = 10.0,
 ):
     """Build the app. Loading the rules here (not at start-up) makes a broken pack fail before binding."""
     metrics = Metrics()
     rules = rules or Rules.load(rules_dir, metrics, partial)
     upstreams = Upstreams(upstream_proxy)
     lifecycle = lifecycle or Lifecycle()
-    proxy = Proxy(rules, upstreams, metrics, max_body, ClientGate(client_tokens), lifecycle, max_concurrency)
+    proxy = Proxy(rules, upstreams, metrics, max_body, ClientGate(client_tokens), lifecycle, max_concurrency, keepalive)
     tasks: set[asyncio.Task] = set()
 
     @contextlib.asynccontextmanager
@@ -289,6 +290,7 @@ def serve(args: argparse.Namespace) -> int:
             lifecycle=lifecycle,
             admin_port=args.admin_port,
             max_concurrency=args.max_concurrency,
+            keepalive=args.keepalive,
         )
     except PackError as exc:
         for problem in exc.problems:

@@ -89,6 +89,7 @@ class Proxy:
         gate: ClientGate | None = None,
         lifecycle: Lifecycle | None = None,
         max_concurrency: int | None = None,
+        keepalive: float = 10.0,
     ):
         self.rules = rules
         self.upstreams = upstreams
@@ -98,6 +99,9 @@ class Proxy:
         self.lifecycle = lifecycle or Lifecycle()
         self.max_concurrency = max_concurrency  # `--max-concurrency`: beyond it, 503 at once (None: unlimited)
         self.in_flight = 0  # requests and streams not finished yet
+        # After this many seconds without upstream data, a stream whose client protocol has a keep-alive
+        # event (Anthropic's `ping`) gets one: a model thinking for a minute must not look dead.
+        self.keepalive = keepalive
 
     @property
     def saturated(self) -> bool:
@@ -363,13 +367,24 @@ class Proxy:
         events_out = self.metrics.stream_events.labels(pack, "out")
         if ex.first_byte_ms is not None:  # read ahead by `_first_events`
             self.metrics.upstream_ttfb.labels(pack).observe(ex.first_byte_ms / 1000)
+        keepalive = stream.keeps_alive
         try:
             out = reader.primed
             while not (stream.step_error or stream.upstream_fault):
                 if out:
                     yield out
                 try:
-                    chunk = await reader.chunks.__anext__()
+                    if keepalive:
+                        try:
+                            # A quiet upstream (a model thinking) must not look dead to the client.
+                            chunk = await asyncio.wait_for(reader.chunks.__anext__(), self.keepalive)
+                        except aiohttp.ServerTimeoutError:
+                            raise  # the pack's read timeout: the upstream is gone, not quiet
+                        except TimeoutError:
+                            out = stream.keepalive()
+                            continue
+                    else:
+                        chunk = await reader.chunks.__anext__()
                 except StopAsyncIteration:
                     if ex.shutdown:  # closed by the drain, not by the upstream
                         raise aiohttp.ClientConnectionError("closed for the shutdown") from None

@@ -13,6 +13,7 @@ The SDK reads every answer three ways: `messages.stream()` + `get_final_message(
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
 import aiohttp
@@ -292,3 +293,25 @@ async def test_count_tokens_is_answered_by_the_proxy_with_an_estimate(start_prox
         async with http.post(f"{proxy.base_url}/messages/count_tokens", data=b"{nope") as r:
             assert r.status == 400 and (await r.json())["type"] == "error"
     assert 100 < counted < 200  # about a quarter of the characters
+
+
+async def test_a_quiet_upstream_gets_ping_events_to_the_messages_client(aiohttp_server, start_proxy, tmp_path):
+    release = asyncio.Event()
+    fake = FakeChatProvider()
+    server = await aiohttp_server(fake.app)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(ROOT / "rules" / "qwen.yaml", rules / "qwen.yaml")
+    env = {"QWEN_BASE_URL": str(server.make_url("/v1")), "QWEN_API_KEY": "k"}
+    proxy = start_proxy(rules, env=env, args=("--keepalive", "0.2"))
+    fake.reply_stream([chunk({"role": "assistant", "content": "Hel"}), chunk({"content": "lo"}), chunk({}, "stop")],
+                      hold=(1, release))  # fmt: skip
+    body = {"model": "qwen3-coder-plus", "max_tokens": 50, "stream": True, "messages": HI}
+    url, headers = f"{proxy.base_url}/messages", {"anthropic-version": "2023-06-01"}
+    async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as r:
+        await asyncio.sleep(1.0)  # the upstream is quiet for a second
+        release.set()
+        text = (await r.read()).decode()
+    names = [line[7:] for line in text.splitlines() if line.startswith("event: ")]
+    assert names.count("ping") >= 2, names
+    assert names[-1] == "message_stop" and "error" not in names
