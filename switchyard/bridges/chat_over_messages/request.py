@@ -266,10 +266,13 @@ def _tools(tools: object) -> list[dict]:
     out = []
     for i, tool in enumerate(array(tools, "tools")):
         tool = obj(tool, f"tools[{i}]")
+        if tool.get("type") == "custom":  # a client's free-text tool: Anthropic has no such kind
+            raise RequestError("Tool type 'custom' cannot be sent to this upstream.", param=f"tools[{i}].type")
         if tool.get("type") != "function":
-            raise RequestError(
-                f"Tool type {tool.get('type')!r} cannot be sent to this upstream.", param=f"tools[{i}].type"
-            )
+            # A built-in tool of another provider (`web_search`, which Codex always declares): passed on
+            # unchanged for the pack to drop or map to Anthropic's own (rules/anthropic.yaml drops it).
+            out.append(tool)
+            continue
         function = obj(tool.get("function"), f"tools[{i}].function")
         converted = {"name": text(function.get("name"), f"tools[{i}].function.name")}
         if function.get("description"):

@@ -473,3 +473,46 @@ async def test_codex_exec_completes_its_tool_loop_through_an_outage_of_its_first
     await codex_tool_loop(outage_rig, tmp_path)
     assert len(outage_rig.fake.received) == 2  # both turns reached the fallback, none was lost
     assert outage_rig.proxy.log().count("primary:upstream_unreachable primary:upstream_unreachable") == 2
+
+
+# -- Codex in front of Claude: Responses -> Chat -> Messages, composed, through the shipped anthropic pack
+
+
+@pytest.mark.clients
+@pytest.mark.skipif(CODEX is None, reason="Codex CLI is not installed: run `make clients` (needs npm)")
+async def test_codex_exec_runs_its_tool_loop_against_an_anthropic_upstream(aiohttp_server, start_proxy, tmp_path):
+    from fakes.messages_provider import FakeMessagesProvider, text_events, tool_use_events
+
+    fake = FakeMessagesProvider()
+    server = await aiohttp_server(fake.app)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(ROOT / "rules" / "anthropic.yaml", rules / "anthropic.yaml")
+    env = {"ANTHROPIC_BASE_URL": str(server.make_url("/v1")), "ANTHROPIC_API_KEY": "sk-anthropic"}
+    proxy = start_proxy(rules, env=env)
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text(CODEX_CONFIG.format(model="claude-sonnet-4-5", base_url=proxy.base_url))
+    work = tmp_path / "work"
+    work.mkdir()
+    fake.reply_stream(tool_use_events("toolu_1", "exec_command", ['{"cmd": ', '"echo switchyard-ok"}']))
+    fake.reply_stream(text_events("The command printed ", "switchyard-ok."))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_"))},
+        "CODEX_HOME": str(home),
+        "SWITCHYARD_E2E_KEY": CLIENT_KEY,
+        "NO_COLOR": "1",
+    }
+    cmd = [CODEX, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"]
+    cmd += ["-C", str(work), "run `echo switchyard-ok` and tell me what it printed"]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    output = out.decode(errors="replace") + err.decode(errors="replace")
+    assert proc.returncode == 0, output + "\nproxy log:\n" + proxy.log()
+    assert "The command printed switchyard-ok." in out.decode(errors="replace"), output
+    second = fake.received[-1].body
+    assert second["messages"][-1]["content"][0]["type"] == "tool_result"
+    assert "switchyard-ok" in str(second["messages"][-1]["content"][0]["content"])
+    assert fake.received[-1].headers["x-api-key"] == "sk-anthropic"
