@@ -79,6 +79,45 @@ def test_the_python_snippets_in_the_docs_compile() -> None:
             compile(code, page, "exec")
 
 
+async def test_the_sdk_snippet_of_getting_started_runs_against_the_shipped_packs(tmp_path, aiohttp_server) -> None:
+    """`make run` (the shipped rules/) with the Qwen pack pointed at a strict fake, and the snippet run as written
+    but for the port: the SDK gets its answer, and the provider got the pack's key."""
+    [code] = blocks("docs/getting-started.md", "python")
+    qwen = FakeChatProvider()
+    upstream = await aiohttp_server(qwen.app)
+    port = free_port()
+    env = {**os.environ, "QWEN_BASE_URL": str(upstream.make_url("/v1")), "QWEN_API_KEY": "sk-from-the-pack"}
+    argv = [sys.executable, "-m", "switchyard", "serve", "--rules", "rules", "--port", str(port)]
+    proc = subprocess.Popen(argv, cwd=golden_files.ROOT, env=env, stderr=subprocess.PIPE)
+    try:
+        await wait_ready(port, proc)
+        assert "http://127.0.0.1:8080/v1" in code
+        code = code.replace("http://127.0.0.1:8080/v1", f"http://127.0.0.1:{port}/v1")
+        last = code.rstrip().rsplit("\n", 1)
+        namespace: dict = {}
+        await asyncio.to_thread(exec, f"{last[0]}\nresult = {last[1]}", namespace)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=40)
+    assert namespace["result"].choices[0].message.content  # the fake's echo, through the proxy
+    [received] = qwen.received
+    assert received.headers["Authorization"] == "Bearer sk-from-the-pack"
+    assert received.body["model"] == "qwen3-coder-plus"
+
+
+async def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 15) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(int(timeout / 0.05)):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as ready:
+                    if ready.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+            await asyncio.sleep(0.05)
+    raise AssertionError("the server was not ready in time")
+
+
 def section(page: str, heading: str) -> str:
     text = (golden_files.ROOT / page).read_text(encoding="utf-8")
     start = text.index(f"\n## {heading}\n")
@@ -118,15 +157,8 @@ async def test_the_ten_minute_provider_recipe_runs_as_written(tmp_path, aiohttp_
         env["ACME_BASE_URL"] = str(upstream.make_url("/v1"))
         proc = subprocess.Popen([*argv, "--port", str(port)], cwd=tmp_path, env=env, stderr=subprocess.PIPE)
         try:
+            await wait_ready(port, proc)
             async with aiohttp.ClientSession() as http:
-                for _ in range(200):
-                    try:
-                        async with http.get(f"http://127.0.0.1:{port}/readyz") as ready:
-                            if ready.status == 200:
-                                break
-                    except aiohttp.ClientConnectionError:
-                        assert proc.poll() is None, proc.stderr.read().decode()
-                    await asyncio.sleep(0.05)
                 url = f"http://127.0.0.1:{port}/v1/responses"
                 async with http.post(url, data=(tmp_path / "request.json").read_bytes()) as r:
                     text = await r.text()
