@@ -116,6 +116,27 @@ def test_the_images_command_serves_the_shipped_packs_from_the_images_layout(tmp_
     assert out.splitlines()[0].startswith("{")  # SWITCHYARD_LOG_FORMAT=json from the image
 
 
+def test_the_image_runs_the_demo_with_the_packs_it_ships(tmp_path) -> None:
+    """`docker run IMAGE demo --once`: the image's entry point, its environment, its folder layout, and a
+    working directory with no rules/ in it (the image's is /)."""
+    argv, env = image_command()
+    image_rules = tmp_path / "image" / env["SWITCHYARD_RULES"].lstrip("/")
+    shutil.copytree(ROOT / "rules", image_rules, ignore=shutil.ignore_patterns("extra"))
+    (tmp_path / "cwd").mkdir()
+    env = {**{k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}, **env}
+    env["SWITCHYARD_RULES"] = str(image_rules)
+    result = subprocess.run(
+        [str(BIN / argv[0]), "demo", "--once", "--port", "0"],
+        cwd=tmp_path / "cwd",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"({image_rules}/qwen.yaml)" in result.stdout and "What the client got back: HTTP 200" in result.stdout
+
+
 def unshare_works() -> bool:
     if shutil.which("unshare") is None or os.geteuid() != 0:
         return False
