@@ -5,8 +5,10 @@
   like the image (`/etc/switchyard/rules` with the shipped packs) and serves;
 - as PID 1 in its own PID namespace (`unshare --pid --fork --mount-proc`, as root), the server reloads
   on SIGHUP and, on SIGTERM, drains a live stream and exits 0;
-- the manifests validate against Kubernetes 1.37 (`kubernetes-validate --strict`), the pack in the
-  ConfigMap checks, and the sidecar's flags parse and fit the termination grace period.
+- the manifests validate against the Kubernetes version `make lint` pins (KUBERNETES_VERSION, 1.37), with
+  no network (`kubernetes-validate --strict` ships its schemas), and a misspelled field fails; the pack in
+  the ConfigMap checks, and the sidecar's flags parse and fit the termination grace period;
+- the image's entry point runs `demo --once` with the packs the image ships.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ ROOT = golden_files.ROOT
 BIN = Path(sys.executable).parent
 DEPLOY = ROOT / "deploy" / "kubernetes"
 MANIFESTS = sorted(p for p in DEPLOY.glob("*.yaml") if p.name != "kustomization.yaml")
+# The version `make lint` validates against; the tests use the same one.
+KUBERNETES = re.search(r"^KUBERNETES_VERSION \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -211,11 +215,33 @@ def manifests() -> list[dict]:
 
 
 @pytest.mark.skipif(shutil.which("kubernetes-validate", path=str(BIN)) is None, reason="not installed")
-def test_the_manifests_validate_against_kubernetes_1_37() -> None:
-    cmd = [str(BIN / "kubernetes-validate"), "--strict", "-k", "1.37.0", *map(str, MANIFESTS)]
+def test_the_manifests_validate_against_the_kubernetes_version_make_lint_uses() -> None:
+    assert KUBERNETES.startswith("1.") and int(KUBERNETES.split(".")[1]) >= 37
+    cmd = [str(BIN / "kubernetes-validate"), "--strict", "-k", KUBERNETES, *map(str, MANIFESTS)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("passed") == len(MANIFESTS)
+    assert result.stdout.count(f"against version {KUBERNETES.rsplit('.', 1)[0]}") == len(MANIFESTS)
+
+
+@pytest.mark.skipif(shutil.which("kubernetes-validate", path=str(BIN)) is None, reason="not installed")
+def test_the_validation_needs_no_network_and_catches_a_misspelled_field(tmp_path) -> None:
+    text = (DEPLOY / "deployment-native-sidecar.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        text.replace("restartPolicy: Always\n", "restartPolicy: Always\n          restartPolicyy: Always\n", 1)
+    )
+    cmd = [str(BIN / "kubernetes-validate"), "--strict", "-k", KUBERNETES]
+    offline = (
+        ["unshare", "--net"]
+        if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
+        else []
+    )
+    good = subprocess.run(
+        [*offline, *cmd, str(DEPLOY / "deployment-native-sidecar.yaml")], capture_output=True, text=True
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    result = subprocess.run([*offline, *cmd, str(bad)], capture_output=True, text=True)
+    assert result.returncode == 1 and "'restartPolicyy' was unexpected" in result.stdout + result.stderr
 
 
 def test_the_kustomization_lists_every_manifest() -> None:
