@@ -114,10 +114,20 @@ def test_the_images_command_serves_the_shipped_packs_from_the_images_layout(tmp_
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
             models = {m["id"] for m in json.load(r)["data"]}
         assert {"qwen3-coder-plus", "deepseek-chat"} <= models
+        assert run_healthcheck(env) == 0  # the image's HEALTHCHECK finds the server it runs
     finally:
         proc.send_signal(signal.SIGINT)
         out = proc.communicate(timeout=20)[0].decode()
     assert out.splitlines()[0].startswith("{")  # SWITCHYARD_LOG_FORMAT=json from the image
+    assert run_healthcheck(env) != 0  # and fails once it is gone
+
+
+def run_healthcheck(env: dict) -> int:
+    """The Dockerfile's HEALTHCHECK command (exec form), run with the image's environment."""
+    check = next(arg for op, arg in dockerfile_instructions() if op == "HEALTHCHECK")
+    argv = json.loads(check.split(" CMD ", 1)[1])
+    assert argv[0] == "python"
+    return subprocess.run([sys.executable, *argv[1:]], env=env, capture_output=True, timeout=10).returncode
 
 
 def test_the_image_runs_the_demo_with_the_packs_it_ships(tmp_path) -> None:
