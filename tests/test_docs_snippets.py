@@ -170,3 +170,31 @@ async def test_the_ten_minute_provider_recipe_runs_as_written(tmp_path, aiohttp_
         [received] = acme.received
         assert received.headers["Authorization"] == f"Bearer {env['ACME_API_KEY']}"
         assert received.body == sent  # what `apply` said Acme would get is what it got
+
+
+async def test_the_header_per_provider_recipe_sends_its_headers(tmp_path, aiohttp_server) -> None:
+    """`tests:` cases see bodies only; the headers of the cookbook's recipe are checked by serving it."""
+    recipe = section("docs/cookbook.md", "A header per provider")
+    [pack] = re.findall(r"```yaml\n(.*?)```", recipe, re.S)
+    provider = FakeChatProvider()
+    upstream = await aiohttp_server(provider.app)
+    url = re.search(r'url: "(https://[^"]+)"', pack).group(1)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "headers.yaml").write_text(pack.replace(url, str(upstream.make_url("/v1"))))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("TEAM_NAME", "HEADERS_API_KEY")}
+    argv = [sys.executable, "-m", "switchyard", "serve", "--rules", str(tmp_path / "rules"), "--port", str(port)]
+    proc = subprocess.Popen(argv, env={**env, "HEADERS_API_KEY": "sk-h"}, stderr=subprocess.PIPE)
+    try:
+        await wait_ready(port, proc)
+        async with aiohttp.ClientSession() as http:
+            body = {"model": "hdr-1", "messages": [{"role": "user", "content": "hi"}]}
+            async with http.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body) as r:
+                assert r.status == 200, await r.text()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=40)
+    [received] = provider.received
+    assert received.headers["X-Team"] == "platform"  # ${TEAM_NAME:-platform}, unset
+    assert received.headers["X-Provider-Region"] == "eu-west"
+    assert received.headers["Authorization"] == "Bearer sk-h"
