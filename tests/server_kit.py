@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import random
 import re
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ import pytest
 from fakes.chat_provider import FakeChatProvider
 from fakes.responses_provider import FakeResponsesProvider
 from prometheus_client.parser import text_string_to_metric_families
-from proxy_process import ProxyProcess, free_port, write_pack
+from proxy_process import ProxyProcess, free_port, rebindable_port, write_pack
 
 # Distinctive strings, so that a test can grep every output of the proxy for them.
 PACK_KEY = "sk-pack-SWITCHYARD-7f3c9e-TESTKEY"
@@ -191,28 +189,6 @@ def shared_packs(folder: Path, ports: Ports) -> None:
           force_stream: true
         """,
     )
-
-
-def rebindable_port() -> int:
-    """A free port below the kernel's ephemeral range, for a fake that each test binds again.
-
-    A port from `free_port()` is an ephemeral one: between two tests, while nothing listens on it, an
-    outgoing connection (the proxy's to another upstream, say) may get it as its local port, and the
-    next test's bind fails with "Address already in use". Below the range, only a listener takes it.
-    """
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return free_port()
-    for _ in range(100):
-        port = random.randrange(max(1024, low // 2), low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    return free_port()
 
 
 @pytest.fixture(name="ports", scope="module")
