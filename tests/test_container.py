@@ -267,6 +267,21 @@ def test_the_pack_in_the_configmap_checks(tmp_path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_every_variable_the_configmaps_packs_need_comes_from_the_secret_the_sidecars_read() -> None:
+    """A `${VAR}` without a default must be set for `serve` to start: the Secret has to carry it."""
+    [config] = [m for m in manifests() if m["kind"] == "ConfigMap"]
+    needed = {v for text in config["data"].values() for v in re.findall(r"\$\{(\w+)\}", text)}
+    assert needed  # the example's pack reads its key from the environment
+    secrets = {m["metadata"]["name"]: set(m.get("stringData", {}) | m.get("data", {})) for m in manifests()
+               if m["kind"] == "Secret"}  # fmt: skip
+    for deployment in (m for m in manifests() if m["kind"] == "Deployment"):
+        spec = deployment["spec"]["template"]["spec"]
+        [sidecar] = [c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == "switchyard"]
+        provided = {k for ref in sidecar.get("envFrom", []) for k in secrets[ref["secretRef"]["name"]]}
+        provided |= {e["name"] for e in sidecar.get("env", [])}
+        assert needed <= provided, (deployment["metadata"]["name"], needed - provided)
+
+
 def test_the_sidecars_flags_parse_fit_the_grace_period_and_probe_the_admin_port() -> None:
     for deployment in (m for m in manifests() if m["kind"] == "Deployment"):
         spec = deployment["spec"]["template"]["spec"]
