@@ -11,6 +11,8 @@ STAMP := $(VENV)/.installed
 CODEX_VERSION ?= 0.171.0
 CLAUDE_VERSION ?= 2.1.197
 CLIENTS ?= pinned
+# The Kubernetes version the manifests in deploy/kubernetes are validated against (schemas ship with kubernetes-validate).
+KUBERNETES_VERSION ?= 1.37.0
 
 install: $(STAMP)
 
@@ -41,7 +43,7 @@ lint: install
 	$(BIN)/ruff format --check switchyard tests bench
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
-	$(BIN)/kubernetes-validate --strict --quiet $(filter-out deploy/kubernetes/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
+	$(BIN)/kubernetes-validate --strict --quiet -k $(KUBERNETES_VERSION) $(filter-out deploy/kubernetes/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
 
 format: install
 	$(BIN)/ruff format switchyard tests bench

@@ -9,6 +9,7 @@ console entry point, and talk to it over TCP. The fake upstreams run inside the 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,6 +28,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def rebindable_port() -> int:
+    """A free port below the kernel's ephemeral range, for a fake that each test binds again.
+
+    A port from `free_port()` is an ephemeral one: between two tests, while nothing listens on it, an
+    outgoing connection (the proxy's to another upstream, say) may get it as its local port, and the
+    next test's bind fails with "Address already in use". Below the range, only a listener takes it.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return free_port()
+    for _ in range(100):
+        port = random.randrange(max(1024, low // 2), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
 
 
 class ProxyProcess:

@@ -32,7 +32,7 @@ import pytest
 from fakes.chat_provider import FakeChatProvider
 from fakes.responses_provider import FakeResponsesProvider
 from prometheus_client.parser import text_string_to_metric_families
-from proxy_process import ProxyProcess, free_port, write_pack
+from proxy_process import ProxyProcess, free_port, rebindable_port, write_pack
 
 # Distinctive strings, so that a test can grep every output of the proxy for them.
 PACK_KEY = "sk-pack-SWITCHYARD-7f3c9e-TESTKEY"
@@ -193,7 +193,7 @@ def shared_packs(folder: Path, ports: Ports) -> None:
 
 @pytest.fixture(name="ports", scope="module")
 def ports_fixture() -> Ports:
-    return Ports(chat=free_port(), responses=free_port(), closed=free_port())
+    return Ports(chat=rebindable_port(), responses=rebindable_port(), closed=free_port())
 
 
 @pytest.fixture(name="proxy", scope="module")

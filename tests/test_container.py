@@ -5,8 +5,10 @@
   like the image (`/etc/switchyard/rules` with the shipped packs) and serves;
 - as PID 1 in its own PID namespace (`unshare --pid --fork --mount-proc`, as root), the server reloads
   on SIGHUP and, on SIGTERM, drains a live stream and exits 0;
-- the manifests validate against Kubernetes 1.37 (`kubernetes-validate --strict`), the pack in the
-  ConfigMap checks, and the sidecar's flags parse and fit the termination grace period.
+- the manifests validate against the Kubernetes version `make lint` pins (KUBERNETES_VERSION, 1.37), with
+  no network (`kubernetes-validate --strict` ships its schemas), and a misspelled field fails; the pack in
+  the ConfigMap checks, and the sidecar's flags parse and fit the termination grace period;
+- the image's entry point runs `demo --once` with the packs the image ships.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ ROOT = golden_files.ROOT
 BIN = Path(sys.executable).parent
 DEPLOY = ROOT / "deploy" / "kubernetes"
 MANIFESTS = sorted(p for p in DEPLOY.glob("*.yaml") if p.name != "kustomization.yaml")
+# The version `make lint` validates against; the tests use the same one.
+KUBERNETES = re.search(r"^KUBERNETES_VERSION \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -110,10 +114,41 @@ def test_the_images_command_serves_the_shipped_packs_from_the_images_layout(tmp_
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
             models = {m["id"] for m in json.load(r)["data"]}
         assert {"qwen3-coder-plus", "deepseek-chat"} <= models
+        assert run_healthcheck(env) == 0  # the image's HEALTHCHECK finds the server it runs
     finally:
         proc.send_signal(signal.SIGINT)
         out = proc.communicate(timeout=20)[0].decode()
     assert out.splitlines()[0].startswith("{")  # SWITCHYARD_LOG_FORMAT=json from the image
+    assert run_healthcheck(env) != 0  # and fails once it is gone
+
+
+def run_healthcheck(env: dict) -> int:
+    """The Dockerfile's HEALTHCHECK command (exec form), run with the image's environment."""
+    check = next(arg for op, arg in dockerfile_instructions() if op == "HEALTHCHECK")
+    argv = json.loads(check.split(" CMD ", 1)[1])
+    assert argv[0] == "python"
+    return subprocess.run([sys.executable, *argv[1:]], env=env, capture_output=True, timeout=10).returncode
+
+
+def test_the_image_runs_the_demo_with_the_packs_it_ships(tmp_path) -> None:
+    """`docker run IMAGE demo --once`: the image's entry point, its environment, its folder layout, and a
+    working directory with no rules/ in it (the image's is /)."""
+    argv, env = image_command()
+    image_rules = tmp_path / "image" / env["SWITCHYARD_RULES"].lstrip("/")
+    shutil.copytree(ROOT / "rules", image_rules, ignore=shutil.ignore_patterns("extra"))
+    (tmp_path / "cwd").mkdir()
+    env = {**{k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}, **env}
+    env["SWITCHYARD_RULES"] = str(image_rules)
+    result = subprocess.run(
+        [str(BIN / argv[0]), "demo", "--once", "--port", "0"],
+        cwd=tmp_path / "cwd",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"({image_rules}/qwen.yaml)" in result.stdout and "What the client got back: HTTP 200" in result.stdout
 
 
 def unshare_works() -> bool:
@@ -190,11 +225,33 @@ def manifests() -> list[dict]:
 
 
 @pytest.mark.skipif(shutil.which("kubernetes-validate", path=str(BIN)) is None, reason="not installed")
-def test_the_manifests_validate_against_kubernetes_1_37() -> None:
-    cmd = [str(BIN / "kubernetes-validate"), "--strict", "-k", "1.37.0", *map(str, MANIFESTS)]
+def test_the_manifests_validate_against_the_kubernetes_version_make_lint_uses() -> None:
+    assert KUBERNETES.startswith("1.") and int(KUBERNETES.split(".")[1]) >= 37
+    cmd = [str(BIN / "kubernetes-validate"), "--strict", "-k", KUBERNETES, *map(str, MANIFESTS)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("passed") == len(MANIFESTS)
+    assert result.stdout.count(f"against version {KUBERNETES.rsplit('.', 1)[0]}") == len(MANIFESTS)
+
+
+@pytest.mark.skipif(shutil.which("kubernetes-validate", path=str(BIN)) is None, reason="not installed")
+def test_the_validation_needs_no_network_and_catches_a_misspelled_field(tmp_path) -> None:
+    text = (DEPLOY / "deployment-native-sidecar.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        text.replace("restartPolicy: Always\n", "restartPolicy: Always\n          restartPolicyy: Always\n", 1)
+    )
+    cmd = [str(BIN / "kubernetes-validate"), "--strict", "-k", KUBERNETES]
+    offline = (
+        ["unshare", "--net"]
+        if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
+        else []
+    )
+    good = subprocess.run(
+        [*offline, *cmd, str(DEPLOY / "deployment-native-sidecar.yaml")], capture_output=True, text=True
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    result = subprocess.run([*offline, *cmd, str(bad)], capture_output=True, text=True)
+    assert result.returncode == 1 and "'restartPolicyy' was unexpected" in result.stdout + result.stderr
 
 
 def test_the_kustomization_lists_every_manifest() -> None:
@@ -208,6 +265,21 @@ def test_the_pack_in_the_configmap_checks(tmp_path) -> None:
         (tmp_path / name).write_text(text)
     result = subprocess.run([str(BIN / "switchyard"), "check", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_variable_the_configmaps_packs_need_comes_from_the_secret_the_sidecars_read() -> None:
+    """A `${VAR}` without a default must be set for `serve` to start: the Secret has to carry it."""
+    [config] = [m for m in manifests() if m["kind"] == "ConfigMap"]
+    needed = {v for text in config["data"].values() for v in re.findall(r"\$\{(\w+)\}", text)}
+    assert needed  # the example's pack reads its key from the environment
+    secrets = {m["metadata"]["name"]: set(m.get("stringData", {}) | m.get("data", {})) for m in manifests()
+               if m["kind"] == "Secret"}  # fmt: skip
+    for deployment in (m for m in manifests() if m["kind"] == "Deployment"):
+        spec = deployment["spec"]["template"]["spec"]
+        [sidecar] = [c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == "switchyard"]
+        provided = {k for ref in sidecar.get("envFrom", []) for k in secrets[ref["secretRef"]["name"]]}
+        provided |= {e["name"] for e in sidecar.get("env", [])}
+        assert needed <= provided, (deployment["metadata"]["name"], needed - provided)
 
 
 def test_the_sidecars_flags_parse_fit_the_grace_period_and_probe_the_admin_port() -> None:

@@ -31,7 +31,12 @@ from switchyard.pipeline import Observation, Pipeline
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="show the whole path with a built-in mock model: no key, no network")
-    p.add_argument("--rules", default=DEFAULT_RULES, metavar="DIR", help="the packs to serve (the shipped ones)")
+    # The same folder `serve` would use: in the image that is SWITCHYARD_RULES (/etc/switchyard/rules), so
+    # `docker run IMAGE demo --once` shows the path with the packs the image ships.
+    rules = os.environ.get("SWITCHYARD_RULES") or DEFAULT_RULES
+    p.add_argument(
+        "--rules", default=rules, metavar="DIR", help="the packs to serve (default: SWITCHYARD_RULES or rules)"
+    )
     p.add_argument("--port", type=int, default=8080, help="the demo proxy's port (0: any free one)")
     p.add_argument("--once", action="store_true", help="stop after the walkthrough instead of serving on")
     return p

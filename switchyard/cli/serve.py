@@ -95,7 +95,8 @@ def environment_defaults(parser: argparse.ArgumentParser) -> None:
         if isinstance(action, argparse._StoreTrueAction):
             parsed: object = value.strip().lower() in ("1", "true", "yes", "on")
         elif isinstance(action, argparse._AppendAction):
-            parsed = [item.strip() for item in value.split(",") if item.strip()]
+            parsed = _FromEnvironment(item.strip() for item in value.split(",") if item.strip())
+            action.__class__ = _AppendReplacingEnvironment
         else:
             try:
                 parsed = action.type(value) if action.type else value
@@ -105,6 +106,23 @@ def environment_defaults(parser: argparse.ArgumentParser) -> None:
                 choices = ", ".join(map(str, action.choices))
                 parser.error(f"{name}={value!r}: choose from {choices}")
         parser.set_defaults(**{action.dest: parsed})
+
+
+class _FromEnvironment(list):
+    """A repeatable flag's values taken from the environment (so the command line can tell them apart)."""
+
+
+class _AppendReplacingEnvironment(argparse._AppendAction):
+    """A repeatable flag whose first use on the command line replaces the environment's values.
+
+    argparse's own append adds to its default, which would make `SWITCHYARD_CLIENT_TOKEN=a` and
+    `--client-token b` accept both tokens: the command line must win, as it does for every other flag.
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if isinstance(getattr(namespace, self.dest, None), _FromEnvironment):
+            setattr(namespace, self.dest, None)
+        super().__call__(parser, namespace, values, option_string)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ import orjson
 import pytest
 from fakes.chat_provider import FakeChatProvider, chunk, text_chunks, tool_call_chunks, usage_chunk
 from fakes.messages_provider import FakeMessagesProvider, text_events, tool_use_events
-from proxy_process import ROOT, ProxyProcess, free_port
+from proxy_process import ROOT, ProxyProcess, rebindable_port
 
 CAPTURES = golden_files.FIXTURES / "claude-code-2.1.197"
 BASH = {
@@ -37,7 +37,7 @@ HI = [{"role": "user", "content": "hi"}]
 
 @pytest.fixture(scope="module")
 def ports() -> dict:
-    return {"chat": free_port(), "messages": free_port()}
+    return {"chat": rebindable_port(), "messages": rebindable_port()}
 
 
 @pytest.fixture(scope="module")
