@@ -42,6 +42,7 @@ import orjson
 from switchyard.bridges.messages_over_chat.request import tool_names
 from switchyard.errors import UpstreamFailed
 from switchyard.ids import new_id
+from switchyard.protocols.chat.reading import reasoning_of, text_of
 from switchyard.protocols.failures import failed
 from switchyard.protocols.messages.aggregate import final_message
 from switchyard.protocols.messages.errors import error_event
@@ -148,10 +149,10 @@ class MessagesStream:
 
     def _delta(self, delta: dict) -> list[dict]:
         events: list[dict] = []
-        reasoning = _reasoning_of(delta)
+        reasoning = reasoning_of(delta)
         if reasoning:
             events += self._block_delta("thinking", {"type": "thinking_delta", "thinking": reasoning})
-        content = _text_of(delta.get("content")) + _text_of(delta.get("refusal"))
+        content = text_of(delta.get("content")) + text_of(delta.get("refusal"))
         if content:
             events += self._block_delta("text", {"type": "text_delta", "text": content})
         calls = delta.get("tool_calls")
@@ -347,25 +348,3 @@ def to_message(completion: dict, client_body: dict, *, ids: Callable[[str], str]
     stream = MessagesStream(client_body, ids=ids)
     events = stream.feed({**chunk, "usage": completion.get("usage") or {}}) + stream.close()
     return final_message(events)
-
-
-def _reasoning_of(delta: dict) -> str:
-    """Reasoning text from the de-facto Chat extension: `reasoning_content`, else `reasoning` (text or object)."""
-    value = delta.get("reasoning_content")
-    if isinstance(value, str) and value:
-        return value
-    value = delta.get("reasoning")
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        inner = value.get("text") or value.get("content")
-        return inner if isinstance(inner, str) else ""
-    return ""
-
-
-def _text_of(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(part.get("text") or "") for part in content if isinstance(part, dict))
-    return ""

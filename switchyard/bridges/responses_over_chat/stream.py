@@ -48,6 +48,7 @@ from switchyard.bridges.responses_over_chat.calls import Call, Calls, custom_inp
 from switchyard.bridges.responses_over_chat.request import tool_names
 from switchyard.errors import UpstreamFailed
 from switchyard.ids import new_id
+from switchyard.protocols.chat.reading import reasoning_of, text_of
 from switchyard.protocols.failures import failed
 from switchyard.protocols.openai import upstream_error
 
@@ -131,10 +132,10 @@ class ResponsesStream:
 
     def _delta(self, delta: dict) -> list[dict]:
         events: list[dict] = []
-        reasoning = _reasoning_of(delta)
+        reasoning = reasoning_of(delta)
         if reasoning:
             events += self._reasoning_delta(reasoning)
-        text = _text_of(delta.get("content")) + _text_of(delta.get("refusal"))
+        text = text_of(delta.get("content")) + text_of(delta.get("refusal"))
         if text:
             events += self._text_delta(text)
         for tool_call in delta.get("tool_calls") or []:
@@ -354,33 +355,6 @@ def to_response(
     stream = ResponsesStream(client_body, ids=ids, clock=clock)
     events = stream.feed({**chunk, "usage": completion.get("usage") or {}}) + stream.close()
     return events[-1]["response"]
-
-
-def _reasoning_of(delta: dict) -> str:
-    """The reasoning text of a delta (or message), from the de-facto Chat extension (protocols.md B.6).
-
-    `reasoning_content` (DeepSeek, Qwen, Kimi, GLM, llama.cpp) first, else `reasoning` as a string (vLLM,
-    Ollama, OpenRouter) or an object with `text` or `content` (as Codex's own Chat reader accepted). One
-    source only: some servers send the same text under both names.
-    """
-    value = delta.get("reasoning_content")
-    if isinstance(value, str) and value:
-        return value
-    value = delta.get("reasoning")
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        text = value.get("text") or value.get("content")
-        return text if isinstance(text, str) else ""
-    return ""
-
-
-def _text_of(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(part.get("text") or "") for part in content if isinstance(part, dict))
-    return ""
 
 
 def _text_part(text: str) -> dict:
