@@ -35,6 +35,16 @@ clients:
 	else echo "clients: npm not found; the Codex CLI and Claude Code tests will be skipped"; fi
 codex claude: clients
 
+# The real-client tests only (marker `clients`): the pinned versions, or with CLIENTS=latest the newest
+# Codex CLI and Claude Code, installed into .clients/latest so that the pinned install stays as it is.
+test-clients: install $(if $(filter latest,$(CLIENTS)),,clients)
+	@if [ "$(CLIENTS)" = "latest" ]; then \
+	  npm install --prefix .clients/latest --no-audit --no-fund --silent @openai/codex@latest @anthropic-ai/claude-code@latest >/dev/null \
+	  && echo "clients: codex $$(node -p 'require("./.clients/latest/node_modules/@openai/codex/package.json").version'), claude-code $$(node -p 'require("./.clients/latest/node_modules/@anthropic-ai/claude-code/package.json").version')" \
+	  && SWITCHYARD_CODEX=$(CURDIR)/.clients/latest/node_modules/.bin/codex SWITCHYARD_CLAUDE=$(CURDIR)/.clients/latest/node_modules/.bin/claude \
+	     $(BIN)/python -m pytest -m clients -rs; \
+	else $(BIN)/python -m pytest -m clients -rs; fi
+
 test: install clients
 	$(BIN)/python -m pytest
 
