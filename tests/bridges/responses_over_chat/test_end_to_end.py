@@ -317,14 +317,14 @@ stream_idle_timeout_ms = 20000
 """
 
 
-async def codex_tool_loop(rig: Rig, tmp_path) -> str:
+async def codex_tool_loop(rig: Rig, tmp_path, model: str = MODEL) -> str:
     """Run `codex exec` through the rig's proxy: the model asks for `echo switchyard-ok`, then answers.
 
     Returns Codex's output after asserting that it exited 0 and printed the model's final answer.
     """
     home = tmp_path / "codex-home"
     home.mkdir()
-    (home / "config.toml").write_text(CODEX_CONFIG.format(model=MODEL, base_url=rig.proxy.base_url))
+    (home / "config.toml").write_text(CODEX_CONFIG.format(model=model, base_url=rig.proxy.base_url))
     work = tmp_path / "work"
     work.mkdir()
     rig.fake.reply_stream(tool_call_chunks(("exec_command", '{"cmd": "echo switchyard-ok"}'), pieces=5))
@@ -361,6 +361,43 @@ async def test_codex_exec_runs_the_tool_the_model_asks_for_and_prints_the_final_
     assert tool_messages and tool_messages[-1]["tool_call_id"] == "call_1"
     assert "switchyard-ok" in tool_messages[-1]["content"]
     assert all(m["role"] != "developer" for r in rig.fake.received for m in r.body["messages"])
+
+
+# Codex's bundled model metadata sets `use_responses_lite` for gpt-5.6 and later families: for those,
+# Codex declares its tools in an `additional_tools` input item instead of `tools`. A pack routing such a
+# model to a Chat provider must still hand the provider every tool.
+def lite_pack() -> str:
+    """The shipped qwen pack, also serving `gpt-6-sol` (as qwen3-coder-plus): its steps, a Lite client."""
+    text = (ROOT / "rules" / "qwen.yaml").read_text(encoding="utf-8")
+    match = "match: \"starts_with(model, 'qwen') || starts_with(model, 'qwq')\"\n"
+    assert match in text, "the qwen pack's match changed: update this test"
+    text = text.replace(match, "match: \"model == 'gpt-6-sol' || starts_with(model, 'qwen')\"\n", 1)
+    rename = "  - match: \"model == 'gpt-6-sol'\"\n    set: {model: qwen3-coder-plus}\n"
+    return text.replace("request:\n", "request:\n" + rename, 1)
+
+
+@pytest.fixture
+async def lite_rig(aiohttp_server, start_proxy, tmp_path):
+    fake = FakeChatProvider()
+    server = await aiohttp_server(fake.app)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "qwen.yaml").write_text(lite_pack())
+    proxy = start_proxy(rules, env={"QWEN_BASE_URL": str(server.make_url("/v1")), "QWEN_API_KEY": PACK_KEY})
+    client = openai.AsyncOpenAI(base_url=proxy.base_url, api_key=CLIENT_KEY, max_retries=0, timeout=20)
+    yield Rig(client, proxy, fake)
+    await client.close()
+
+
+@pytest.mark.clients
+@pytest.mark.skipif(CODEX is None, reason="Codex CLI is not installed: run `make clients` (needs npm)")
+async def test_codex_sending_its_tools_in_additional_tools_still_gets_them_to_a_chat_provider(lite_rig, tmp_path):
+    output = await codex_tool_loop(lite_rig, tmp_path, model="gpt-6-sol")
+    first = lite_rig.fake.received[0].body
+    names = [tool["function"]["name"] for tool in first.get("tools") or []]
+    # Codex 0.171.0 sends `tools: []` and its tools (a `functions` namespace: exec, wait, ...) in the item
+    # (seen on the wire); the provider gets them flattened, as for any namespace.
+    assert "functions__exec" in names, output
 
 
 def test_the_codex_config_keys_used_here_are_the_ones_codex_documents():
