@@ -63,18 +63,25 @@ class Rig:
         return self.fake.received[-1].body
 
 
-@pytest.fixture
-async def rig(aiohttp_server, start_proxy, tmp_path):
-    """The strict fake provider, a proxy running the shipped qwen pack pointed at it, and an SDK client."""
+async def qwen_rig(aiohttp_server, start_proxy, tmp_path, pack: str):
+    """The strict fake provider, a proxy running `pack` (a qwen pack) pointed at it, and an SDK client."""
     fake = FakeChatProvider()
     server = await aiohttp_server(fake.app)
     rules = tmp_path / "rules"
     rules.mkdir()
-    shutil.copy(ROOT / "rules" / "qwen.yaml", rules / "qwen.yaml")
+    (rules / "qwen.yaml").write_text(pack, encoding="utf-8")
     proxy = start_proxy(rules, env={"QWEN_BASE_URL": str(server.make_url("/v1")), "QWEN_API_KEY": PACK_KEY})
     client = openai.AsyncOpenAI(base_url=proxy.base_url, api_key=CLIENT_KEY, max_retries=0, timeout=20)
     yield Rig(client, proxy, fake)
     await client.close()
+
+
+@pytest.fixture
+async def rig(aiohttp_server, start_proxy, tmp_path):
+    """The rig with the shipped qwen pack."""
+    pack = (ROOT / "rules" / "qwen.yaml").read_text(encoding="utf-8")
+    async for made in qwen_rig(aiohttp_server, start_proxy, tmp_path, pack):
+        yield made
 
 
 async def stream(client: openai.AsyncOpenAI, **kwargs):
@@ -318,17 +325,22 @@ stream_idle_timeout_ms = 20000
 
 
 async def codex_tool_loop(rig: Rig, tmp_path, model: str = MODEL) -> str:
-    """Run `codex exec` through the rig's proxy: the model asks for `echo switchyard-ok`, then answers.
+    """Run `codex exec` through the rig's proxy: the model asks for `echo switchyard-ok`, then answers."""
+    rig.fake.reply_stream(tool_call_chunks(("exec_command", '{"cmd": "echo switchyard-ok"}'), pieces=5))
+    rig.fake.reply_stream(text_chunks("The command printed ", "switchyard-ok."))
+    return await run_codex_exec(rig.proxy, tmp_path, model)
+
+
+async def run_codex_exec(proxy: ProxyProcess, tmp_path, model: str) -> str:
+    """Run `codex exec` against `proxy`, asking it to run `echo switchyard-ok`; the provider's replies are queued.
 
     Returns Codex's output after asserting that it exited 0 and printed the model's final answer.
     """
     home = tmp_path / "codex-home"
     home.mkdir()
-    (home / "config.toml").write_text(CODEX_CONFIG.format(model=model, base_url=rig.proxy.base_url))
+    (home / "config.toml").write_text(CODEX_CONFIG.format(model=model, base_url=proxy.base_url))
     work = tmp_path / "work"
     work.mkdir()
-    rig.fake.reply_stream(tool_call_chunks(("exec_command", '{"cmd": "echo switchyard-ok"}'), pieces=5))
-    rig.fake.reply_stream(text_chunks("The command printed ", "switchyard-ok."))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_"))},
         "CODEX_HOME": str(home),
@@ -345,9 +357,9 @@ async def codex_tool_loop(rig: Rig, tmp_path, model: str = MODEL) -> str:
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        pytest.fail(f"codex exec did not finish in 60 s; proxy log:\n{rig.proxy.log()}")
+        pytest.fail(f"codex exec did not finish in 60 s; proxy log:\n{proxy.log()}")
     output = out.decode(errors="replace") + err.decode(errors="replace")
-    assert proc.returncode == 0, output + "\nproxy log:\n" + rig.proxy.log()
+    assert proc.returncode == 0, output + "\nproxy log:\n" + proxy.log()
     assert "The command printed switchyard-ok." in out.decode(errors="replace"), output
     return output
 
@@ -378,15 +390,8 @@ def lite_pack() -> str:
 
 @pytest.fixture
 async def lite_rig(aiohttp_server, start_proxy, tmp_path):
-    fake = FakeChatProvider()
-    server = await aiohttp_server(fake.app)
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "qwen.yaml").write_text(lite_pack())
-    proxy = start_proxy(rules, env={"QWEN_BASE_URL": str(server.make_url("/v1")), "QWEN_API_KEY": PACK_KEY})
-    client = openai.AsyncOpenAI(base_url=proxy.base_url, api_key=CLIENT_KEY, max_retries=0, timeout=20)
-    yield Rig(client, proxy, fake)
-    await client.close()
+    async for made in qwen_rig(aiohttp_server, start_proxy, tmp_path, lite_pack()):
+        yield made
 
 
 @pytest.mark.clients
@@ -527,28 +532,9 @@ async def test_codex_exec_runs_its_tool_loop_against_an_anthropic_upstream(aioht
     shutil.copy(ROOT / "rules" / "anthropic.yaml", rules / "anthropic.yaml")
     env = {"ANTHROPIC_BASE_URL": str(server.make_url("/v1")), "ANTHROPIC_API_KEY": "sk-anthropic"}
     proxy = start_proxy(rules, env=env)
-    home = tmp_path / "codex-home"
-    home.mkdir()
-    (home / "config.toml").write_text(CODEX_CONFIG.format(model="claude-sonnet-4-5", base_url=proxy.base_url))
-    work = tmp_path / "work"
-    work.mkdir()
     fake.reply_stream(tool_use_events("toolu_1", "exec_command", ['{"cmd": ', '"echo switchyard-ok"}']))
     fake.reply_stream(text_events("The command printed ", "switchyard-ok."))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_"))},
-        "CODEX_HOME": str(home),
-        "SWITCHYARD_E2E_KEY": CLIENT_KEY,
-        "NO_COLOR": "1",
-    }
-    cmd = [CODEX, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"]
-    cmd += ["-C", str(work), "run `echo switchyard-ok` and tell me what it printed"]
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    output = out.decode(errors="replace") + err.decode(errors="replace")
-    assert proc.returncode == 0, output + "\nproxy log:\n" + proxy.log()
-    assert "The command printed switchyard-ok." in out.decode(errors="replace"), output
+    await run_codex_exec(proxy, tmp_path, "claude-sonnet-4-5")
     second = fake.received[-1].body
     assert second["messages"][-1]["content"][0]["type"] == "tool_result"
     assert "switchyard-ok" in str(second["messages"][-1]["content"][0]["content"])
