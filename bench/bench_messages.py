@@ -36,9 +36,9 @@ from switchyard.pipeline import Pipeline  # noqa: E402
 from switchyard.protocols.sse import Event  # noqa: E402
 
 try:
-    from bench.kit import best_of, compile_text, judge
+    from bench.kit import best_of, chat_stream, compile_text, judge
 except ImportError:  # run as a script: bench/ itself is on sys.path
-    from kit import best_of, compile_text, judge  # type: ignore[no-redef]
+    from kit import best_of, chat_stream, compile_text, judge  # type: ignore[no-redef]
 
 ROUNDS = 7
 REQUESTS = 200
@@ -84,32 +84,7 @@ def bench_request() -> None:
     line("    orjson.loads of the request's bytes (not in the figures above)", parse * 1e3, "ms")
 
 
-# -- (b) Chat chunks -> Anthropic events
-
-
-def chat_chunk(delta: dict, finish_reason: str | None = None) -> dict:
-    return {
-        "id": "chatcmpl-9d8c7b6a5f4e3d2c1b0a",
-        "object": "chat.completion.chunk",
-        "created": 1718000000,
-        "model": "qwen3-coder-plus",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-    }
-
-
-def chat_stream() -> list[bytes]:
-    chunks = [chat_chunk({"role": "assistant", "content": ""})]
-    chunks += [chat_chunk({"reasoning_content": f"step {i} of the plan, "}) for i in range(200)]
-    chunks += [chat_chunk({"content": f" word{i}"}) for i in range(600)]
-    head = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "Bash", "arguments": ""}}
-    chunks.append(chat_chunk({"tool_calls": [head]}))
-    chunks += [chat_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"ls -la" '}}]}) for _ in range(197)]
-    chunks.append(chat_chunk({}, "tool_calls"))
-    usage = {"prompt_tokens": 9000, "completion_tokens": 1000, "total_tokens": 10000}
-    chunks.append(
-        {"id": "chatcmpl-9d8c7b6a5f4e3d2c1b0a", "object": "chat.completion.chunk", "choices": [], "usage": usage}
-    )
-    return [orjson.dumps(c) for c in chunks]
+# -- (b) to (d): streams (the Chat input is `kit.chat_stream`, shared with the Responses bench)
 
 
 def anthropic_stream() -> list[tuple[str, bytes]]:
@@ -157,7 +132,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}; best of {ROUNDS} rounds")
     bench_request()
     client = orjson.loads(claude_code_body())
-    chat = [Event(data.decode()) for data in chat_stream()]
+    chat = [Event(data.decode()) for data in chat_stream("Bash")]
     bench_stream(Pipeline(shipped("qwen"), "messages"), client, chat,
                  "(b) Chat -> Messages stream, qwen pack ({n} chunks in)", "budget >= 15,000/s")  # fmt: skip
     anthropic = [Event(data.decode(), name) for name, data in anthropic_stream()]

@@ -36,9 +36,9 @@ from switchyard.pipeline import Pipeline  # noqa: E402
 from switchyard.protocols.sse import Event  # noqa: E402
 
 try:
-    from bench.kit import best_of, compile_text, judge
+    from bench.kit import best_of, chat_stream, compile_text, judge
 except ImportError:  # run as a script: bench/ itself is on sys.path
-    from kit import best_of, compile_text, judge  # type: ignore[no-redef]
+    from kit import best_of, chat_stream, compile_text, judge  # type: ignore[no-redef]
 
 
 ROUNDS = 7
@@ -99,36 +99,9 @@ def bench_request() -> None:
 # -- (b) the stream
 
 
-def chat_chunk(delta: dict, finish_reason: str | None = None) -> dict:
-    return {
-        "id": "chatcmpl-9d8c7b6a5f4e3d2c1b0a",
-        "object": "chat.completion.chunk",
-        "created": 1718000000,
-        "model": "qwen3-coder-plus",
-        "system_fingerprint": "fp_0123456789",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-    }
-
-
-def upstream_stream() -> list[bytes]:
-    """The `data` of each event of one Chat stream: reasoning, text, one tool call in pieces, usage."""
-    chunks = [chat_chunk({"role": "assistant", "content": ""})]
-    chunks += [chat_chunk({"reasoning_content": f"step {i} of the plan, "}) for i in range(200)]
-    chunks += [chat_chunk({"content": f" word{i}"}) for i in range(600)]
-    head = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "exec_command", "arguments": ""}}
-    chunks.append(chat_chunk({"tool_calls": [head]}))
-    chunks += [chat_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"ls -la" '}}]}) for _ in range(197)]
-    chunks.append(chat_chunk({}, "tool_calls"))
-    usage = {"prompt_tokens": 9000, "completion_tokens": 1000, "total_tokens": 10000}
-    chunks.append(
-        {"id": "chatcmpl-9d8c7b6a5f4e3d2c1b0a", "object": "chat.completion.chunk", "choices": [], "usage": usage}
-    )
-    return [orjson.dumps(c) for c in chunks]
-
-
 def bench_stream(pack: Pack, label: str, budget: str) -> None:
     client_body = orjson.loads(CODEX_REQUEST.read_bytes())
-    events = upstream_stream()
+    events = chat_stream("exec_command")
     pipeline = Pipeline(pack, "responses")
     decoded = [Event(data.decode()) for data in events]
 

@@ -12,6 +12,8 @@ import re
 import time
 from collections.abc import Callable
 
+import orjson
+
 from switchyard.language.loader import load_text
 from switchyard.language.pack import Pack, compile_pack
 
@@ -57,3 +59,33 @@ def compile_text(text: str) -> Pack:
     pack, problems = compile_pack(doc)
     assert pack is not None, [str(p) for p in problems]
     return pack
+
+
+def chat_chunk(delta: dict, finish_reason: str | None = None) -> dict:
+    return {
+        "id": "chatcmpl-9d8c7b6a5f4e3d2c1b0a",
+        "object": "chat.completion.chunk",
+        "created": 1718000000,
+        "model": "qwen3-coder-plus",
+        "system_fingerprint": "fp_0123456789",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
+
+
+def chat_stream(tool: str) -> list[bytes]:
+    """The `data` of each event of one Chat stream: reasoning, text, one call of `tool` in pieces, usage.
+
+    The upstream stream of every bridge benchmark from Chat, so their figures compare the same input.
+    """
+    chunks = [chat_chunk({"role": "assistant", "content": ""})]
+    chunks += [chat_chunk({"reasoning_content": f"step {i} of the plan, "}) for i in range(200)]
+    chunks += [chat_chunk({"content": f" word{i}"}) for i in range(600)]
+    head = {"index": 0, "id": "call_1", "type": "function", "function": {"name": tool, "arguments": ""}}
+    chunks.append(chat_chunk({"tool_calls": [head]}))
+    chunks += [chat_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"ls -la" '}}]}) for _ in range(197)]
+    chunks.append(chat_chunk({}, "tool_calls"))
+    usage = {"prompt_tokens": 9000, "completion_tokens": 1000, "total_tokens": 10000}
+    chunks.append(
+        {"id": "chatcmpl-9d8c7b6a5f4e3d2c1b0a", "object": "chat.completion.chunk", "choices": [], "usage": usage}
+    )
+    return [orjson.dumps(c) for c in chunks]
