@@ -7,6 +7,7 @@ tests read) is checked on every run, and a merge that loses the target fails her
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -40,6 +41,6 @@ def test_the_variables_the_target_sets_are_the_ones_the_client_tests_read():
 
 def test_test_clients_by_default_installs_the_pinned_versions_first():
     script = dry_run("test-clients")
-    assert "@openai/codex@$(CODEX_VERSION)" not in script  # expanded, not left as a variable
-    assert "npm install --no-save" in script and "@anthropic-ai/claude-code@" in script
+    assert "npm install --no-save" in script
+    assert re.search(r"@openai/codex@\d+\.\d+\.\d+ @anthropic-ai/claude-code@\d+\.\d+\.\d+", script)
     assert '[ "pinned" = "latest" ]' in script
