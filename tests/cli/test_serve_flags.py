@@ -93,7 +93,9 @@ def test_the_operations_page_names_every_flag_and_its_variable_and_the_server_pa
     assert missing == []
 
 
-@pytest.mark.parametrize(("spelled", "parsed"), [("1", 1), ("3", 3), ("0", cores()), ("auto", cores()), ("AUTO", cores())])
+@pytest.mark.parametrize(
+    ("spelled", "parsed"), [("1", 1), ("3", 3), ("0", cores()), ("auto", cores()), ("AUTO", cores())]
+)
 def test_workers_takes_a_count_or_auto_for_one_per_core(spelled, parsed) -> None:
     assert build_parser().parse_args(["serve", "--workers", spelled]).workers == parsed
 
