@@ -12,7 +12,8 @@
 any client presenting it (`Authorization: Bearer <token>`) is admitted too.
 
 One process is the default deployment: the work per request is small next to an LLM's latency,
-and one process keeps reloads, metrics and connection pools simple.
+and one process keeps reloads, metrics and connection pools simple. `--workers N` runs N of these
+apps in worker processes under a supervisor (`switchyard.server.supervisor`).
 """
 
 from __future__ import annotations

@@ -243,3 +243,26 @@ def test_a_broken_pack_stops_start_up_before_any_worker_with_exit_1(tmp_path):
     cmd = [sys.executable, "-m", "switchyard", "serve", "--rules", str(tmp_path / "rules"), "--workers", "2"]
     done = subprocess.run([*cmd, "--port", str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert done.returncode == 1 and "unknown key 'renam'" in done.stderr and "serving" not in done.stderr
+
+
+# A worker whose start fails (here: its app cannot be built) while the supervisor's checks passed.
+FAILING_WORKER = """
+import sys
+from switchyard.server import worker
+def cannot_start(*args, **kwargs):
+    raise RuntimeError("no app for this worker")
+worker.run = cannot_start
+from switchyard.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_worker_that_cannot_start_stops_the_server_with_exit_1_and_says_why(tmp_path):
+    write_pack(tmp_path / "rules", "alpha", pack("http://127.0.0.1:9/v1"))
+    args = ["serve", "--rules", str(tmp_path / "rules"), "--workers", "2", "--port", str(free_port())]
+    done = subprocess.run(
+        [sys.executable, "-c", FAILING_WORKER, *args], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 1
+    assert "RuntimeError: no app for this worker" in done.stderr
+    assert "exited with code 1 before it was serving; not serving" in done.stderr
