@@ -266,3 +266,13 @@ def test_a_worker_that_cannot_start_stops_the_server_with_exit_1_and_says_why(tm
     assert done.returncode == 1
     assert "RuntimeError: no app for this worker" in done.stderr
     assert "exited with code 1 before it was serving; not serving" in done.stderr
+
+
+async def test_with_partial_every_worker_leaves_out_the_same_broken_file(aiohttp_server, start_proxy, tmp_path):
+    _, _, proxy = await rig(aiohttp_server, start_proxy, tmp_path, "--partial")
+    write_pack(tmp_path / "rules", "beta", BROKEN.replace("pack: alpha", "pack: beta"))
+    proxy.signal(signal.SIGHUP)
+    after = await answers(proxy, until=lambda body: body["left_out"])
+    assert len({orjson.dumps([body["version"], body["left_out"], body["packs"]]) for body in after.values()}) == 1
+    (body, *_) = after.values()
+    assert body["left_out"][0]["file"].endswith("beta.yaml") and [p["name"] for p in body["packs"]] == ["alpha"]
