@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from switchyard import protocols
-from switchyard.language.ruleset import RuleSet, load_rules
+from switchyard.language.ruleset import RuleSet, Sources, compile_rules, load_rules, read_sources
 from switchyard.language.shape import json_schema
 
 
@@ -31,6 +31,16 @@ def load(
     `partial=True` (`serve --partial`): a broken file is left out and the others serve.
     """
     return load_rules(paths, env, protocols.names(), placeholders, partial)
+
+
+def read(folder: str) -> Sources:
+    """The text of every pack file of a folder, read once (`compile_sources` turns it into the rule set)."""
+    return read_sources([folder])
+
+
+def compile_sources(sources: Sources, *, partial: bool = False) -> RuleSet:
+    """`load` on texts already read: what `serve --workers` validates once and every worker runs."""
+    return compile_rules(sources, None, protocols.names(), False, partial)
 
 
 def schema() -> dict:

@@ -77,6 +77,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="requests and streams in flight at most; beyond, 503 with Retry-After at once (default: unlimited)",
     )
     p.add_argument("--admin-host", default="127.0.0.1", help="the address of the admin listener")
+    p.add_argument(
+        "--workers",
+        type=worker_count,
+        default=1,
+        metavar="N",
+        help="worker processes on the one port (0 or 'auto': one per core); 1 is a single process",
+    )
     environment_defaults(p)
     return p
 
@@ -125,7 +132,35 @@ class _AppendReplacingEnvironment(argparse._AppendAction):
         super().__call__(parser, namespace, values, option_string)
 
 
+def worker_count(value: str) -> int:
+    """`--workers`: a number of processes, or `0` / `auto` for one per core this process may use."""
+    if value.strip().lower() in ("0", "auto"):
+        return cores()
+    number = int(value)  # argparse turns the ValueError into a usage error naming the flag
+    if number < 0:
+        raise ValueError(value)
+    return number
+
+
+def cores() -> int:
+    """The cores this process may use: its CPU affinity, and in a container its CPU limit (cgroup v2
+    `cpu.max`, rounded up), which Kubernetes sets from `resources.limits.cpu`."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return count
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.workers > 1:
+        from switchyard.server.supervisor import serve as serve_workers
+
+        return serve_workers(args)
     from switchyard.server.app import serve  # the server's imports are paid by `serve` only
 
     return serve(args)

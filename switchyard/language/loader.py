@@ -88,12 +88,19 @@ class Document:
 def load_file(path: str, display: str | None = None) -> tuple[Document | None, list[Problem]]:
     """Parse one YAML file. Returns the document, or None and the syntax problem."""
     name = display or path
+    text, error = read_text(path)
+    if text is None:
+        return None, [Problem(name, 1, 1, error)]
+    return load_text(text, name)
+
+
+def read_text(path: str) -> tuple[str | None, str]:
+    """A pack file's text, or None and why it could not be read."""
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            return f.read(), ""
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(name, 1, 1, f"cannot read file: {exc}")]
-    return load_text(text, name)
+        return None, f"cannot read file: {exc}"
 
 
 # A pack is a page of YAML. These bounds keep a hostile or broken file from taking the server with

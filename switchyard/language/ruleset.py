@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from switchyard.errors import PackError, Problem
-from switchyard.language.loader import load_file
+from switchyard.language.loader import load_text, read_text
 from switchyard.language.pack import Pack, compile_pack
 
 SUFFIXES = (".yaml", ".yml")
@@ -67,6 +67,37 @@ def pack_files(paths: Iterable[str]) -> list[str]:
     return files
 
 
+@dataclass(frozen=True)
+class Sources:
+    """The text of every pack file below some paths, read once: what a rule set is compiled from.
+
+    Reading and compiling are two steps so that what was validated is exactly what runs: the
+    server's supervisor (`serve --workers`) reads a folder once, compiles it to validate it, and
+    hands these very texts to every worker, which compiles them again without touching the folder.
+    """
+
+    files: tuple[str, ...]  # every pack file, in the order `pack_files` lists them
+    texts: Mapping[str, str]  # file -> its text
+    unreadable: Mapping[str, str] = field(default_factory=dict)  # file -> why it could not be read
+    missing: tuple[str, ...] = ()  # paths given that do not exist
+
+
+def read_sources(paths: Iterable[str] | str) -> Sources:
+    """Read every pack file below `paths` (files as given, folders expanded)."""
+    if isinstance(paths, str):
+        paths = [paths]
+    paths = list(paths)
+    files = pack_files(p for p in paths if os.path.exists(p))
+    texts, unreadable = {}, {}
+    for file in files:
+        text, error = read_text(file)
+        if text is None:
+            unreadable[file] = error
+        else:
+            texts[file] = text
+    return Sources(tuple(files), texts, unreadable, tuple(p for p in paths if not os.path.exists(p)))
+
+
 def load_rules(
     paths: Iterable[str] | str,
     env: Mapping[str, str] | None = None,
@@ -81,20 +112,28 @@ def load_rules(
     `partial`: a file with problems is left out (`RuleSet.left_out` says which and why) and the others
     load; only problems that belong to no one file (a path that does not exist) still raise.
     """
-    if isinstance(paths, str):
-        paths = [paths]
-    paths = list(paths)
-    problems: list[Problem] = []
-    for path in paths:
-        if not os.path.exists(path):
-            problems.append(Problem(path, 1, 1, "no such file or folder"))
-    files = pack_files(p for p in paths if os.path.exists(p))
+    return compile_rules(read_sources(paths), env, protocols, placeholders, partial)
+
+
+def compile_rules(
+    sources: Sources,
+    env: Mapping[str, str] | None = None,
+    protocols: tuple[str, ...] | None = None,
+    placeholders: bool = False,
+    partial: bool = False,
+) -> RuleSet:
+    """`load_rules` on texts already read (`read_sources`)."""
+    problems: list[Problem] = [Problem(path, 1, 1, "no such file or folder") for path in sources.missing]
+    files = sources.files
     packs: list[Pack] = []
     unset: list[str] = []
     warnings: list[Problem] = []
     first_file: dict[str, tuple[str, int]] = {}
     for file in files:
-        doc, syntax = load_file(file, _display(file))
+        if file in sources.unreadable:
+            problems.append(Problem(_display(file), 1, 1, sources.unreadable[file]))
+            continue
+        doc, syntax = load_text(sources.texts[file], _display(file))
         problems.extend(syntax)
         if doc is None:
             continue

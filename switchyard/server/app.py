@@ -12,7 +12,8 @@
 any client presenting it (`Authorization: Bearer <token>`) is admitted too.
 
 One process is the default deployment: the work per request is small next to an LLM's latency,
-and one process keeps reloads, metrics and connection pools simple.
+and one process keeps reloads, metrics and connection pools simple. `--workers N` runs N of these
+apps in worker processes under a supervisor (`switchyard.server.supervisor`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -42,7 +44,7 @@ from switchyard.server.lifecycle import run as lifecycle_run
 from switchyard.server.logs import setup_logging
 from switchyard.server.metrics import Metrics
 from switchyard.server.proxy import Proxy
-from switchyard.server.reloader import Rules
+from switchyard.server.reloader import Rules, version
 from switchyard.server.upstream import Upstreams
 
 log = logging.getLogger("switchyard")
@@ -62,9 +64,10 @@ def create_app(
     admin_port: int | None = None,
     max_concurrency: int | None = None,
     keepalive: float = 10.0,
+    metrics: Metrics | None = None,
 ):
     """Build the app. Loading the rules here (not at start-up) makes a broken pack fail before binding."""
-    metrics = Metrics()
+    metrics = metrics or Metrics()
     rules = rules or Rules.load(rules_dir, metrics, partial)
     upstreams = Upstreams(upstream_proxy)
     lifecycle = lifecycle or Lifecycle()
@@ -133,6 +136,8 @@ def create_app(
         return JSONResponse(
             {
                 "folder": rules_dir,
+                "version": version(current),  # the same from every worker of `serve --workers`
+                "pid": os.getpid(),  # which process answered (one of the workers)
                 "loaded_at": _iso(current.loaded_at),
                 "left_out": _left_out(current),
                 "last_reload": {
@@ -267,37 +272,66 @@ def _iso(ts: float) -> str:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    """`switchyard serve` in one process (`--workers 1`, the default; `server.supervisor` runs more)."""
     setup_logging(args.log_format, args.log_level)
-    client_tokens = read_tokens(args.client_token or (), args.client_token_file or ())
-    admin_tokens = read_tokens(
-        [args.admin_token] if args.admin_token else (), [args.admin_token_file] if args.admin_token_file else ()
-    )
-    if refusal := open_bind_refusal(args.host, client_tokens, args.allow_open):
+    if refusal := refused_bind(args):
         print(f"switchyard serve: {refusal}", file=sys.stderr)
         return 2
     lifecycle = Lifecycle(args.grace, args.shutdown_delay)
     try:
-        app = create_app(
-            args.rules,
-            max_body=args.max_body,
-            admin_token=admin_tokens[0] if admin_tokens else None,
-            watch=args.watch,
-            partial=args.partial,
-            client_tokens=client_tokens,
-            upstream_proxy=args.upstream_proxy,
-            lifecycle=lifecycle,
-            admin_port=args.admin_port,
-            max_concurrency=args.max_concurrency,
-            keepalive=args.keepalive,
-        )
+        app = app_from_args(args, lifecycle)
     except PackError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print(f"switchyard serve: {len(exc.problems)} problem(s) in {args.rules}; not starting", file=sys.stderr)
-        return 1
-    config = uvicorn.Config(
+        return report_pack_error(exc, args.rules)
+    config = server_config(app, args)
+    try:
+        sockets = [_listen(args.host, args.port)]
+        if args.admin_port:
+            sockets.append(_listen(args.admin_host, args.admin_port))
+    except OSError as exc:
+        print(f"switchyard serve: cannot listen: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    lifecycle_run(config, lifecycle, sockets)
+    return 0
+
+
+def refused_bind(args: argparse.Namespace) -> str | None:
+    """Why `serve` must not bind as asked (a non-loopback --host with nothing guarding /v1), or None."""
+    client_tokens = read_tokens(args.client_token or (), args.client_token_file or ())
+    return open_bind_refusal(args.host, client_tokens, args.allow_open)
+
+
+def report_pack_error(exc: PackError, folder: str) -> int:
+    for problem in exc.problems:
+        print(problem, file=sys.stderr)
+    print(f"switchyard serve: {len(exc.problems)} problem(s) in {folder}; not starting", file=sys.stderr)
+    return 1
+
+
+def app_from_args(args: argparse.Namespace, lifecycle: Lifecycle, **overrides):
+    """The app of `serve`'s flags; `overrides` are `create_app`'s (a worker passes its rules and metrics)."""
+    client_tokens = read_tokens(args.client_token or (), args.client_token_file or ())
+    admin_tokens = read_tokens(
+        [args.admin_token] if args.admin_token else (), [args.admin_token_file] if args.admin_token_file else ()
+    )
+    options = dict(
+        max_body=args.max_body,
+        admin_token=admin_tokens[0] if admin_tokens else None,
+        watch=args.watch,
+        partial=args.partial,
+        client_tokens=client_tokens,
+        upstream_proxy=args.upstream_proxy,
+        lifecycle=lifecycle,
+        admin_port=args.admin_port,
+        max_concurrency=args.max_concurrency,
+        keepalive=args.keepalive,
+    )
+    return create_app(args.rules, **{**options, **overrides})
+
+
+def server_config(app, args: argparse.Namespace):
+    import uvicorn
+
+    return uvicorn.Config(
         app,
         loop="uvloop",
         http="httptools",
@@ -311,15 +345,6 @@ def serve(args: argparse.Namespace) -> int:
         # claim another address with X-Forwarded-For. A sidecar is its pod's first hop.
         proxy_headers=False,
     )
-    try:
-        sockets = [_listen(args.host, args.port)]
-        if args.admin_port:
-            sockets.append(_listen(args.admin_host, args.admin_port))
-    except OSError as exc:
-        print(f"switchyard serve: cannot listen: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    lifecycle_run(config, lifecycle, sockets)
-    return 0
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -69,8 +69,20 @@ class Lifecycle:
             end()
 
 
-def run(config, lifecycle: Lifecycle, sockets: list) -> None:
+def run(
+    config,
+    lifecycle: Lifecycle,
+    sockets: list,
+    *,
+    started: Callable[[], None] | None = None,
+    second_sigterm_stops: bool = True,
+) -> None:
     """Run uvicorn on `sockets`, with SIGTERM turned into the drain above instead of an immediate shutdown.
+
+    `started` is called once the server listens (a worker tells its supervisor so). A worker of
+    `serve --workers` passes `second_sigterm_stops=False`: systemd and `kill` on a process group
+    send SIGTERM to every process as well as to the supervisor, which forwards its own; a worker must
+    not take the second copy for "stop now" (the supervisor sends SIGINT for that).
 
     uvicorn is imported here, not at the top: the command line imports this module for its defaults,
     and only `serve` should pay for the server.
@@ -84,7 +96,14 @@ def run(config, lifecycle: Lifecycle, sockets: list) -> None:
                 # down, and the process would die of it instead of exiting 0.
                 asyncio.get_event_loop().call_soon_threadsafe(lifecycle.drain, self.stop_accepting)
                 return
+            if sig == signal.SIGTERM and not second_sigterm_stops:
+                return
             super().handle_exit(sig, frame)
+
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets=sockets)
+            if started and self.started and not self.should_exit:
+                started()
 
         def stop_accepting(self) -> None:
             self.should_exit = True

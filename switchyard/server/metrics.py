@@ -1,5 +1,9 @@
 """Prometheus metrics of one server, in a registry of its own.
 
+With `serve --workers N` the values live in prometheus-client's multiprocess files and every
+worker's `/metrics` sums them (`switchyard.server.workermetrics`); the gauges below say how their
+workers' values combine (`multiprocess_mode`, unused by one process).
+
 Each app gets its own `CollectorRegistry` rather than the process-wide default, so that tests can
 build several apps in one process and a library embedding Switchyard does not collide with its
 host's metrics. Labels are pack names, protocols and status codes only: never a model string from
@@ -88,16 +92,25 @@ class Metrics:
             "switchyard_last_reload_success",
             "1 when the last reload (or the start-up load) succeeded, else 0.",
             registry=r,
+            multiprocess_mode="livemostrecent",
         )
         self.last_reload_time = Gauge(
-            "switchyard_last_reload_timestamp_seconds", "When the last reload was tried (Unix time).", registry=r
+            "switchyard_last_reload_timestamp_seconds",
+            "When the last reload was tried (Unix time).",
+            registry=r,
+            multiprocess_mode="livemostrecent",
         )
-        self.active_streams = Gauge("switchyard_active_streams", "Streams in flight.", registry=r)
-        self.packs = Gauge("switchyard_packs_loaded", "Packs in the running rule set.", registry=r)
+        self.active_streams = Gauge(
+            "switchyard_active_streams", "Streams in flight.", registry=r, multiprocess_mode="livesum"
+        )
+        self.packs = Gauge(
+            "switchyard_packs_loaded", "Packs in the running rule set.", registry=r, multiprocess_mode="livemostrecent"
+        )
         self.packs_left_out = Gauge(
             "switchyard_packs_left_out",
             "Pack files left out of the running set for their problems (--partial).",
             registry=r,
+            multiprocess_mode="livemostrecent",
         )
         for result in ("success", "failure"):
             self.reloads.labels(result)  # present at 0 from the start, so alerts can use rate()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import os
 import time
@@ -61,37 +62,43 @@ class Rules:
             try:
                 rules = await asyncio.to_thread(functools.partial(packs.load, self.folder, partial=self.partial))
             except Exception as exc:  # a folder that vanished, a permission error: still only a failed reload
-                problems = (
-                    [str(p) for p in exc.problems] if isinstance(exc, PackError) else [f"{type(exc).__name__}: {exc}"]
-                )
-                self.last = ReloadStatus(ok=False, problems=tuple(problems))
-                self.metrics.reloads.labels("failure").inc()
-                self.metrics.last_reload_ok.set(0)
-                self.metrics.last_reload_time.set(self.last.at)
-                log.error(
-                    "reload (%s) failed; %d pack(s) stay in force:\n%s",
-                    reason,
-                    len(self.current.packs),
-                    "\n".join(self.last.problems),
-                )
+                self.refused(reason, exc)
                 return False
-            changes = changed_packs(self.current, rules)
-            self.current = rules
-            self.last = ReloadStatus()
-            self.metrics.reloads.labels("success").inc()
-            self.metrics.packs.set(len(rules.packs))
-            self.metrics.packs_left_out.set(len(rules.left_out))
-            _log_left_out(rules)
-            self.metrics.last_reload_ok.set(1)
-            self.metrics.last_reload_time.set(self.last.at)
-            log.info(
-                "reload (%s): %d pack(s) loaded in %.1f ms; %s",
-                reason,
-                len(rules.packs),
-                (time.perf_counter() - started) * 1000,
-                "; ".join(changes) or "no pack changed",
-            )
+            self.install(reason, rules, started)
             return True
+
+    def refused(self, reason: str, exc: Exception) -> None:
+        """A reload that failed: the running set stays; the problems are kept, counted and logged."""
+        problems = [str(p) for p in exc.problems] if isinstance(exc, PackError) else [f"{type(exc).__name__}: {exc}"]
+        self.last = ReloadStatus(ok=False, problems=tuple(problems))
+        self.metrics.reloads.labels("failure").inc()
+        self.metrics.last_reload_ok.set(0)
+        self.metrics.last_reload_time.set(self.last.at)
+        log.error(
+            "reload (%s) failed; %d pack(s) stay in force:\n%s",
+            reason,
+            len(self.current.packs),
+            "\n".join(self.last.problems),
+        )
+
+    def install(self, reason: str, rules: RuleSet, started: float) -> None:
+        """A reload that succeeded: `rules` replace the running set in one assignment."""
+        changes = changed_packs(self.current, rules)
+        self.current = rules
+        self.last = ReloadStatus()
+        self.metrics.reloads.labels("success").inc()
+        self.metrics.packs.set(len(rules.packs))
+        self.metrics.packs_left_out.set(len(rules.left_out))
+        _log_left_out(rules)
+        self.metrics.last_reload_ok.set(1)
+        self.metrics.last_reload_time.set(self.last.at)
+        log.info(
+            "reload (%s): %d pack(s) loaded in %.1f ms; %s",
+            reason,
+            len(rules.packs),
+            (time.perf_counter() - started) * 1000,
+            "; ".join(changes) or "no pack changed",
+        )
 
     async def watch(self, interval: float = 1.0) -> None:
         """Reload when a pack file appears, disappears or changes (mtime and size), polling the folder.
@@ -108,18 +115,37 @@ class Rules:
                 await self.reload("files changed")
 
     def _fingerprint(self) -> tuple:
-        out = []
+        return fingerprint(self.folder)
+
+
+def fingerprint(folder: str) -> tuple:
+    """What `--watch` compares: each pack file of the folder with its mtime and size."""
+    out = []
+    try:
+        files = pack_files([folder]) if os.path.isdir(folder) else []
+    except OSError:  # the folder is being replaced (a ConfigMap symlink swap): look again next tick
+        files = []
+    for file in files:
         try:
-            files = pack_files([self.folder]) if os.path.isdir(self.folder) else []
-        except OSError:  # the folder is being replaced (a ConfigMap symlink swap): look again next tick
-            files = []
-        for file in files:
-            try:
-                st = os.stat(file)
-            except OSError:
-                continue
-            out.append((file, st.st_mtime_ns, st.st_size))
-        return tuple(out)
+            st = os.stat(file)
+        except OSError:
+            continue
+        out.append((file, st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+def version(rules: RuleSet) -> str:
+    """The rule set in force, in 12 hex digits: its packs' names and content hashes, and the files left out.
+
+    Two processes that report the same version serve the same packs (`/-/rules`; with `--workers`
+    every worker reports the supervisor's).
+    """
+    digest = hashlib.sha256()
+    for pack in rules.packs:
+        digest.update(f"pack {pack.name} {pack.digest}\n".encode())
+    for file, problems in rules.left_out:
+        digest.update(f"left out {file}: {'; '.join(map(str, problems))}\n".encode())
+    return digest.hexdigest()[:12]
 
 
 def changed_packs(old: RuleSet, new: RuleSet) -> list[str]:

@@ -9,6 +9,7 @@ import golden_files
 import pytest
 
 from switchyard.cli.main import build_parser
+from switchyard.cli.serve import cores
 
 
 def serve_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,8 @@ def sample(action: argparse.Action, which: int) -> tuple[str, object]:
     """A value for the flag as the environment spells it, and as parsed; `which` picks one of two."""
     if isinstance(action, argparse._StoreTrueAction):
         return ("yes", True) if which else ("0", False)
+    if action.dest == "workers":  # a count, or `auto` for one per core
+        return ("auto", cores()) if which else ("7", 7)
     if action.choices:
         choice = list(action.choices)[which]
         return str(choice), choice
@@ -88,3 +91,16 @@ def test_the_operations_page_names_every_flag_and_its_variable_and_the_server_pa
         if f"`{name}" not in text and f"[{name}" not in text
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("spelled", "parsed"), [("1", 1), ("3", 3), ("0", cores()), ("auto", cores()), ("AUTO", cores())]
+)
+def test_workers_takes_a_count_or_auto_for_one_per_core(spelled, parsed) -> None:
+    assert build_parser().parse_args(["serve", "--workers", spelled]).workers == parsed
+
+
+def test_a_negative_number_of_workers_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["serve", "--workers", "-2"])
+    assert exited.value.code == 2 and "--workers" in capsys.readouterr().err
