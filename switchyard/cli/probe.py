@@ -57,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
             return await Session(c, args.protocol, args.model, say).run(), c.endpoint
 
     outcome, endpoint = asyncio.run(probe())
+    if not outcome.reached:
+        print(report(outcome, endpoint), file=sys.stderr)
+        print("no pack written: the provider accepted no request", file=sys.stderr)
+        return 1
     header = [
         f"Written by `switchyard probe --protocol {args.protocol} --model {args.model}` from "
         f"{len(outcome.exchanges)} requests to the provider; each step says which request showed it was needed.",

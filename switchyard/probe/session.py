@@ -39,6 +39,7 @@ class Outcome:
     tests: list[dict] = field(default_factory=list)
     readings: list[tuple[str, Reading]] = field(default_factory=list)
     stopped: str = ""  # why the probe stopped early, if it did
+    reached: bool = False  # the smallest request was accepted: there is something to write
 
 
 class Session:
@@ -87,6 +88,7 @@ class Session:
         base = await self.send(self.catalogue.base, "the smallest request", self.protocol)
         if not base.ok:
             raise ProbeStopped(f"the smallest request was refused: {base.cite()}")
+        self.outcome.reached = True
         for tier in sorted({f.tier for f in self.catalogue.features}):
             await self._tier([f for f in self.catalogue.features if f.tier == tier])
         self.draft.stream_fields = ["stream", "stream_options"] if self.protocol == "chat" else ["stream"]
