@@ -25,6 +25,7 @@ from switchyard.probe.features import Alternative, Catalogue, Feature
 from switchyard.probe.writer import render
 
 ACCEPTED, MAPPED, REJECTED, UNDECIDED = "accepted", "mapped", "rejected", "undecided"
+_compiled: dict[str, Pack] = {}  # pack text -> pack: most requests of a search share the draft of the one before
 
 
 @dataclass
@@ -115,7 +116,10 @@ class Draft:
     def compile(self, keep: bool = True, trying: Alternative | None = None) -> Pack:
         """The draft as a loaded pack (the probe's own requests go through it, as the server's will)."""
         text = render(self, "probe-draft", "http://127.0.0.1/v1", "", steps=self.request_steps(keep, trying))
+        if text in _compiled:
+            return _compiled[text]
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "probe-draft.yaml"
             path.write_text(text, encoding="utf-8")
-            return packs.load([str(path)], placeholders=True).packs[0]
+            _compiled[text] = packs.load([str(path)], placeholders=True).packs[0]
+        return _compiled[text]

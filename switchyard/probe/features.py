@@ -13,7 +13,8 @@ with its texts shortened and its tools cut to one of each shape: a function, a n
 the probe sends what `switchyard serve` will send for Codex; and the OpenAI SDK's common fields.
 
 Tiers: a feature that only makes sense with another (`tool_choice` without `tools`, reasoning text
-on a tool call that is not there) sits in a later tier, searched once the earlier tier is decided.
+on a tool call that is not there) sits in a later tier, searched once the earlier tier is decided;
+one that refines a field (`tool_choice` naming a function) `needs` that field accepted first.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Feature:
     field: str | None = None  # the top-level field it adds, for the `keep:` allowlist
     alternatives: Callable[[str], list[Alternative]] = slot(default=lambda answer: [], repr=False, compare=False)
     tier: int = 1
+    needs: str = ""  # a feature that must have been accepted (or mapped) for this one to be tried
 
     def named_in(self, text: str) -> bool:
         return any(re.search(rf"(?<![\w]){re.escape(w)}(?![\w])", text) for w in self.words)
@@ -180,6 +182,9 @@ def chat_catalogue(model: str) -> Catalogue:
         turn = {k: v for k, v in call.items() if k != "reasoning_content"}
         body["messages"] += [copy.deepcopy(turn), copy.deepcopy(result)]
 
+    def add_named_choice(body: dict) -> None:
+        body["tool_choice"] = {"type": "function", "function": {"name": plain[0]["function"]["name"]}}
+
     def add_reasoning_history(body: dict) -> None:
         for m in body["messages"]:
             if m.get("tool_calls"):
@@ -291,6 +296,24 @@ def chat_catalogue(model: str) -> Catalogue:
                 )
             ),
             tier=2,
+        ),
+        Feature(
+            "tool_choice named",
+            "tool_choice naming a function",
+            add_named_choice,
+            ("tool_choice",),
+            alternatives=_alternatives(
+                Alternative(
+                    "a named tool_choice sent as 'required'",
+                    ({"match": "type(tool_choice) == 'object'", "set": {"tool_choice": "required"}},),
+                ),
+                Alternative(
+                    "a named tool_choice dropped (the model chooses)",
+                    ({"match": "type(tool_choice) == 'object'", "drop": "tool_choice"},),
+                ),
+            ),
+            tier=3,
+            needs="field tool_choice",
         ),
         Feature(
             "reasoning in history",

@@ -90,7 +90,12 @@ class Session:
             raise ProbeStopped(f"the smallest request was refused: {base.cite()}")
         self.outcome.reached = True
         for tier in sorted({f.tier for f in self.catalogue.features}):
-            await self._tier([f for f in self.catalogue.features if f.tier == tier])
+            features = [f for f in self.catalogue.features if f.tier == tier]
+            for feature in features:
+                if feature.needs and feature.needs not in self.draft.chosen():
+                    note = f"not tried: it needs {feature.needs}, which the provider refused"
+                    self.draft.decide(Decision(feature, UNDECIDED, note=note))
+            await self._tier([f for f in features if f.name not in self.draft.decisions])
         self.draft.stream_fields = ["stream", "stream_options"] if self.protocol == "chat" else ["stream"]
         whole = await self._everything()
         await self._streams(whole)

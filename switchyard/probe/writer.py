@@ -77,7 +77,9 @@ def render(
     upstream: dict = {"url": f"${{{env}_BASE_URL:-{url}}}", "protocol": catalogue.protocol}
     if key_env:
         upstream["api_key"] = f"${{{key_env}:-}}"
-    out += dump({"upstream": upstream})
+    block = CommentedMap(upstream)
+    block.fa.set_block_style()
+    out += dump({"upstream": block})
     out += "\nrequest:\n" if steps else "\nrequest: []\n"
     for n, step in enumerate(steps):
         if n and step.comment:

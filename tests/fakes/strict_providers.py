@@ -11,7 +11,8 @@ providers answer (protocols.md B, C):
   `reasoning_content` in the history, a short field allowlist.
 - `renames()`: OpenAI's reasoning models' style: `max_tokens` refused with "Use
   'max_completion_tokens' instead", `developer` refused as an invalid value, `strict` refused in tools.
-- `thoughts()`: accepts OpenAI's fields, wants `content: ""` (not null) on tool-call messages, and
+- `thoughts()`: accepts OpenAI's fields, wants `content: ""` (not null) on tool-call messages and
+  `tool_choice` as a string, and
   streams its reasoning as `delta.thoughts`, a field no shipped pack knows; errors as `{"detail": ...}`.
 - `rate_limited()`: DashScope's rules, but the first request is a 429 with `Retry-After`.
 - any of them with a wrong key: 401.
@@ -66,6 +67,7 @@ class Rules:
     strict: bool = True  # `strict` in function tools accepted
     null_tool_content: bool = True  # content null on tool-call messages accepted
     max_tokens_hint: bool = False  # max_tokens refused with "Use 'max_completion_tokens' instead"
+    named_tool_choice: bool = True  # tool_choice naming a function accepted (else only the string forms)
 
 
 class StrictChatProvider(FakeChatProvider):
@@ -132,6 +134,8 @@ class StrictChatProvider(FakeChatProvider):
             function = tool.get("function") if isinstance(tool, dict) else None
             if not rules.strict and isinstance(function, dict) and "strict" in function:
                 raise Rejection(f"Unrecognized field 'strict' in tools[{i}].function.", f"tools[{i}].function.strict")
+        if not rules.named_tool_choice and isinstance(body.get("tool_choice"), dict):
+            raise Rejection("tool_choice must be one of 'auto', 'none', 'required'.", "tool_choice")
         validate(body, self.allowed_fields)
 
     def echo(self, body: dict) -> Reply:
@@ -195,7 +199,7 @@ def renames() -> StrictChatProvider:
 
 
 def thoughts() -> StrictChatProvider:
-    rules = Rules(fields=set(OPENAI_FIELDS), developer=True, null_tool_content=False)
+    rules = Rules(fields=set(OPENAI_FIELDS), developer=True, null_tool_content=False, named_tool_choice=False)
     return StrictChatProvider(rules, "detail", reasoning_field="thoughts")
 
 

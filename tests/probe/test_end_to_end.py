@@ -65,8 +65,9 @@ async def test_the_sdk_gets_text_streams_and_tool_calls_through_the_probed_pack(
         assert reasoning == "The user wants OK."  # under `thoughts` from that fake, mapped by its pack
 
         fake.reply_stream(tool_call_chunks(("get_weather", '{"city": "Paris"}')))
+        named = {"type": "function", "function": {"name": "get_weather"}}
         stream = await client.chat.completions.create(
-            model=MODEL, messages=messages, tools=[WEATHER], tool_choice="auto", parallel_tool_calls=True, stream=True
+            model=MODEL, messages=messages, tools=[WEATHER], tool_choice=named, parallel_tool_calls=True, stream=True
         )
         calls = [t for c in [c async for c in stream] if c.choices for t in c.choices[0].delta.tool_calls or []]
         assert calls[0].function.name == "get_weather"

@@ -97,6 +97,8 @@ async def test_reasoning_under_a_field_no_pack_knows_is_mapped_to_reasoning_cont
     assert "rename: {'choices[].delta.thoughts': reasoning_content}" in probed.text
     assert "rename: {'choices[].message.thoughts': reasoning_content}" in probed.text
     assert "stream: thoughts -> reasoning_content" in probed.stderr
+    assert "a named tool_choice sent as 'required'" in probed.text  # its tool_choice takes strings only
+    assert 'tool-call messages get content ""' in probed.text
 
 
 async def test_the_probe_never_sends_more_than_max_requests(aiohttp_server, tmp_path):
