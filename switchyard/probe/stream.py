@@ -26,6 +26,7 @@ class Reading:
     usage: bool = False
     finish: list[str] = field(default_factory=list)
     done: bool = False  # `data: [DONE]` (Chat) or a terminal event (Responses)
+    end: str = "[DONE]"  # what ends a stream of this protocol
     events: int = 0
 
     def describe(self) -> str:
@@ -38,7 +39,7 @@ class Reading:
         if self.finish:
             parts.append("finish_reason " + ", ".join(dict.fromkeys(self.finish)))
         if self.events:
-            parts.append("ended with [DONE]" if self.done else "ended without [DONE] or a terminal event")
+            parts.append(f"ended with {self.end}" if self.done else "ended without [DONE] or a terminal event")
         return "; ".join(parts)
 
 
@@ -82,7 +83,7 @@ def read_responses(events: list[Any], body: Any = None) -> Reading:
         if kind.startswith("response.reasoning") and reading.reasoning_field is None:
             reading.reasoning_field = kind.rsplit(".", 1)[0].removeprefix("response.")
         if kind in ("response.completed", "response.incomplete", "response.failed"):
-            reading.done = True
+            reading.done, reading.end = True, kind
             response = event.get("response") or {}
             reading.usage = isinstance(response.get("usage"), dict)
             reading.finish.append(kind.removeprefix("response."))

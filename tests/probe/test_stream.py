@@ -40,3 +40,4 @@ def test_a_responses_stream_ends_with_its_terminal_event_and_carries_usage():
     ]
     reading = read_responses(events)
     assert reading.done and reading.usage and reading.reasoning_field == "reasoning_summary_text"
+    assert "ended with response.completed" in reading.describe()
