@@ -13,6 +13,11 @@ Design choices:
   provider counted it too.
 - 401 and 403 stop the probe (`Refused`): nothing can be learnt about a body from a key the
   provider does not accept, and hammering it with more is rude.
+- A 5xx is sent once more before it counts as the provider's answer to that body: a passing
+  failure must not become a "refused" feature, but some servers do answer 500 to a body they
+  cannot handle, every time.
+- A 200 whose body (or first stream event) is an `{"error": ...}` is a refusal, not an acceptance:
+  some providers answer that way.
 - The key exists only in the `Authorization` header. Every text kept from an answer is passed
   through `redact` first, in case a provider echoes credentials back in an error.
 - Streams are read whole with the project's SSE decoder; events are kept as parsed JSON (or the
@@ -62,7 +67,7 @@ class Exchange:
 
     @property
     def ok(self) -> bool:
-        return 200 <= self.status < 300
+        return 200 <= self.status < 300 and not self.answer
 
     def cite(self) -> str:
         """`request 7 (a body with store): 400 "Unknown field store"`: how the pack's comments cite it."""
@@ -108,6 +113,7 @@ class Client:
 
     async def send(self, body: dict, label: str) -> Exchange:
         """Send `body` (streamed when `body["stream"]` is true); 429s are waited out and sent again."""
+        failed_once = False
         while True:
             if self.used >= self.max_requests:
                 raise BudgetSpent(f"the request budget (--max-requests {self.max_requests}) is spent")
@@ -120,6 +126,11 @@ class Client:
                     raise ProbeStopped(f"the provider asked to wait {pause:.0f} s (429 Retry-After); try again later")
                 self.say(f"request {exchange.number}: 429, pausing {pause:g} s as the provider asked")
                 await asyncio.sleep(pause)
+                continue
+            if exchange.status >= 500 and not failed_once:
+                failed_once = True
+                self.say(f"request {exchange.number}: {exchange.status}, sending it once more")
+                await asyncio.sleep(0.5)
                 continue
             if exchange.status in (401, 403):
                 raise Refused(
@@ -143,8 +154,11 @@ class Client:
                     decoder = SSEDecoder()
                     async for chunk in response.content.iter_any():
                         exchange.events += [_parse(e.data) for e in decoder.decode(chunk)]
+                    first = next((e for e in exchange.events if isinstance(e, dict)), None)
                 else:
-                    exchange.json = _parse((await response.read()).decode("utf-8", "replace"))
+                    exchange.json = first = _parse((await response.read()).decode("utf-8", "replace"))
+                if isinstance(first, dict) and first.get("error"):
+                    self._read_error(exchange, json.dumps(first).encode())
         except (aiohttp.ClientError, TimeoutError) as exc:
             exchange.status = 0
             exchange.answer = self.redact(f"no answer: {exc.__class__.__name__}: {exc}")[:ANSWER_CHARS]

@@ -69,3 +69,18 @@ async def test_the_request_past_the_budget_is_never_sent(aiohttp_server):
         with pytest.raises(BudgetSpent):
             await client.send({"model": "m"}, "three")
     assert len(application[SEEN]) == 2
+
+
+async def test_a_5xx_is_sent_once_more_before_it_counts_as_the_answer(aiohttp_server):
+    application = app((503, {"m": "busy"}, {}), (200, {"ok": True}, {}))
+    async with await client_for(aiohttp_server, application) as client:
+        exchange = await client.send({"model": "m"}, "a body")
+    assert exchange.ok and exchange.number == 2 and len(application[SEEN]) == 2
+
+
+async def test_a_200_carrying_an_error_is_a_refusal(aiohttp_server):
+    application = app((200, {"error": {"message": "Unknown field: seed", "param": "seed"}}, {}))
+    async with await client_for(aiohttp_server, application) as client:
+        exchange = await client.send({"model": "m"}, "a body")
+    assert not exchange.ok
+    assert (exchange.answer, exchange.param) == ("Unknown field: seed", "seed")
