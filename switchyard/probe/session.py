@@ -21,13 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from switchyard.pipeline import Pipeline
+from switchyard.probe.chat_requests import chat_catalogue
 from switchyard.probe.client import Client, Exchange, ProbeStopped
 from switchyard.probe.draft import ACCEPTED, MAPPED, REJECTED, UNDECIDED, Decision, Draft, Step
-from switchyard.probe.features import PROMPT, Alternative, Feature, catalogue
+from switchyard.probe.features import PROMPT, Alternative, Catalogue, Feature
+from switchyard.probe.responses_requests import responses_catalogue
 from switchyard.probe.search import Search
 from switchyard.probe.stream import Reading, read_chat, read_responses
 
 UPSTREAM_PATHS = {"chat": "/chat/completions", "responses": "/responses"}
+CATALOGUES = {"chat": chat_catalogue, "responses": responses_catalogue}
 THINK = "Think it through step by step, then reply with the word OK."
 
 
@@ -247,6 +250,11 @@ class Session:
                 }
             )
         return tests
+
+
+def catalogue(protocol: str, model: str) -> Catalogue:
+    """The features to probe a provider of this protocol with."""
+    return CATALOGUES[protocol](model)
 
 
 def _later(draft: Draft, feature: Feature) -> set[str]:

@@ -7,7 +7,8 @@ import json
 import pytest
 from golden_files import FIXTURES
 
-from switchyard.probe.features import catalogue, codex_turn, suggested
+from switchyard.probe.features import codex_turn, suggested
+from switchyard.probe.session import catalogue
 
 CAPTURE = json.loads((FIXTURES / "codex-cli-0.169.0" / "turn2-request.json").read_text(encoding="utf-8"))
 

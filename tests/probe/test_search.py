@@ -11,8 +11,8 @@ import math
 import pytest
 
 from switchyard.probe.client import Exchange
-from switchyard.probe.features import catalogue
 from switchyard.probe.search import Search
+from switchyard.probe.session import catalogue
 
 FEATURES = [f for f in catalogue("chat", "m").features if f.tier == 1]
 

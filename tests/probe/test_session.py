@@ -108,6 +108,7 @@ async def test_the_probe_never_sends_more_than_max_requests(aiohttp_server, tmp_
     assert probed.returncode == 1
     assert len(fake.received) == 7
     assert "stopped: the request budget (--max-requests 7) is spent" in probed.stderr
+    assert "1 packs OK" in probed.stderr  # what was learnt is written, and loads
     assert KEY not in probed.stderr + probed.text
 
 
@@ -139,3 +140,11 @@ async def test_without_out_the_pack_goes_to_stdout_and_the_report_to_stderr(aioh
     assert probed.returncode == 0, probed.stderr
     assert probed.stdout.startswith("# Written by `switchyard probe") and "pack: fake-coder" in probed.stdout
     assert "switchyard probe:" not in probed.stdout and "switchyard probe:" in probed.stderr
+
+
+async def test_an_unset_key_variable_is_a_usage_error_before_any_request(aiohttp_server, tmp_path):
+    fake = CHAT_PROVIDERS["dashscope"]()
+    server = await aiohttp_server(fake.app)
+    probed = await probe(str(server.make_url("/v1")), tmp_path, key="")
+    assert probed.returncode == 2 and "PROBE_TEST_KEY is not set" in probed.stderr
+    assert fake.received == []
