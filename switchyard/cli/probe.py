@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.key_env} is not set (--key-env names the variable holding the provider's key)")
     if args.max_requests < 1:
         raise UsageError("--max-requests must be at least 1")
+    url = args.url.rstrip("/").removesuffix(UPSTREAM_PATHS[args.protocol])  # a full endpoint works too
     name = args.name or re.sub(r"[^a-z0-9-]+", "-", args.model.lower()).strip("-") or "provider"
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
         raise UsageError(f"--name {name!r}: a pack name is lowercase letters, digits and '-'")
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
 
     async def probe():
-        async with Client(args.url, UPSTREAM_PATHS[args.protocol], key, max_requests=args.max_requests, say=say) as c:
+        async with Client(url, UPSTREAM_PATHS[args.protocol], key, max_requests=args.max_requests, say=say) as c:
             return await Session(c, args.protocol, args.model, say).run(), c.endpoint
 
     outcome, endpoint = asyncio.run(probe())
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     text = render(
         draft,
         name,
-        args.url,
+        url,
         args.key_env,
         steps=draft.request_steps(),
         tests=outcome.tests,

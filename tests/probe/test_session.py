@@ -136,10 +136,12 @@ async def test_a_401_stops_the_probe_with_a_clear_message_and_no_pack(aiohttp_se
 async def test_without_out_the_pack_goes_to_stdout_and_the_report_to_stderr(aiohttp_server, tmp_path):
     fake = CHAT_PROVIDERS["renames"]()
     server = await aiohttp_server(fake.app)
-    probed = await probe(str(server.make_url("/v1")), tmp_path, "--out", "")
+    # given the full endpoint rather than the base URL, as people copy it from a provider's docs
+    probed = await probe(str(server.make_url("/v1/chat/completions")), tmp_path, "--out", "")
     assert probed.returncode == 0, probed.stderr
     assert probed.stdout.startswith("# Written by `switchyard probe") and "pack: fake-coder" in probed.stdout
     assert "switchyard probe:" not in probed.stdout and "switchyard probe:" in probed.stderr
+    assert f"${{FAKE_CODER_BASE_URL:-{server.make_url('/v1')}}}" in probed.stdout
 
 
 async def test_an_unset_key_variable_is_a_usage_error_before_any_request(aiohttp_server, tmp_path):
