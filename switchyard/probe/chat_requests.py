@@ -168,6 +168,7 @@ def chat_catalogue(model: str) -> Catalogue:
             ("strict",),
             alternatives=alternatives(Alternative("strict dropped from tools", ({"drop": "tools[].function.strict"},))),
             tier=2,
+            needs="tools",
         ),
         Feature(
             "tools built-in",
@@ -181,9 +182,10 @@ def chat_catalogue(model: str) -> Catalogue:
                 )
             ),
             tier=2,
+            needs="tools",
         ),
-        field_feature("tool_choice", bridged.get("tool_choice", "auto"), tier=2),
-        field_feature("parallel_tool_calls", bridged.get("parallel_tool_calls", True), tier=2),
+        field_feature("tool_choice", bridged.get("tool_choice", "auto"), tier=2, needs="tools"),
+        field_feature("parallel_tool_calls", bridged.get("parallel_tool_calls", True), tier=2, needs="tools"),
         Feature(
             "tool round trip",
             "a tool call and its result in the history",
@@ -202,6 +204,7 @@ def chat_catalogue(model: str) -> Catalogue:
                 )
             ),
             tier=2,
+            needs="tools",
         ),
         Feature(
             "tool_choice named",
@@ -230,6 +233,7 @@ def chat_catalogue(model: str) -> Catalogue:
                 Alternative("reasoning_content dropped from the history", ({"drop": "messages[].reasoning_content"},))
             ),
             tier=3,
+            needs="tool round trip",
         ),
     ]
     base = {"model": model, "messages": [{"role": "user", "content": PROMPT}]}

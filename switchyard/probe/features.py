@@ -85,7 +85,7 @@ def codex_turn(model: str) -> dict:
 # -- shared helpers
 
 
-def field_feature(name: str, value, *, tier: int = 1, renames: tuple[str, ...] = ()) -> Feature:
+def field_feature(name: str, value, *, tier: int = 1, renames: tuple[str, ...] = (), needs: str = "") -> Feature:
     """A top-level field with `value`; when refused, it is renamed to `renames` or to a name the error suggests."""
 
     def apply(body: dict) -> None:
@@ -96,7 +96,7 @@ def field_feature(name: str, value, *, tier: int = 1, renames: tuple[str, ...] =
         names = [*renames, *(n for n in suggested(answer) if n != name and n not in renames)]
         return [Alternative(f"{name} renamed to {n}", ({"rename": {name: n}},), (n,)) for n in names]
 
-    return Feature(f"field {name}", f"a body with {name}", apply, (name,), name, renamed, tier)
+    return Feature(f"field {name}", f"a body with {name}", apply, (name,), name, renamed, tier, needs)
 
 
 def suggested(answer: str) -> list[str]:

@@ -86,6 +86,7 @@ def responses_catalogue(model: str) -> Catalogue:
             ("strict",),
             alternatives=alternatives(Alternative("strict dropped from tools", ({"drop": "tools[].strict"},))),
             tier=2,
+            needs="tools",
         ),
         Feature(
             "tools namespace",
@@ -96,6 +97,7 @@ def responses_catalogue(model: str) -> Catalogue:
                 Alternative("namespace tools dropped", ({"drop": "tools[?type == 'namespace']"},))
             ),
             tier=2,
+            needs="tools",
         ),
         Feature(
             "tools built-in",
@@ -109,15 +111,17 @@ def responses_catalogue(model: str) -> Catalogue:
                 )
             ),
             tier=2,
+            needs="tools",
         ),
-        field_feature("tool_choice", codex.get("tool_choice", "auto"), tier=2),
-        field_feature("parallel_tool_calls", codex.get("parallel_tool_calls", True), tier=2),
+        field_feature("tool_choice", codex.get("tool_choice", "auto"), tier=2, needs="tools"),
+        field_feature("parallel_tool_calls", codex.get("parallel_tool_calls", True), tier=2, needs="tools"),
         Feature(
             "tool round trip",
             "a function call and its output in the input",
             add_round_trip,
             ("function_call", "function_call_output", "call_id"),
             tier=2,
+            needs="tools",
         ),
         Feature(
             "reasoning in history",
@@ -128,6 +132,7 @@ def responses_catalogue(model: str) -> Catalogue:
                 Alternative("reasoning items dropped from the input", ({"drop": "input[?type == 'reasoning']"},))
             ),
             tier=3,
+            needs="tool round trip",
         ),
     ]
     base = {"model": model, "input": [{"role": "user", "content": PROMPT}]}

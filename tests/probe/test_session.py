@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from fakes.strict_providers import CHAT_PROVIDERS, KEY, FakeResponsesLite, rate_limited
+from fakes.chat_provider import ALLOWED_FIELDS
+from fakes.strict_providers import CHAT_PROVIDERS, KEY, FakeResponsesLite, Rules, StrictChatProvider, rate_limited
 from golden_files import GOLDEN, check_text
 from probe_run import probe
 
@@ -150,3 +151,12 @@ async def test_an_unset_key_variable_is_a_usage_error_before_any_request(aiohttp
     probed = await probe(str(server.make_url("/v1")), tmp_path, key="")
     assert probed.returncode == 2 and "PROBE_TEST_KEY is not set" in probed.stderr
     assert fake.received == []
+
+
+async def test_a_provider_without_tools_leaves_what_needs_tools_untried_and_says_so(aiohttp_server, tmp_path):
+    fake = StrictChatProvider(Rules(fields=ALLOWED_FIELDS - {"tools", "tool_choice", "parallel_tool_calls"}), "named")
+    server = await aiohttp_server(fake.app)
+    probed = await probe(str(server.make_url("/v1")), tmp_path)
+    assert_sound(probed, fake)
+    assert "tools strict: not tried: it needs tools, which the provider refused" in probed.stderr
+    assert "  tools (left out by keep)" in probed.stderr
