@@ -35,7 +35,12 @@ class Search:
     async def run(self, candidates: list[Feature]) -> None:
         if not candidates:
             return
-        label = candidates[0].label if len(candidates) == 1 else f"{len(candidates)} features at once"
+        if len(candidates) == 1:
+            label = candidates[0].label
+        elif len(candidates) <= 3:  # few enough to name, so a rejection cited later says what was in the body
+            label = "a body with " + " and ".join(f.name for f in candidates)
+        else:
+            label = f"{len(candidates)} features at once"
         if self.accepted and len(candidates) == 1:
             label += f" (and {len(self.accepted)} accepted features)"
         exchange = await self.send([f for f, _ in self.accepted] + candidates, label)
