@@ -25,7 +25,7 @@ from switchyard.pipeline import Pipeline
 from switchyard.probe.chat_requests import chat_catalogue
 from switchyard.probe.client import Client, Exchange, ProbeStopped
 from switchyard.probe.draft import ACCEPTED, MAPPED, REJECTED, UNDECIDED, Decision, Draft, Step
-from switchyard.probe.features import PROMPT, Alternative, Catalogue, Feature
+from switchyard.probe.features import CAP, Alternative, Catalogue, Feature
 from switchyard.probe.responses_requests import responses_catalogue
 from switchyard.probe.search import Search
 from switchyard.probe.stream import Reading, read_chat, read_responses
@@ -137,7 +137,7 @@ class Session:
         return exchange
 
     async def _streams(self) -> None:
-        codex = self.catalogue.codex  # Codex streams (`stream: true` in the capture)
+        codex = self._codex()  # Codex streams (`stream: true` in the capture)
         if self.protocol == "chat":
             exchange = await self.send(codex, "Codex's turn as serve sends it, streamed", "responses", keep=True)
             if not exchange.ok and "stream_options" in exchange.body:
@@ -179,6 +179,13 @@ class Session:
             reading = read_responses(exchange.events)
             self.outcome.readings.append(("Codex's turn, streamed", reading))
 
+    def _codex(self) -> dict:
+        """Codex's turn with an output cap, so the probe's one request without a tiny prompt stays tiny.
+
+        Codex sends no cap; the bridge turns `max_output_tokens` into Chat's `max_tokens`, and the pack
+        renames or drops that as the provider showed it must."""
+        return {**copy.deepcopy(self.catalogue.codex), "max_output_tokens": CAP}
+
     def _reasoning(self, reading: Reading, what: str) -> None:
         self.outcome.readings.append((what, reading))
         name = reading.reasoning_field
@@ -218,10 +225,10 @@ class Session:
                 "expect": Pipeline(pack, self.protocol).request(copy.deepcopy(everything)),
             }
         )
-        codex = copy.deepcopy(self.catalogue.codex)
+        codex = self._codex()
         tests.append(
             {
-                "#": ["Codex's turn (a real capture, texts shortened), as the probe sent it."],
+                "#": ["Codex's turn (a real capture, texts shortened, a 16-token cap added), as the probe sent it."],
                 "name": "a Codex turn reaches the provider in the shape it accepted",
                 "client": "responses",
                 "input": codex,
@@ -275,4 +282,4 @@ def _text(event: dict, name: str) -> str:
     return ""
 
 
-__all__ = ["PROMPT", "UPSTREAM_PATHS", "Outcome", "Session"]
+__all__ = ["CATALOGUES", "UPSTREAM_PATHS", "Outcome", "Session", "catalogue"]
