@@ -122,3 +122,25 @@ async def test_codex_runs_a_tool_loop_through_a_pack_probed_on_a_responses_provi
     assert len(turns) == 2, output + proxy.log()
     outputs = [i for i in turns[1]["input"] if i.get("type") == "function_call_output"]
     assert outputs and "switchyard-ok" in str(outputs[-1]["output"])
+
+
+async def test_the_sdk_chats_through_a_pack_probed_on_a_responses_provider(aiohttp_server, start_proxy, tmp_path):
+    fake = FakeResponsesLite()
+    proxy = await probed_proxy(fake, aiohttp_server, start_proxy, tmp_path, protocol="responses")
+    sent = len(fake.requests)
+    client = openai.AsyncOpenAI(base_url=proxy.base_url, api_key="unused", max_retries=0, timeout=20)
+    messages = [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "Say OK."}]
+    try:
+        answer = await client.chat.completions.create(model=MODEL, messages=messages, max_tokens=20)
+        assert answer.choices[0].message.content == "You said: Say OK."
+        stream = await client.chat.completions.create(model=MODEL, messages=messages, stream=True)
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        assert text == "You said: Say OK."
+        fake.enqueue(stream_reply(stream_events([function_call_item("get_weather", '{"city": "Paris"}')], model=MODEL)))
+        stream = await client.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER], stream=True)
+        calls = [t for c in [c async for c in stream] if c.choices for t in c.choices[0].delta.tool_calls or []]
+        assert calls[0].function.name == "get_weather"
+    finally:
+        await client.close()
+    bodies = [r["body"] for r in fake.requests[sent:]]
+    assert len(bodies) == 3 and all(i.get("role") != "developer" for b in bodies for i in b["input"]), proxy.log()
