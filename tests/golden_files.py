@@ -43,3 +43,13 @@ def check(path: Path, actual: Any) -> None:
         write(path, actual)
     assert path.exists(), f"{path} is missing: run with UPDATE_GOLDEN=1 and review it"
     assert actual == read(path), f"differs from {path} (UPDATE_GOLDEN=1 rewrites it after an intended change)"
+
+
+def check_text(path: Path, actual: str) -> None:
+    """`check` for a text file kept as it is (a generated pack, say): compared line for line."""
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+    assert path.exists(), f"{path} is missing: run with UPDATE_GOLDEN=1 and review it"
+    expected = path.read_text(encoding="utf-8")
+    assert actual == expected, f"differs from {path} (UPDATE_GOLDEN=1 rewrites it after an intended change)"

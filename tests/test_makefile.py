@@ -34,7 +34,8 @@ def test_test_clients_with_latest_installs_the_newest_codex_and_claude_code_and_
 
 
 def test_the_variables_the_target_sets_are_the_ones_the_client_tests_read():
-    sources = "".join(p.read_text(encoding="utf-8") for p in TESTS.rglob("test_*.py") if p.name != Path(__file__).name)
+    # the tests, and the helpers they share (tests/codex_cli.py finds Codex for them)
+    sources = "".join(p.read_text(encoding="utf-8") for p in TESTS.rglob("*.py") if p.name != Path(__file__).name)
     assert 'os.environ.get("SWITCHYARD_CODEX")' in sources
     assert 'os.environ.get("SWITCHYARD_CLAUDE")' in sources
 

@@ -17,7 +17,6 @@ Three clients:
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
@@ -29,13 +28,13 @@ import aiohttp
 import openai
 import orjson
 import pytest
+from codex_cli import CLIENT_KEY, CODEX, CODEX_CONFIG, run_codex_exec
 from fakes.chat_provider import FakeChatProvider, chunk, completion, text_chunks, tool_call_chunks, usage_chunk
 from proxy_process import ROOT, ProxyProcess, free_port
 
 FIXTURES = ROOT / "tests" / "fixtures" / "codex-cli-0.169.0"
 MODEL = "qwen3-coder-plus"
 PACK_KEY = "sk-pack-qwen-e2e"
-CLIENT_KEY = "sk-client-e2e"
 SHELL_TOOL = {
     "type": "function",
     "name": "exec_command",
@@ -296,72 +295,11 @@ async def test_codex_turn2_with_an_upstream_usage_chunk_only_completes_with_the_
 # -- Codex CLI itself
 
 
-def codex_binary() -> str | None:
-    # `make test-clients CLIENTS=latest` points this at the newest release; otherwise the pinned install.
-    if os.environ.get("SWITCHYARD_CODEX"):
-        return os.environ["SWITCHYARD_CODEX"]
-    local = ROOT / "node_modules" / ".bin" / "codex"
-    if local.exists():
-        return str(local)
-    return shutil.which("codex")
-
-
-CODEX = codex_binary()
-CODEX_CONFIG = """\
-model = "{model}"
-model_provider = "switchyard"
-approval_policy = "never"
-sandbox_mode = "danger-full-access"
-
-[model_providers.switchyard]
-name = "Switchyard"
-base_url = "{base_url}"
-env_key = "SWITCHYARD_E2E_KEY"
-wire_api = "responses"
-request_max_retries = 0
-stream_max_retries = 0
-stream_idle_timeout_ms = 20000
-"""
-
-
 async def codex_tool_loop(rig: Rig, tmp_path, model: str = MODEL) -> str:
     """Run `codex exec` through the rig's proxy: the model asks for `echo switchyard-ok`, then answers."""
     rig.fake.reply_stream(tool_call_chunks(("exec_command", '{"cmd": "echo switchyard-ok"}'), pieces=5))
     rig.fake.reply_stream(text_chunks("The command printed ", "switchyard-ok."))
     return await run_codex_exec(rig.proxy, tmp_path, model)
-
-
-async def run_codex_exec(proxy: ProxyProcess, tmp_path, model: str) -> str:
-    """Run `codex exec` against `proxy`, asking it to run `echo switchyard-ok`; the provider's replies are queued.
-
-    Returns Codex's output after asserting that it exited 0 and printed the model's final answer.
-    """
-    home = tmp_path / "codex-home"
-    home.mkdir()
-    (home / "config.toml").write_text(CODEX_CONFIG.format(model=model, base_url=proxy.base_url))
-    work = tmp_path / "work"
-    work.mkdir()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_"))},
-        "CODEX_HOME": str(home),
-        "SWITCHYARD_E2E_KEY": CLIENT_KEY,
-        "NO_COLOR": "1",
-    }
-    cmd = [CODEX, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"]
-    cmd += ["-C", str(work), "run `echo switchyard-ok` and tell me what it printed"]
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail(f"codex exec did not finish in 60 s; proxy log:\n{proxy.log()}")
-    output = out.decode(errors="replace") + err.decode(errors="replace")
-    assert proc.returncode == 0, output + "\nproxy log:\n" + proxy.log()
-    assert "The command printed switchyard-ok." in out.decode(errors="replace"), output
-    return output
 
 
 @pytest.mark.clients
