@@ -77,6 +77,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="requests and streams in flight at most; beyond, 503 with Retry-After at once (default: unlimited)",
     )
     p.add_argument("--admin-host", default="127.0.0.1", help="the address of the admin listener")
+    p.add_argument(
+        "--trace",
+        type=int,
+        default=100,
+        metavar="N",
+        help="keep traces of the last N requests in memory, failed ones in preference (GET /-/requests); 0: off",
+    )
+    p.add_argument(
+        "--trace-bodies",
+        action="store_true",
+        help="traces also keep bodies and first/last stream events (user data: for debugging only)",
+    )
     environment_defaults(p)
     return p
 

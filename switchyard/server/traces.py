@@ -1,0 +1,428 @@
+"""Request traces: what the proxy did with each of the last N requests, kept in memory for on-call.
+
+    serve --trace N (default 100, 0 = off)      GET /-/requests[?failed=1&limit=K]   newest first
+    serve --trace-bodies (debugging only)       GET /-/requests/{id}                  one whole trace
+
+A trace holds the request id, time, client protocol, pack, every upstream call (URL without user
+info or query, status, time taken, and the provider's error body for an error), the status the
+client got and, for a failed request, what the bridge and each request step changed (paths, as
+`apply --explain` prints them), the fields sent, and the story of the field the provider named
+(`switchyard.server.blame`). `switchyard trace ID` prints one.
+
+Design choices:
+
+- Off costs nothing: `Traces.start` returns None and every hook in the proxy is `if ex.trace is not None`.
+- On, a served request costs a small record: no copy of the body, no diff. The changes are worked
+  out for failed requests only, and after the fact: the request path is deterministic, so it is run
+  again, observed, from the client's bytes and the same pack snapshot (recording it live would cost
+  every request 12 to 15 times its request path: a copy and a diff per step). The replay's result
+  is compared with the bytes that were sent (`replay: "as sent"`). Replays share a budget of 5% of
+  one core, so a storm of failures cannot make tracing the bottleneck; past it a trace says so.
+- No values from bodies unless `--trace-bodies`: paths and field names only (prompts are user data).
+- No secrets, ever: the client's credentials (any header named like authorization, cookie, api-key,
+  *token*, *secret*, *key*), the packs' keys and anything shaped like a key are replaced by `[key]`
+  in the whole serialized trace before it is kept, and header values are kept only with
+  `--trace-bodies`, sensitive ones never.
+- Bounded: N traces; when full, the oldest served request's trace goes first, a failed one only
+  when every trace kept is of a failed request. Bodies and events are cut at 64 KiB each.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from switchyard import protocols
+from switchyard.errors import ClientFacing, StepError
+from switchyard.language.pack import Pack, Upstream
+from switchyard.pipeline import Observation, Pipeline
+from switchyard.protocols.openai import error_body
+from switchyard.server import blame
+from switchyard.server.access import admin_denied
+from switchyard.server.upstream import endpoint
+
+log = logging.getLogger("switchyard")
+
+DEFAULT_CAPACITY = 100
+ERROR_BODY = 4 * 1024  # of a provider's error body, always kept
+BODY = 64 * 1024  # of each body and event, with --trace-bodies
+MOST_PATHS = 50  # per list of one step's changes: a bridge changes hundreds of paths of a long conversation
+REPLAY_MAX = 1024 * 1024  # larger bodies are not replayed: that would stall the event loop
+SUMMARY = ("id", "time", "client", "pack", "model", "stream", "status", "failed", "source", "error", "duration_ms")
+_SENSITIVE = re.compile(r"authorization|cookie|api-key|token|secret|key", re.IGNORECASE)
+# Anything shaped like a key, as the log's masking has it; `[^\s"\\]` keeps the match inside a JSON string.
+_KEYLIKE = re.compile(rb'\b(sk|pk|rk|ak)-[A-Za-z0-9_*\-.]{4,}|\bBearer\s+[^\s"\\]+', re.IGNORECASE)
+
+
+class Traces:
+    """The last `capacity` traces, failed requests kept in preference; one per process."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, bodies: bool = False):
+        self.capacity = max(0, capacity)
+        self.bodies = bodies and self.capacity > 0
+        self._served: OrderedDict[int, _Kept] = OrderedDict()
+        self._failed: OrderedDict[int, _Kept] = OrderedDict()
+        self._by_id: dict[str, _Kept] = {}
+        self._seq = 0
+        self._budget = _Budget()
+
+    def start(self, headers: Mapping[str, str]) -> Trace | None:
+        """A trace for a request that has just arrived; None when tracing is off."""
+        return Trace(headers, self.bodies) if self.capacity else None
+
+    def finish(self, ex) -> None:
+        """Keep the trace of a finished request (`ex` is the proxy's `Exchange`). Never fails the request."""
+        trace, ex.trace = ex.trace, None
+        if trace is None:
+            return
+        try:
+            failed = ex.status >= 400 or ex.source is not None
+            record = trace.record(ex, failed)
+            if failed:
+                self._explain(trace, ex, record)
+            secrets = trace.secrets()
+            self._seq += 1
+            summary = _scrub(orjson.dumps({k: record.get(k) for k in SUMMARY}), secrets)
+            self._keep(_Kept(self._seq, ex.request_id, failed, summary, _scrub(orjson.dumps(record), secrets)))
+        except Exception:  # a bug here must cost the trace, never the request
+            log.exception("the trace of request %s was not kept", ex.request_id)
+
+    def listing(self, failed: bool = False, limit: int | None = None) -> bytes:
+        """`GET /-/requests`: the summaries, newest first."""
+        kept = list(self._failed.values()) if failed else [*self._served.values(), *self._failed.values()]
+        kept.sort(key=lambda k: k.seq, reverse=True)
+        kept = kept[:limit] if limit is not None else kept
+        head = orjson.dumps({"capacity": self.capacity, "bodies": self.bodies, "kept": len(self)})[:-1]
+        return head + b',"requests":[' + b",".join(k.summary for k in kept) + b"]}"
+
+    def get(self, request_id: str) -> bytes | None:
+        kept = self._by_id.get(request_id)
+        return kept.full if kept else None
+
+    def __len__(self) -> int:
+        return len(self._served) + len(self._failed)
+
+    def _keep(self, kept: _Kept) -> None:
+        (self._failed if kept.failed else self._served)[kept.seq] = kept
+        self._by_id[kept.id] = kept  # a request id sent twice: the newest answers
+        while len(self) > self.capacity:
+            gone = (self._served or self._failed).popitem(last=False)[1]
+            if self._by_id.get(gone.id) is gone:
+                del self._by_id[gone.id]
+
+    def _explain(self, trace: Trace, ex, record: dict) -> None:
+        """The changes, the fields sent and the story of the refused field: the request path run again."""
+        call = trace.calls[-1] if trace.calls else None
+        pack, model = (call.pack, call.model) if call else (ex.pack, None)
+        if pack is None or trace.raw is None:
+            return  # refused before a pack was chosen: nothing ran
+        if len(trace.raw) > REPLAY_MAX:
+            record["replay"] = f"not replayed: the body is over {REPLAY_MAX} bytes"
+            return
+        if not self._budget.allows():
+            record["replay"] = "not replayed: the replay budget (5% of a core) is spent by a storm of failures"
+            return
+        began = time.perf_counter()
+        try:
+            client = orjson.loads(trace.raw)
+            body = orjson.loads(trace.raw)
+        except orjson.JSONDecodeError:
+            return
+        if model is not None:
+            client["model"] = body["model"] = model
+        observations: list[Observation] = []
+        try:
+            sent = Pipeline(pack, ex.client).request(body, observations.append)
+        except (ClientFacing, StepError) as exc:
+            sent, record["ended"] = None, str(exc)  # a `reject` step, a body the bridge refuses, a step failing
+        record["client_fields"] = list(client) if type(client) is dict else []
+        record["changes"] = [_observation(o) for o in observations]
+        if type(sent) is dict:
+            record["sent_fields"] = list(sent)
+            if call is not None:
+                record["replay"] = "as sent" if orjson.dumps(sent) == call.outgoing else "differs from what was sent"
+            record["blame"] = self._blame(call, sent, client, observations)
+        self._budget.spend(time.perf_counter() - began)
+
+    @staticmethod
+    def _blame(call: Call | None, sent: dict, client: dict, observations: list[Observation]) -> list[dict]:
+        if call is None or call.status is None or call.status < 400 or call.error is None:
+            return []
+        try:
+            parsed = orjson.loads(call.error)
+        except orjson.JSONDecodeError:
+            parsed = None
+        upstream = protocols.get(call.pack.upstream.protocol)
+        described = upstream.describe_error_body(parsed, call.error, call.status)
+        fields = blame.suspects(described.param, described.message, sent)
+        return [blame.story(path, client, sent, observations) for path in fields]
+
+
+class Trace:
+    """One request being traced: what the proxy's hooks tell it, until `Traces.finish`."""
+
+    __slots__ = ("bodies", "calls", "client_events", "headers", "raw", "upstream_events", "wall")
+
+    def __init__(self, headers: Mapping[str, str], bodies: bool):
+        self.headers = headers
+        self.bodies = bodies
+        self.wall = time.time()
+        self.raw: bytes | None = None
+        self.calls: list[Call] = []
+        self.upstream_events: _Ends | None = None
+        self.client_events: _Ends | None = None
+
+    # -- the proxy's hooks
+
+    def client(self, raw: bytes) -> None:
+        """The client's body as it arrived (kept until the request ends, for a replay)."""
+        self.raw = raw
+
+    def call(self, pack: Pack, model: str | None, outgoing: bytes) -> None:
+        """An upstream call is about to be made: to `pack` (a fallback's `model`), with these bytes."""
+        self.calls.append(Call(pack, model, outgoing))
+
+    def answered(self, status: int, headers: Mapping[str, str]) -> None:
+        """The upstream answered the last call (with the headers it was sent)."""
+        call = self.calls[-1]
+        call.status, call.ms = status, round((time.perf_counter() - call.started) * 1000, 2)
+        call.headers = headers
+
+    def error_data(self, data: bytes) -> None:
+        """The provider's error body (cut: 4 KiB, or 64 KiB with bodies)."""
+        self.calls[-1].error = data[: BODY if self.bodies else ERROR_BODY]
+
+    def watch(self, reader) -> None:
+        """A stream starts: with bodies, keep its first and last upstream events (the proxy's `Reader`)."""
+        if self.bodies:
+            self.upstream_events = _Ends()
+            reader.decoder = _Tap(reader.decoder, self.upstream_events)
+
+    def sent(self, chunk: bytes) -> None:
+        """Bytes of the client's stream, as written; with bodies, the first and last are kept."""
+        if self.bodies:
+            if self.client_events is None:
+                self.client_events = _Ends()
+            self.client_events.see(chunk, chunk, chunk.count(b"\n\n"))
+
+    # -- finishing
+
+    def record(self, ex, failed: bool) -> dict:
+        seen = ex.attempts.seen if ex.attempts else []
+        record = {
+            "id": ex.request_id,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.wall)) + f".{int(self.wall % 1 * 1000):03d}Z",
+            "client": ex.client,
+            "route": protocols.get(ex.client).route,
+            "pack": ex.pack.name if ex.pack else None,
+            "upstream": ex.pack.upstream.protocol if ex.pack else None,
+            "model": ex.model[:200] if isinstance(ex.model, str) else None,
+            "stream": ex.stream,
+            "status": ex.status,
+            "failed": failed,
+            "source": ex.source,
+            "error": ex.error,
+            "duration_ms": round((time.perf_counter() - ex.started) * 1000, 2),
+            "attempts": [
+                call.record(seen[i][1] if i < len(seen) else None, self.bodies) for i, call in enumerate(self.calls)
+            ],
+        }
+        if self.bodies:
+            record["headers"] = _headers(self.headers, True)
+            record["body"] = _body(self.raw)
+            record["events"] = {
+                "upstream": self.upstream_events.record(False) if self.upstream_events else None,
+                "client": self.client_events.record(True) if self.client_events else None,
+            }
+        return record
+
+    def secrets(self) -> list[bytes]:
+        """What must not appear in the trace: the client's credentials and the keys of the packs called."""
+        values: list[str] = []
+        for name, value in self.headers.items():
+            if _SENSITIVE.search(name):
+                values.append(value)
+                values.append(value.partition(" ")[2])  # `Bearer X`: X alone, too
+        for call in self.calls:
+            values.append(call.pack.upstream.api_key or "")
+            values.extend(v for k, v in call.pack.upstream.headers.items() if _SENSITIVE.search(k))
+        found = {v.strip() for v in values if len(v.strip()) >= 4}
+        # Longest first, so that a key inside a longer credential does not leave the rest behind.
+        return sorted({orjson.dumps(v)[1:-1] for v in found}, key=len, reverse=True)
+
+
+class Call:
+    """One upstream call of a traced request."""
+
+    __slots__ = ("error", "headers", "model", "ms", "outgoing", "pack", "started", "status")
+
+    def __init__(self, pack: Pack, model: str | None, outgoing: bytes):
+        self.pack, self.model, self.outgoing = pack, model, outgoing
+        self.started = time.perf_counter()
+        self.status: int | None = None  # None: no HTTP answer (unreachable, timed out)
+        self.ms: float | None = None
+        self.headers: Mapping[str, str] = {}
+        self.error: bytes | None = None
+
+    def record(self, retried: str | None, bodies: bool) -> dict:
+        out = {
+            "pack": self.pack.name,
+            "model": self.model,
+            "url": _url(self.pack.upstream),
+            "status": self.status,
+            "ms": self.ms if self.ms is not None else round((time.perf_counter() - self.started) * 1000, 2),
+            "retried": retried,  # why another call followed this one, if one did
+            "headers": _headers(self.headers, bodies),
+        }
+        if self.error is not None:
+            out["error_body"] = _body(self.error)
+        if bodies:
+            out["body"] = _body(self.outgoing)
+        return out
+
+
+def routes(traces: Traces, admin_token: str | None) -> list[Route]:
+    """`GET /-/requests` and `GET /-/requests/{id}`, admin-gated like every `/-/` endpoint."""
+
+    async def recent(request: Request) -> Response:
+        if denied := admin_denied(request, admin_token):
+            return denied
+        query = request.query_params
+        limit = query.get("limit")
+        if limit is not None and not limit.isdigit():
+            body = error_body("'limit' must be a whole number", "invalid_request_error", "limit", "invalid_limit")
+            return JSONResponse(body, status_code=400)
+        failed = query.get("failed", "").lower() in ("1", "true", "yes")
+        return Response(traces.listing(failed, int(limit) if limit else None), media_type="application/json")
+
+    async def one(request: Request) -> Response:
+        if denied := admin_denied(request, admin_token):
+            return denied
+        request_id = request.path_params["id"]
+        data = traces.get(request_id)
+        if data is None:
+            why = "tracing is off (--trace 0)" if not traces.capacity else f"the last {traces.capacity} are kept"
+            body = error_body(f"no trace of request {request_id!r}: {why}", "invalid_request_error", None, "not_found")
+            return JSONResponse(body, status_code=404)
+        return Response(data, media_type="application/json")
+
+    return [Route("/-/requests", recent, methods=["GET"]), Route("/-/requests/{id:path}", one, methods=["GET"])]
+
+
+# -- helpers
+
+
+class _Kept:
+    __slots__ = ("failed", "full", "id", "seq", "summary")
+
+    def __init__(self, seq: int, request_id: str, failed: bool, summary: bytes, full: bytes):
+        self.seq, self.id, self.failed, self.summary, self.full = seq, request_id, failed, summary, full
+
+
+class _Ends:
+    """The first and last of a stream's events (or written chunks), and how many there were."""
+
+    __slots__ = ("count", "first", "last")
+
+    def __init__(self) -> None:
+        self.first = self.last = None
+        self.count = 0
+
+    def see(self, first, last, count: int) -> None:
+        if self.first is None:
+            self.first = first[:BODY]
+        self.last = last
+        self.count += count
+
+    def record(self, framed: bool) -> dict:
+        first, last = self.first, self.last
+        if framed:  # written chunks: the first event of the first, the last event of the last
+            first = first.split(b"\n\n", 1)[0]
+            last = last.rstrip(b"\n").rsplit(b"\n\n", 1)[-1]
+        return {"count": self.count, "first": _text(first), "last": _text(last)}
+
+
+class _Tap:
+    """An SSE decoder that tells `_Ends` what it decoded (the proxy reads `decode` and `flush` only)."""
+
+    __slots__ = ("decoder", "ends")
+
+    def __init__(self, decoder, ends: _Ends):
+        self.decoder, self.ends = decoder, ends
+
+    def decode(self, chunk: bytes) -> list:
+        return self._seen(self.decoder.decode(chunk))
+
+    def flush(self) -> list:
+        return self._seen(self.decoder.flush())
+
+    def _seen(self, events: list) -> list:
+        if events:
+            self.ends.see(events[0].data, events[-1].data, len(events))
+        return events
+
+
+class _Budget:
+    """CPU seconds for replays: refilled at `share` of a second per second, holding at most `burst`."""
+
+    def __init__(self, share: float = 0.05, burst: float = 1.0):
+        self.share, self.burst = share, burst
+        self.left, self.at = burst, time.monotonic()
+
+    def allows(self) -> bool:
+        now = time.monotonic()
+        self.left, self.at = min(self.burst, self.left + (now - self.at) * self.share), now
+        return self.left > 0
+
+    def spend(self, seconds: float) -> None:
+        self.left -= seconds
+
+
+def _url(upstream: Upstream) -> str:
+    parts = urlsplit(endpoint(upstream))  # user info is never in it; the query may carry a key
+    return urlunsplit(parts._replace(query="", fragment=""))
+
+
+def _headers(headers: Mapping[str, str], values: bool) -> list | dict:
+    if not values:
+        return sorted(headers)
+    return {k: "[redacted]" if _SENSITIVE.search(k) else v for k, v in headers.items()}
+
+
+def _body(data: bytes | None):
+    """A body as JSON when it is whole JSON, else as (cut) text."""
+    if data is None:
+        return None
+    if len(data) <= BODY:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return _text(data)
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return text if len(text) <= BODY else text[:BODY] + f"... (cut at {BODY} of {len(text)})"
+
+
+def _observation(obs: Observation) -> dict:
+    head = {"stage": obs.stage, "label": obs.label, "where": obs.where, "ran": obs.ran}
+    return {**head, **obs.changes.to_json(MOST_PATHS)}
+
+
+def _scrub(data: bytes, secrets: list[bytes]) -> bytes:
+    for secret in secrets:
+        data = data.replace(secret, b"[key]")
+    return _KEYLIKE.sub(b"[key]", data)
