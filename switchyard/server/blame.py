@@ -70,9 +70,10 @@ def story(path: str, client: Any, sent: Any, observations: list[Observation]) ->
     if origin == "client":
         lines.append(f"the client sent {current}" if has(client, current) else f"the client did not send {current}")
     lines.reverse()
-    ran = sum(1 for o in observations if o.ran and o.where and o.stage == "request")
+    steps = [o for o in observations if o.where and o.stage == "request"]
+    ran = sum(1 for o in steps if o.ran)
     if has(sent, path):
-        lines.append(f"sent upstream as {path}; no step removed it ({ran} request step{'s' * (ran != 1)} ran)")
+        lines.append(f"sent upstream as {path}; no step removed it ({ran} of {len(steps)} request steps ran)")
     else:
         lines.append(f"{path} is not in the body that was sent")
     out: dict = {"field": path, "origin": origin, "story": lines}

@@ -106,7 +106,7 @@ class Proxy:
         # After this many seconds without upstream data, a stream whose client protocol has a keep-alive
         # event (Anthropic's `ping`) gets one: a model thinking for a minute must not look dead.
         self.keepalive = keepalive
-        self.traces = traces or Traces(0)
+        self.traces = traces if traces is not None else Traces(0)  # (an empty store is falsy)
 
     @property
     def saturated(self) -> bool:

@@ -44,7 +44,7 @@ from starlette.routing import Route
 from switchyard import protocols
 from switchyard.errors import ClientFacing, StepError
 from switchyard.language.pack import Pack, Upstream
-from switchyard.pipeline import Observation, Pipeline
+from switchyard.pipeline import Observation, Pipeline, step_label
 from switchyard.protocols.openai import error_body
 from switchyard.server import blame
 from switchyard.server.access import admin_denied
@@ -140,10 +140,11 @@ class Traces:
         if model is not None:
             client["model"] = body["model"] = model
         observations: list[Observation] = []
+        pipeline = Pipeline(pack, ex.client)
         try:
-            sent = Pipeline(pack, ex.client).request(body, observations.append)
-        except (ClientFacing, StepError) as exc:
-            sent, record["ended"] = None, str(exc)  # a `reject` step, a body the bridge refuses, a step failing
+            sent = pipeline.request(body, observations.append)
+        except (ClientFacing, StepError) as exc:  # a `reject` step, a body the bridge refuses, a step failing
+            sent, record["ended"] = None, f"{_stopper(pipeline, observations)}: {exc}"
         record["client_fields"] = list(client) if type(client) is dict else []
         record["changes"] = [_observation(o) for o in observations]
         if type(sent) is dict:
@@ -415,6 +416,15 @@ def _text(value) -> str | None:
         return None
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
     return text if len(text) <= BODY else text[:BODY] + f"... (cut at {BODY} of {len(text)})"
+
+
+def _stopper(pipeline: Pipeline, observations: list[Observation]) -> str:
+    """Which part of the request path raised, from what was observed before it (it is never observed)."""
+    if not pipeline.bridge.identity and all(o.where for o in observations):
+        return pipeline.bridge.label
+    done = sum(1 for o in observations if o.where)
+    steps = pipeline.pack.request
+    return step_label(steps[done]) if done < len(steps) else "the request path"
 
 
 def _observation(obs: Observation) -> dict:
