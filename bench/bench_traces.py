@@ -21,7 +21,6 @@ RSS with traces within 5 MB of tracing off (15 MB with bodies), growth across th
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import sys
 import tempfile
