@@ -13,11 +13,9 @@ Design choices:
 
 - Off costs nothing: `Traces.start` returns None and every hook in the proxy is `if ex.trace is not None`.
 - On, a served request costs a small record: no copy of the body, no diff. The changes are worked
-  out for failed requests only, and after the fact: the request path is deterministic, so it is run
-  again, observed, from the client's bytes and the same pack snapshot (recording it live would cost
-  every request 12 to 15 times its request path: a copy and a diff per step). The replay's result
-  is compared with the bytes that were sent (`replay: "as sent"`). Replays share a budget of 5% of
-  one core, so a storm of failures cannot make tracing the bottleneck; past it a trace says so.
+  out for failed requests only, and after the fact, by running the request path again, observed
+  (`switchyard.server.blame`: recording it live would cost every request 12 to 15 times its
+  request path), within a budget of 5% of one core.
 - No values from bodies unless `--trace-bodies`: paths and field names only (prompts are user data).
 - No secrets, ever: the client's credentials (any header named like authorization, cookie, api-key,
   *token*, *secret*, *key*), the packs' keys and anything shaped like a key are replaced by `[key]`
@@ -29,6 +27,7 @@ Design choices:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -42,9 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from switchyard import protocols
-from switchyard.errors import ClientFacing, StepError
 from switchyard.language.pack import Pack, Upstream
-from switchyard.pipeline import Observation, Pipeline, step_label
 from switchyard.protocols.openai import error_body
 from switchyard.server import blame
 from switchyard.server.access import admin_denied
@@ -55,8 +52,6 @@ log = logging.getLogger("switchyard")
 DEFAULT_CAPACITY = 100
 ERROR_BODY = 4 * 1024  # of a provider's error body, always kept
 BODY = 64 * 1024  # of each body and event, with --trace-bodies
-MOST_PATHS = 50  # per list of one step's changes: a bridge changes hundreds of paths of a long conversation
-REPLAY_MAX = 1024 * 1024  # larger bodies are not replayed: that would stall the event loop
 SUMMARY = ("id", "time", "client", "pack", "model", "stream", "status", "failed", "source", "error", "duration_ms")
 _SENSITIVE = re.compile(r"authorization|cookie|api-key|token|secret|key", re.IGNORECASE)
 # Anything shaped like a key, as the log's masking has it; `[^\s"\\]` keeps the match inside a JSON string.
@@ -73,7 +68,7 @@ class Traces:
         self._failed: OrderedDict[int, _Kept] = OrderedDict()
         self._by_id: dict[str, _Kept] = {}
         self._seq = 0
-        self._budget = _Budget()
+        self._replays = blame.Replays()
 
     def start(self, headers: Mapping[str, str]) -> Trace | None:
         """A trace for a request that has just arrived; None when tracing is off."""
@@ -125,47 +120,8 @@ class Traces:
         pack, model = (call.pack, call.model) if call else (ex.pack, None)
         if pack is None or trace.raw is None:
             return  # refused before a pack was chosen: nothing ran
-        if len(trace.raw) > REPLAY_MAX:
-            record["replay"] = f"not replayed: the body is over {REPLAY_MAX} bytes"
-            return
-        if not self._budget.allows():
-            record["replay"] = "not replayed: the replay budget (5% of a core) is spent by a storm of failures"
-            return
-        began = time.perf_counter()
-        try:
-            client = orjson.loads(trace.raw)
-            body = orjson.loads(trace.raw)
-        except orjson.JSONDecodeError:
-            return
-        if model is not None:
-            client["model"] = body["model"] = model
-        observations: list[Observation] = []
-        pipeline = Pipeline(pack, ex.client)
-        try:
-            sent = pipeline.request(body, observations.append)
-        except (ClientFacing, StepError) as exc:  # a `reject` step, a body the bridge refuses, a step failing
-            sent, record["ended"] = None, f"{_stopper(pipeline, observations)}: {exc}"
-        record["client_fields"] = list(client) if type(client) is dict else []
-        record["changes"] = [_observation(o) for o in observations]
-        if type(sent) is dict:
-            record["sent_fields"] = list(sent)
-            if call is not None:
-                record["replay"] = "as sent" if orjson.dumps(sent) == call.outgoing else "differs from what was sent"
-            record["blame"] = self._blame(call, sent, client, observations)
-        self._budget.spend(time.perf_counter() - began)
-
-    @staticmethod
-    def _blame(call: Call | None, sent: dict, client: dict, observations: list[Observation]) -> list[dict]:
-        if call is None or call.status is None or call.status < 400 or call.error is None:
-            return []
-        try:
-            parsed = orjson.loads(call.error)
-        except orjson.JSONDecodeError:
-            parsed = None
-        upstream = protocols.get(call.pack.upstream.protocol)
-        described = upstream.describe_error_body(parsed, call.error, call.status)
-        fields = blame.suspects(described.param, described.message, sent)
-        return [blame.story(path, client, sent, observations) for path in fields]
+        answer = (call.status, call.error) if call is not None and call.error is not None else None
+        record.update(self._replays.explain(trace.raw, pack, model, ex.client, call.outgoing if call else None, answer))
 
 
 class Trace:
@@ -372,24 +328,13 @@ class _Tap:
         return events
 
 
-class _Budget:
-    """CPU seconds for replays: refilled at `share` of a second per second, holding at most `burst`."""
-
-    def __init__(self, share: float = 0.05, burst: float = 1.0):
-        self.share, self.burst = share, burst
-        self.left, self.at = burst, time.monotonic()
-
-    def allows(self) -> bool:
-        now = time.monotonic()
-        self.left, self.at = min(self.burst, self.left + (now - self.at) * self.share), now
-        return self.left > 0
-
-    def spend(self, seconds: float) -> None:
-        self.left -= seconds
-
-
 def _url(upstream: Upstream) -> str:
-    parts = urlsplit(endpoint(upstream))  # user info is never in it; the query may carry a key
+    return _shown(endpoint(upstream))
+
+
+@functools.lru_cache(maxsize=256)
+def _shown(url: str) -> str:
+    parts = urlsplit(url)  # user info is never in it; the query may carry a key
     return urlunsplit(parts._replace(query="", fragment=""))
 
 
@@ -416,20 +361,6 @@ def _text(value) -> str | None:
         return None
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
     return text if len(text) <= BODY else text[:BODY] + f"... (cut at {BODY} of {len(text)})"
-
-
-def _stopper(pipeline: Pipeline, observations: list[Observation]) -> str:
-    """Which part of the request path raised, from what was observed before it (it is never observed)."""
-    if not pipeline.bridge.identity and all(o.where for o in observations):
-        return pipeline.bridge.label
-    done = sum(1 for o in observations if o.where)
-    steps = pipeline.pack.request
-    return step_label(steps[done]) if done < len(steps) else "the request path"
-
-
-def _observation(obs: Observation) -> dict:
-    head = {"stage": obs.stage, "label": obs.label, "where": obs.where, "ran": obs.ran}
-    return {**head, **obs.changes.to_json(MOST_PATHS)}
 
 
 def _scrub(data: bytes, secrets: list[bytes]) -> bytes:
