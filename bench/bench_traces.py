@@ -18,9 +18,10 @@ Three measurements:
 3. Memory: resident memory of each process after 20,000 requests (a quarter failing, a quarter
    streaming), and its growth across 20,000 more: the buffer holds N traces, whatever the load.
 
-Budgets: a served request's tracing work <= 5% of a request's CPU with tracing off (<= 12% with
-bodies); RSS with traces within 5 MB of tracing off (15 MB with bodies); growth across the second
-20,000 < 5 MB. The replay of a failed request is printed: replays share a budget of 5% of a core.
+Budgets: a served request's tracing work <= 5% of a request's CPU with tracing off (<= 20% with
+bodies, a debugging mode); RSS with traces within 5 MB of tracing off (15 MB with bodies); growth
+across the second 20,000 < 5 MB. The replay of a failed request is printed: replays share a budget
+of 5% of a core.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ async def main() -> None:
         pack = compile_text(textwrap.dedent(PACK).format(url=upstream))
         k = 2000 if QUICK else 10000
         print(f"  a request costs the server {request_cpu:,.0f} µs of CPU with tracing off (median round)")
-        for label, bodies, budget in (("served", False, 0.05), ("served, with --trace-bodies", True, 0.12)):
+        for label, bodies, budget in (("served", False, 0.05), ("served, with --trace-bodies", True, 0.20)):
             cost = hooks_µs(pack, BODY, "chat", bodies, 200, k)
             share = cost / request_cpu
             line(f"{label}: {cost:.1f} µs, of a request's CPU", f"{share:.1%}", f"<= {budget:.0%}", share <= budget)

@@ -46,7 +46,7 @@ REPLAY_MAX = 1024 * 1024  # larger bodies are not replayed: that would stall the
 class Replays:
     """Failed requests' paths run again, observed, within a budget of CPU time."""
 
-    def __init__(self, share: float = 0.05, burst: float = 1.0):
+    def __init__(self, share: float = 0.05, burst: float = 0.25):
         self.share, self.burst = share, burst  # refilled at `share` of a second per second, at most `burst`
         self.left, self.at = burst, time.monotonic()
 

@@ -93,7 +93,7 @@ class Traces:
                     self._explain(trace, ex, record)
                 # Provider messages and bodies may quote a key anywhere: the whole trace is scrubbed.
                 full = _scrub(orjson.dumps(record), secrets)
-                summary = _summary(orjson.loads(full))
+                summary = orjson.loads(_scrub(orjson.dumps(_summary(record)), secrets))
             else:
                 # A served request's trace holds no provider text and no body; the client chose two of its
                 # strings (its id and model), so only those can hold a secret. Serialized when asked for.
