@@ -18,6 +18,7 @@ ORDER = [
     "bench_chat_over_responses",
     "bench_messages",
     "bench_server",
+    "bench_traces",
 ]
 
 for name in ORDER:

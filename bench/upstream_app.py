@@ -3,7 +3,8 @@
 Run as `python -m uvicorn bench.upstream_app:app`. A streaming request gets `X-Events` chunks
 (default 10) as fast as the socket takes them; `X-Stamp: 1` makes each chunk carry the
 monotonic clock at the moment it is written, so a client on the same machine can measure how
-long an event took to cross the proxy.
+long an event took to cross the proxy. Under `/refuses/v1` it answers every request 400, naming a
+field, as a strict provider does (the failed requests of the trace benchmark).
 """
 
 from __future__ import annotations
@@ -75,4 +76,26 @@ async def chat(request: Request) -> Response:
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
-app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+REFUSAL = orjson.dumps(
+    {
+        "error": {
+            "message": "Unrecognized request argument supplied: temperature",
+            "type": "invalid_request_error",
+            "param": "temperature",
+            "code": "invalid_parameter_error",
+        }
+    }
+)
+
+
+async def refuse(request: Request) -> Response:
+    await request.body()
+    return Response(REFUSAL, status_code=400, media_type="application/json")
+
+
+app = Starlette(
+    routes=[
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/refuses/v1/chat/completions", refuse, methods=["POST"]),
+    ]
+)

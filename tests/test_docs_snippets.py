@@ -23,7 +23,7 @@ import pytest
 from fakes.chat_provider import FakeChatProvider
 from proxy_process import free_port
 
-PAGES = ["docs/new-strict-provider.md", "docs/cookbook.md"]
+PAGES = ["docs/new-strict-provider.md", "docs/cookbook.md", "docs/on-call.md"]
 BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)
 
 

@@ -21,6 +21,7 @@ import orjson
 from switchyard import protocols
 from switchyard.cli.common import DEFAULT_RULES, load_for_use, read_json, read_text
 from switchyard.errors import ClientFacing, StepError, UsageError
+from switchyard.language.explain import explain_line
 from switchyard.pipeline import Observation, Pipeline
 from switchyard.protocols.sse import Event, SSEDecoder
 
@@ -113,12 +114,7 @@ def _explainer(enabled: bool, short: bool = False):
         return None
 
     def observe(observation: Observation) -> None:
-        if not observation.ran:
-            said = "skipped, match is false"
-        elif short:
-            said = observation.changes.summary() if observation.where else observation.changes.shape()
-        else:
-            said = observation.changes.describe()
-        print(f"{observation.label}: {said}", file=sys.stderr)
+        line = explain_line(observation.label, observation.ran, observation.changes, short, not observation.where)
+        print(line, file=sys.stderr)
 
     return observe

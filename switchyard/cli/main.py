@@ -7,6 +7,7 @@
     switchyard serve                     the sidecar server
     switchyard demo                      the whole path with a built-in mock model: no key, no network
     switchyard probe --url U --model M   learn what a provider accepts with tiny requests; write its pack
+    switchyard trace ID | --list         what a running server did with a request (`serve --trace`)
 
 Each command is one module of this package with `add_parser(subparsers)` and `run(args)`; adding a
 command is a module and a line in `COMMANDS`. Exit codes: 0 success, 1 a pack problem or a failed
@@ -24,7 +25,7 @@ import sys
 
 from switchyard.errors import UsageError
 
-COMMANDS = ("check", "apply", "test", "schema", "serve", "demo", "probe")
+COMMANDS = ("check", "apply", "test", "schema", "serve", "demo", "probe", "trace")
 
 
 def main(argv: list[str] | None = None) -> int:

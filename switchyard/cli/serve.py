@@ -84,6 +84,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
         metavar="N",
         help="worker processes on the one port (0 or 'auto': one per core); 1 is a single process",
     )
+    p.add_argument(
+        "--trace",
+        type=int,
+        default=100,
+        metavar="N",
+        help="keep traces of the last N requests in memory, failed ones in preference (GET /-/requests); 0: off",
+    )
+    p.add_argument(
+        "--trace-bodies",
+        action="store_true",
+        help="traces also keep bodies and first/last stream events (user data: for debugging only)",
+    )
     environment_defaults(p)
     return p
 

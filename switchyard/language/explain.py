@@ -5,6 +5,10 @@ sees which step made a field vanish. A removal and an addition of the same value
 parent are reported together as a rename, because that is what `rename` and `move` do. Arrays of the
 same length are compared element by element; when elements came or went, equal elements are aligned
 first (difflib), so a filter `drop` reads as the elements it removed.
+
+Request traces keep the same record as JSON (`to_json`, at most so many paths per list, `cut` says how
+many were left out) and `switchyard trace` prints it back with `explain_line`, the line `apply
+--explain` prints: one wording for both.
 """
 
 from __future__ import annotations
@@ -26,9 +30,29 @@ class Changes:
     changed: list[str] = field(default_factory=list)
     renamed: list[tuple[str, str]] = field(default_factory=list)
     shapes: list[str] = field(default_factory=list)  # top-level field sizes that changed, for `shape()`
+    cut: int = 0  # paths left out of the lists above (a trace keeps at most so many of each)
 
     def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed or self.renamed)
+        return bool(self.added or self.removed or self.changed or self.renamed or self.cut)
+
+    def to_json(self, most: int) -> dict:
+        """The record as JSON, with at most `most` paths in each list (paths only: never a value)."""
+        lists = {"added": self.added, "removed": self.removed, "changed": self.changed, "renamed": self.renamed}
+        out: dict = {name: [list(p) if type(p) is tuple else p for p in paths[:most]] for name, paths in lists.items()}
+        out["shapes"] = self.shapes
+        out["cut"] = self.cut + sum(max(0, len(paths) - most) for paths in lists.values())
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> Changes:
+        return cls(
+            added=list(data.get("added", ())),
+            removed=list(data.get("removed", ())),
+            changed=list(data.get("changed", ())),
+            renamed=[tuple(p) for p in data.get("renamed", ())],
+            shapes=list(data.get("shapes", ())),
+            cut=int(data.get("cut", 0)),
+        )
 
     def summary(self) -> str:
         """Counts instead of paths: `renamed 1, removed 3`."""
@@ -38,7 +62,10 @@ class Changes:
             ("removed", self.removed),
             ("changed", self.changed),
         )
-        return ", ".join(f"{label} {len(paths)}" for label, paths in counts if paths) or "no change"
+        said = ", ".join(f"{label} {len(paths)}" for label, paths in counts if paths)
+        if self.cut:
+            said += f"{', ' if said else ''}{self.cut} more"
+        return said or "no change"
 
     def shape(self) -> str:
         """What became of the top-level fields, with array sizes: `input[4] -> messages[5]; tools[13] -> tools[12]`.
@@ -55,7 +82,24 @@ class Changes:
         for label, paths in (("added", self.added), ("removed", self.removed), ("changed", self.changed)):
             if paths:
                 parts.append(f"{label} " + ", ".join(paths))
+        if self.cut:
+            parts.append(f"and {self.cut} more paths")
         return "; ".join(parts) if parts else "no change"
+
+
+def explain_line(label: str, ran: bool, changes: Changes, short: bool = False, translation: bool = False) -> str:
+    """`request step 3 (rename) (line 12): renamed a -> b`, the line `apply --explain` prints for one step.
+
+    `short` gives counts for a step and, for a `translation` (a bridge, whose paths are too many to
+    read), what became of the top-level fields with their sizes.
+    """
+    if not ran:
+        said = "skipped, match is false"
+    elif short:
+        said = changes.shape() if translation else changes.summary()
+    else:
+        said = changes.describe()
+    return f"{label}: {said}"
 
 
 def diff(before: Any, after: Any) -> Changes:

@@ -7,6 +7,7 @@
     GET  /metrics               Prometheus text format
     GET  /-/rules               loaded packs, their hashes, the last reload's problems (no secrets)
     POST /-/reload              same as SIGHUP
+    GET  /-/requests[/{id}]     traces of the last requests (`server/traces.py`)
 
 `/-/` endpoints answer loopback clients only, unless an admin token is configured, in which case
 any client presenting it (`Authorization: Bearer <token>`) is admitted too.
@@ -45,6 +46,8 @@ from switchyard.server.logs import setup_logging
 from switchyard.server.metrics import Metrics
 from switchyard.server.proxy import Proxy
 from switchyard.server.reloader import Rules, version
+from switchyard.server.traces import DEFAULT_CAPACITY, Traces
+from switchyard.server.traces import routes as trace_routes
 from switchyard.server.upstream import Upstreams
 
 log = logging.getLogger("switchyard")
@@ -65,13 +68,17 @@ def create_app(
     max_concurrency: int | None = None,
     keepalive: float = 10.0,
     metrics: Metrics | None = None,
+    trace: int = DEFAULT_CAPACITY,
+    trace_bodies: bool = False,
 ):
     """Build the app. Loading the rules here (not at start-up) makes a broken pack fail before binding."""
     metrics = metrics or Metrics()
     rules = rules or Rules.load(rules_dir, metrics, partial)
     upstreams = Upstreams(upstream_proxy)
     lifecycle = lifecycle or Lifecycle()
-    proxy = Proxy(rules, upstreams, metrics, max_body, ClientGate(client_tokens), lifecycle, max_concurrency, keepalive)
+    traces = Traces(trace, trace_bodies)
+    gate = ClientGate(client_tokens)
+    proxy = Proxy(rules, upstreams, metrics, max_body, gate, lifecycle, max_concurrency, keepalive, traces)
     tasks: set[asyncio.Task] = set()
 
     @contextlib.asynccontextmanager
@@ -205,6 +212,7 @@ def create_app(
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/-/rules", rules_endpoint, methods=["GET"]),
         Route("/-/reload", reload_endpoint, methods=["POST"]),
+        *trace_routes(traces, admin_token),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _not_allowed})
     app.state.rules = rules
@@ -324,6 +332,8 @@ def app_from_args(args: argparse.Namespace, lifecycle: Lifecycle, **overrides):
         admin_port=args.admin_port,
         max_concurrency=args.max_concurrency,
         keepalive=args.keepalive,
+        trace=args.trace,
+        trace_bodies=args.trace_bodies,
     )
     return create_app(args.rules, **{**options, **overrides})
 

@@ -39,6 +39,7 @@ from switchyard.server.lifecycle import Lifecycle
 from switchyard.server.logs import access_log
 from switchyard.server.metrics import Metrics
 from switchyard.server.reloader import Rules
+from switchyard.server.traces import Trace, Traces
 from switchyard.server.upstream import NOT_BACK, Upstreams, describe, failure, upstream_headers
 
 log = logging.getLogger("switchyard.access")
@@ -66,6 +67,8 @@ class Exchange:
     source: str | None = None  # whose failure it was: "proxy", "upstream" or "step" (None: served)
     attempts: attempts.Attempts | None = None  # calls that failed before the one that answered
     shutdown: bool = False  # the drain ended this stream when the grace was over
+    sent_fields: str | None = None  # the top-level fields sent to an upstream that answered 4xx, for the log
+    trace: Trace | None = None  # with `--trace`: what `server/traces.py` keeps of this request
     counted_until_stream_end: bool = False  # in `Proxy.in_flight` until its stream ends
 
     @property
@@ -90,6 +93,7 @@ class Proxy:
         lifecycle: Lifecycle | None = None,
         max_concurrency: int | None = None,
         keepalive: float = 10.0,
+        traces: Traces | None = None,
     ):
         self.rules = rules
         self.upstreams = upstreams
@@ -102,6 +106,7 @@ class Proxy:
         # After this many seconds without upstream data, a stream whose client protocol has a keep-alive
         # event (Anthropic's `ping`) gets one: a model thinking for a minute must not look dead.
         self.keepalive = keepalive
+        self.traces = traces if traces is not None else Traces(0)  # (an empty store is falsy)
 
     @property
     def saturated(self) -> bool:
@@ -109,6 +114,7 @@ class Proxy:
 
     async def handle(self, request: Request, client: str) -> Response:
         ex = Exchange(_request_id(request), client)
+        ex.trace = self.traces.start(request.headers)
         if self.saturated:
             # Refused at once rather than queued without bound; the client's SDK retries after the pause.
             ex.source = "proxy"
@@ -158,6 +164,8 @@ class Proxy:
             )
         raw = await self._read_body(request)
         ex.bytes_in = len(raw)
+        if ex.trace is not None:
+            ex.trace.client(raw)
         rules = self.rules.current  # the snapshot this request keeps to its end, fallbacks included
         first = await self._prepared(raw, rules, ex)
         targets = attempts.plan(first[0].pack, rules)
@@ -173,6 +181,8 @@ class Proxy:
                         break
                     await asyncio.sleep(wait)
                 more = n + 1 < tries or i + 1 < len(targets)
+                if ex.trace is not None:
+                    ex.trace.call(target.pack, target.model, prepared[3])
                 outcome = await self._attempt(request, ex, prepared, more)
                 if not isinstance(outcome, Retry):
                     return outcome
@@ -205,21 +215,28 @@ class Proxy:
                 return Retry(exc.code or "unreachable", None, _raiser(exc))
             raise
         ex.upstream_ms = (time.perf_counter() - sent) * 1000
+        if ex.trace is not None:
+            ex.trace.answered(resp.status, headers)
         self.metrics.upstream_latency.labels(pack.name).observe(ex.upstream_ms / 1000)
         passed = {k: v for k, v in resp.headers.items() if k.lower() not in NOT_BACK}
         passed["X-Request-Id"] = ex.request_id
         passed["X-Switchyard-Pack"] = pack.name
+        ex.sent_fields = _fields(outgoing) if 400 <= resp.status < 500 else None
         if resp.status >= 400:
+            data = await self._error_data(resp)
+            if ex.trace is not None:
+                ex.trace.error_data(data)
             if more and resp.status in attempts.RETRY_STATUSES:
-                data = await self._error_data(resp)
                 self.metrics.upstream_http_errors.labels(pack.name, str(resp.status)).inc()
                 later = functools.partial(self._upstream_error, ex, resp.status, data, passed, pipeline, counted=True)
                 return Retry(str(resp.status), resp.headers.get("Retry-After"), later)
-            return await self._upstream_error(ex, resp.status, await self._error_data(resp), passed, pipeline)
+            return await self._upstream_error(ex, resp.status, data, passed, pipeline)
         if "text/event-stream" not in resp.headers.get("Content-Type", ""):
             return await self._whole(ex, resp, passed, pipeline, client_body)
         stream = pipeline.stream(client_body)
         reader = Reader(resp)
+        if ex.trace is not None:
+            ex.trace.watch(reader)
         if more:
             # Nothing is sent before the first event: a stream that breaks or ends before it can
             # still be tried again.
@@ -345,6 +362,8 @@ class Proxy:
             async for events in self._events(ex, reader, stream, sent):
                 out = stream.encode(events)
                 ex.bytes_out += len(out)
+                if ex.trace is not None:
+                    ex.trace.sent(out)
                 yield out
             ex.status = ex.status or 200
         except asyncio.CancelledError:
@@ -470,9 +489,12 @@ class Proxy:
                 "source": ex.source,
                 "error": ex.error,
                 "retried": str(ex.attempts) if ex.attempts else None,
+                "sent_fields": ex.sent_fields,
             },
             level,
         )
+        if ex.trace is not None:
+            self.traces.finish(ex)
 
 
 # What a provider's message may carry of a key: OpenAI-style keys (masked or not) and bearer tokens.
@@ -548,6 +570,15 @@ def _dumps(value, what: str) -> bytes:
         if what == "request body":
             raise RequestError("request body is nested too deeply (at most 254 levels)", code="invalid_json") from None
         raise UpstreamError(f"{what} is nested too deeply to relay", code="upstream_bad_body", status=502) from None
+
+
+def _fields(sent: bytes) -> str | None:
+    """`model,messages,stream`: the top-level fields of a body sent upstream, for the log of a 4xx (names only)."""
+    try:
+        body = orjson.loads(sent)
+    except orjson.JSONDecodeError:
+        return None
+    return ",".join(body) if type(body) is dict else None
 
 
 def _parse(raw: bytes) -> dict:

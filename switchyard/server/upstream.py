@@ -39,8 +39,21 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-# Set by this hop itself: the body is re-encoded, so its length and encoding are ours to say.
-OWN = frozenset({"host", "content-length", "content-type", "content-encoding", "accept-encoding", "expect"})
+# Set by this hop itself: the body is re-encoded, so its length and encoding are ours to say; what it
+# accepts follows the upstream call it makes; the request id is the one it logs. (A client's own copy,
+# in another case, would otherwise go as a second header beside ours.)
+OWN = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "content-encoding",
+        "accept-encoding",
+        "expect",
+        "accept",
+        "x-request-id",
+    }
+)
 # The client's own credentials: replaced by the pack's key, or dropped with `forward_client_auth: false`.
 CREDENTIALS = frozenset({"authorization", "x-api-key", "api-key"})
 # Response headers from the upstream that must not be copied onto our (re-encoded) response.

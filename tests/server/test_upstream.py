@@ -30,6 +30,13 @@ def test_hop_by_hop_headers_and_those_named_in_connection_stop_at_the_proxy() ->
     assert out["Accept"] == "text/event-stream"
 
 
+def test_the_clients_accept_and_request_id_in_lower_case_do_not_go_beside_the_hops_own() -> None:
+    # Starlette gives header names in lower case; `Accept` and `X-Request-Id` are set by the hop.
+    out = upstream_headers({"accept": "*/*", "x-request-id": "abc", "user-agent": "sdk"}, make(), "abc", True)
+    assert sorted(k.lower() for k in out) == ["accept", "content-type", "user-agent", "x-request-id"]
+    assert out["Accept"] == "text/event-stream" and out["X-Request-Id"] == "abc"
+
+
 def test_pack_headers_come_last_and_win() -> None:
     out = upstream_headers({"X-Source": "client"}, make(headers={"X-Source": "sidecar"}), "req_1", False)
     assert out["X-Source"] == "sidecar"
