@@ -9,6 +9,7 @@ accident through a generic "log the request" call.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 
@@ -56,6 +57,7 @@ class AccessLog:
         self.json = False
         self.stream = sys.stderr
         self.threshold = logging.INFO
+        self._second, self._stamp = -1, ""
 
     def configure(self, fmt: str, stream, threshold: int) -> None:
         self.json, self.stream, self.threshold = fmt == "json", stream, threshold
@@ -65,13 +67,15 @@ class AccessLog:
         if _LEVELS[level] < self.threshold:
             return
         now = time.time()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        second = int(now)
+        if second != self._second:  # one strftime a second, not one a request
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         if self.json:
-            head = {"ts": f"{stamp}.{int(now % 1 * 1000):03d}Z", "level": level, "logger": "switchyard.access"}
+            head = {"ts": f"{self._stamp}.{int(now % 1 * 1000):03d}Z", "level": level, "logger": "switchyard.access"}
             line = orjson.dumps({**head, "msg": "request", **fields}, default=str).decode()
         else:
-            line = f"{stamp}Z {level} request " + " ".join(
-                f"{k}={_text(v)}" for k, v in fields.items() if v is not None
+            line = f"{self._stamp}Z {level} request " + " ".join(
+                [f"{k}={_text(v)}" for k, v in fields.items() if v is not None]
             )
         try:
             self.stream.write(line + "\n")
@@ -86,11 +90,17 @@ access_log = AccessLog()
 
 def _text(value: object) -> str:
     # Quoted (JSON string escapes) whenever a value could be mistaken for more fields or another
-    # line: a client-chosen model name with a newline must not forge a log line.
-    text = str(value)
-    if not text or any(c in text for c in ' "=\\') or not text.isprintable():
-        return orjson.dumps(text).decode()
-    return text
+    # line: a client-chosen model name with a newline must not forge a log line. Numbers, booleans
+    # and plain words (most values) go as they are, found with one regex search.
+    if type(value) is not str:
+        value = str(value)
+    if value and value.isprintable() and not _SPECIAL.search(value):
+        return value
+    return orjson.dumps(value).decode()
+
+
+# Characters that would end a value early or start another field.
+_SPECIAL = re.compile(r'[ "=\\]')
 
 
 def setup_logging(fmt: str = "text", level: str = "info") -> None:
