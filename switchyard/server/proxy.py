@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import orjson
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response, StreamingResponse
 
 from switchyard import protocols
 from switchyard.errors import ClientFacing, RequestError, SSEError, StepError, UpstreamError
@@ -35,16 +33,18 @@ from switchyard.pipeline import Pipeline, Stream
 from switchyard.protocols.sse import SSEDecoder
 from switchyard.server import attempts
 from switchyard.server.access import ClientGate
+from switchyard.server.asgi import Answer, ClientDisconnect, Incoming, StreamAnswer, raw_headers
 from switchyard.server.lifecycle import Lifecycle
 from switchyard.server.logs import access_log
-from switchyard.server.metrics import Metrics
+from switchyard.server.metrics import Bound, Metrics
 from switchyard.server.reloader import Rules
-from switchyard.server.upstream import NOT_BACK, Upstreams, describe, failure, upstream_headers
+from switchyard.server.upstream import Upstreams, back_headers, describe, failure, upstream_headers
 
 log = logging.getLogger("switchyard.access")
 
-JSON = "application/json"
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# What a stream's answer says besides the upstream's headers: never cached, never buffered by a proxy in front.
+SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+Response = Answer | StreamAnswer
 
 
 @dataclass
@@ -67,6 +67,7 @@ class Exchange:
     attempts: attempts.Attempts | None = None  # calls that failed before the one that answered
     shutdown: bool = False  # the drain ended this stream when the grace was over
     counted_until_stream_end: bool = False  # in `Proxy.in_flight` until its stream ends
+    ended: bool = False  # the stream's clean-up has run (`Proxy._end_stream`)
 
     @property
     def pack_name(self) -> str:
@@ -102,12 +103,24 @@ class Proxy:
         # After this many seconds without upstream data, a stream whose client protocol has a keep-alive
         # event (Anthropic's `ping`) gets one: a model thinking for a minute must not look dead.
         self.keepalive = keepalive
+        # Label children looked up in a dict: `labels()` validates and takes a lock on every call.
+        self._requests = Bound(metrics.requests)
+        self._duration = Bound(metrics.request_duration)
+        self._latency = Bound(metrics.upstream_latency)
+        self._ttfb = Bound(metrics.upstream_ttfb)
+        self._events_counted = Bound(metrics.stream_events)
+        self._failed_streams = Bound(metrics.failed_streams)
 
     @property
     def saturated(self) -> bool:
         return self.max_concurrency is not None and self.in_flight >= self.max_concurrency
 
-    async def handle(self, request: Request, client: str) -> Response:
+    async def serve(self, scope: dict, receive, send, client: str) -> None:
+        """The ASGI app of the route of `client`'s protocol."""
+        answer = await self.handle(Incoming(scope, receive), client)
+        await answer(scope, receive, send)
+
+    async def handle(self, request: Incoming, client: str) -> Response:
         ex = Exchange(_request_id(request), client)
         if self.saturated:
             # Refused at once rather than queued without bound; the client's SDK retries after the pause.
@@ -121,7 +134,7 @@ class Proxy:
         self.in_flight += 1
         try:
             response = await self._handle(request, ex)
-            if isinstance(response, StreamingResponse):
+            if isinstance(response, StreamAnswer):
                 ex.counted_until_stream_end = True  # the stream gives the place back when it ends
             return response
         except UpstreamError as exc:  # unreachable, timed out, cut, or the upstream reported a failure
@@ -138,7 +151,7 @@ class Proxy:
         except ClientDisconnect:
             ex.status = 499  # nginx's convention for "client closed the request"
             self._done(ex)
-            return Response(status_code=499)
+            return Answer(499, b"", [], None)
         except Exception as exc:  # a bug: still one answer in the client's error shape, and a log with the trace
             log.exception("request %s failed", ex.request_id)
             ex.source = "proxy"
@@ -148,7 +161,7 @@ class Proxy:
             if not ex.counted_until_stream_end:
                 self.in_flight -= 1
 
-    async def _handle(self, request: Request, ex: Exchange) -> Response:
+    async def _handle(self, request: Incoming, ex: Exchange) -> Response:
         if not self.gate.admits(request.headers):
             raise RequestError(
                 "a client token is required: send it as 'Authorization: Bearer <token>' or 'x-api-key'",
@@ -190,7 +203,7 @@ class Proxy:
             return await asyncio.to_thread(self._prepare, raw, rules, ex, target)
         return self._prepare(raw, rules, ex, target)
 
-    async def _attempt(self, request: Request, ex: Exchange, prepared, more: bool) -> Response | Retry:
+    async def _attempt(self, request: Incoming, ex: Exchange, prepared, more: bool) -> Response | Retry:
         """One call of the upstream. With `more` calls left, a failure another call may fix is a `Retry`."""
         pipeline, client_body, upstream_stream, outgoing = prepared
         pack = ex.pack = pipeline.pack
@@ -205,10 +218,8 @@ class Proxy:
                 return Retry(exc.code or "unreachable", None, _raiser(exc))
             raise
         ex.upstream_ms = (time.perf_counter() - sent) * 1000
-        self.metrics.upstream_latency.labels(pack.name).observe(ex.upstream_ms / 1000)
-        passed = {k: v for k, v in resp.headers.items() if k.lower() not in NOT_BACK}
-        passed["X-Request-Id"] = ex.request_id
-        passed["X-Switchyard-Pack"] = pack.name
+        self._latency(pack.name).observe(ex.upstream_ms / 1000)
+        passed = back_headers(resp.raw_headers, ex.request_id, pack.name)
         if resp.status >= 400:
             if more and resp.status in attempts.RETRY_STATUSES:
                 data = await self._error_data(resp)
@@ -229,10 +240,9 @@ class Proxy:
                 return Retry(failed, None, _raiser(UpstreamError(f"upstream stream {failed}", code=failed)))
         if ex.stream:
             self.metrics.active_streams.inc()
-            passed.update(SSE_HEADERS)
-            return StreamingResponse(
-                self._stream(ex, reader, stream, sent), status_code=200, headers=passed, media_type="text/event-stream"
-            )
+            # The upstream's own caching headers give way to the stream's.
+            passed = [h for h in passed if h[0] not in _SSE_NAMES] + SSE_HEADERS
+            return StreamAnswer(passed, self._stream(ex, reader, stream, sent), lambda: self._end_stream(ex, resp))
         return await self._aggregate(ex, reader, passed, pipeline, stream, sent)
 
     def _prepare(self, raw: bytes, rules, ex: Exchange, target: attempts.Target | None = None):
@@ -266,17 +276,14 @@ class Proxy:
         upstream_stream = pipeline.upstream_streams(body)
         return pipeline, client_body, upstream_stream, _dumps(pipeline.request(body), "request body")
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def _read_body(self, request: Incoming) -> bytes:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body:
-            raise RequestError(f"request body over {self.max_body} bytes", code="request_too_large", status=413)
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                raise RequestError(f"request body over {self.max_body} bytes", code="request_too_large", status=413)
-            chunks.append(chunk)
-        return b"".join(chunks)
+            raise self._too_large()
+        return await request.body(self.max_body, self._too_large)
+
+    def _too_large(self) -> RequestError:
+        return RequestError(f"request body over {self.max_body} bytes", code="request_too_large", status=413)
 
     async def _error_data(self, resp) -> bytes:
         try:
@@ -287,12 +294,13 @@ class Proxy:
             resp.release()
 
     async def _upstream_error(
-        self, ex: Exchange, upstream_status: int, data: bytes, headers: dict, pipeline, counted: bool = False
+        self, ex: Exchange, upstream_status: int, data: bytes, headers: list, pipeline, counted: bool = False
     ) -> Response:
         """The provider's error, with its real message, in the shape and status the client can act on."""
         status, body, message = pipeline.error(data, upstream_status)
+        headers = [h for h in headers if h[0] != b"x-upstream-status"]
         if status != upstream_status:
-            headers["X-Upstream-Status"] = str(upstream_status)
+            headers.append((b"x-upstream-status", str(upstream_status).encode()))
         if not counted:
             self.metrics.upstream_http_errors.labels(pipeline.pack.name, str(upstream_status)).inc()
         content = orjson.dumps(body)
@@ -301,9 +309,9 @@ class Proxy:
         ex.error = f"upstream {upstream_status}: {redact(message, pipeline.pack.upstream.api_key)}"
         ex.bytes_out = len(content)
         self._done(ex)
-        return Response(content, status_code=status, headers=headers, media_type=JSON)
+        return Answer(status, content, headers)
 
-    async def _whole(self, ex: Exchange, resp, headers: dict, pipeline: Pipeline, client_body: dict) -> Response:
+    async def _whole(self, ex: Exchange, resp, headers: list, pipeline: Pipeline, client_body: dict) -> Response:
         try:
             data = await resp.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -351,22 +359,29 @@ class Proxy:
             ex.status, ex.error = 499, "client went away"
             raise
         finally:
-            if not ex.status:  # closed from outside (the generator abandoned): the client went away
-                ex.status, ex.error = 499, ex.error or "client went away"
-            resp.release()
-            self.lifecycle.untrack(id(ex))
-            self.in_flight -= 1
-            self.metrics.active_streams.dec()
-            self._done(ex)
+            self._end_stream(ex, resp)
+
+    def _end_stream(self, ex: Exchange, resp) -> None:
+        """A stream's clean-up, once: from the generator's `finally`, or after the answer if it never ran."""
+        if ex.ended:
+            return
+        ex.ended = True
+        if not ex.status:  # closed from outside (the generator abandoned or never started): the client went away
+            ex.status, ex.error = 499, ex.error or "client went away"
+        resp.release()
+        self.lifecycle.untrack(id(ex))
+        self.in_flight -= 1
+        self.metrics.active_streams.dec()
+        self._done(ex)
 
     async def _events(self, ex: Exchange, reader: Reader, stream: Stream, sent: float):
         """Client events, one list per upstream read; ends with an error event if the upstream breaks."""
         decoder = reader.decoder
         pack = stream.pack.name
-        events_in = self.metrics.stream_events.labels(pack, "in")
-        events_out = self.metrics.stream_events.labels(pack, "out")
+        events_in = self._events_counted(pack, "in")
+        events_out = self._events_counted(pack, "out")
         if ex.first_byte_ms is not None:  # read ahead by `_first_events`
-            self.metrics.upstream_ttfb.labels(pack).observe(ex.first_byte_ms / 1000)
+            self._ttfb(pack).observe(ex.first_byte_ms / 1000)
         keepalive = stream.keeps_alive
         try:
             out = reader.primed
@@ -392,7 +407,7 @@ class Proxy:
                     break
                 if ex.first_byte_ms is None:
                     ex.first_byte_ms = (time.perf_counter() - sent) * 1000
-                    self.metrics.upstream_ttfb.labels(pack).observe(ex.first_byte_ms / 1000)
+                    self._ttfb(pack).observe(ex.first_byte_ms / 1000)
                 out = stream.feed(decoder.decode(chunk))
         except (TimeoutError, aiohttp.ClientError) as exc:
             if ex.shutdown:
@@ -422,7 +437,7 @@ class Proxy:
         if out:
             yield out
 
-    async def _aggregate(self, ex, reader: Reader, headers: dict, pipeline: Pipeline, stream: Stream, sent) -> Response:
+    async def _aggregate(self, ex, reader: Reader, headers: list, pipeline: Pipeline, stream: Stream, sent) -> Response:
         """force_stream for a client that asked for one body: read the whole stream, answer once."""
         events: list = []
         try:
@@ -432,26 +447,26 @@ class Proxy:
             reader.resp.release()
         return self._ok(ex, orjson.dumps(pipeline.aggregate(events)), headers)
 
-    def _ok(self, ex: Exchange, content: bytes, headers: dict) -> Response:
+    def _ok(self, ex: Exchange, content: bytes, headers: list) -> Response:
         ex.status = 200
         ex.bytes_out = len(content)
         self._done(ex)
-        return Response(content, status_code=200, headers=headers, media_type=JSON)
+        return Answer(200, content, headers)
 
     def _fail(self, ex: Exchange, error: ClientFacing, reason: str, headers: dict | None = None) -> Response:
         ex.status, ex.error = error.status, reason
         content = orjson.dumps(protocols.get(ex.client).render_error(error))
         ex.bytes_out = len(content)
         self._done(ex)
-        headers = {"X-Request-Id": ex.request_id, **(headers or {})}
-        return Response(content, status_code=error.status, headers=headers, media_type=JSON)
+        return Answer(error.status, content, raw_headers({"X-Request-Id": ex.request_id, **(headers or {})}))
 
     def _done(self, ex: Exchange) -> None:
         elapsed = time.perf_counter() - ex.started
-        self.metrics.requests.labels(ex.pack_name, ex.client, ex.upstream_protocol, str(ex.status)).inc()
-        self.metrics.request_duration.labels(ex.pack_name, ex.client).observe(elapsed)
+        pack = ex.pack_name
+        self._requests(pack, ex.client, ex.upstream_protocol, ex.status).inc()
+        self._duration(pack, ex.client).observe(elapsed)
         if ex.status == 200 and ex.source is not None:  # a stream answered 200 that ended in an error event
-            self.metrics.failed_streams.labels(ex.pack_name, ex.client, ex.source).inc()
+            self._failed_streams(pack, ex.client, ex.source).inc()
         level = "error" if ex.source == "step" else "warning" if ex.source or ex.status >= 400 else "info"
         access_log(
             {
@@ -493,7 +508,7 @@ class Retry:
 
     reason: str
     retry_after: str | None
-    answer: Callable[[], Awaitable[Response]]
+    answer: Callable[[], Awaitable[Answer]]
 
 
 class Reader:
@@ -506,13 +521,14 @@ class Reader:
         self.primed: list = []
 
 
-def _raiser(error: Exception) -> Callable[[], Awaitable[Response]]:
-    async def answer() -> Response:
+def _raiser(error: Exception) -> Callable[[], Awaitable[Answer]]:
+    async def answer() -> Answer:
         raise error
 
     return answer
 
 
+_SSE_NAMES = frozenset(name for name, _ in SSE_HEADERS)
 # Bodies larger than this are parsed, stepped and encoded off the event loop (see `_handle`).
 OFF_LOOP_BYTES = 1024 * 1024
 # An upstream's error body is read up to this much: enough for any real error, bounded for a broken one.
@@ -560,7 +576,7 @@ def _parse(raw: bytes) -> dict:
     return body
 
 
-def _request_id(request: Request) -> str:
+def _request_id(request: Incoming) -> str:
     given = request.headers.get("x-request-id", "")
     # Taken from the client only when it is a sane token: it goes into logs and upstream headers.
     if 0 < len(given) <= 128 and given.isprintable() and " " not in given:
