@@ -62,6 +62,10 @@ class AccessLog:
     def configure(self, fmt: str, stream, threshold: int) -> None:
         self.json, self.stream, self.threshold = fmt == "json", stream, threshold
 
+    def wants(self, level: str) -> bool:
+        """Whether a line at `level` is written (the caller need not build one otherwise)."""
+        return _LEVELS[level] >= self.threshold
+
     def __call__(self, fields: dict, level: str = "info") -> None:
         # info: served; warning: a 4xx/5xx or a stream that ended in an error; error: a pack's step failed.
         if _LEVELS[level] < self.threshold:
@@ -75,7 +79,7 @@ class AccessLog:
             line = orjson.dumps({**head, "msg": "request", **fields}, default=str).decode()
         else:
             line = f"{self._stamp}Z {level} request " + " ".join(
-                [f"{k}={_text(v)}" for k, v in fields.items() if v is not None]
+                [f"{k}={v}" if type(v) in _BARE else f"{k}={_text(v)}" for k, v in fields.items() if v is not None]
             )
         try:
             self.stream.write(line + "\n")
@@ -85,6 +89,8 @@ class AccessLog:
 
 
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+# Values whose text is always one plain word (most fields of a line): no check needed.
+_BARE = frozenset({int, float, bool})
 access_log = AccessLog()
 
 

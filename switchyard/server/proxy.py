@@ -462,29 +462,32 @@ class Proxy:
 
     def _done(self, ex: Exchange) -> None:
         elapsed = time.perf_counter() - ex.started
-        pack = ex.pack_name
-        self._requests(pack, ex.client, ex.upstream_protocol, ex.status).inc()
-        self._duration(pack, ex.client).observe(elapsed)
-        if ex.status == 200 and ex.source is not None:  # a stream answered 200 that ended in an error event
-            self._failed_streams(pack, ex.client, ex.source).inc()
-        level = "error" if ex.source == "step" else "warning" if ex.source or ex.status >= 400 else "info"
+        pack, client, upstream, status, source = ex.pack_name, ex.client, ex.upstream_protocol, ex.status, ex.source
+        self._requests(pack, client, upstream, status).inc()
+        self._duration(pack, client).observe(elapsed)
+        if status == 200 and source is not None:  # a stream answered 200 that ended in an error event
+            self._failed_streams(pack, client, source).inc()
+        level = "error" if source == "step" else "warning" if source or status >= 400 else "info"
+        if not access_log.wants(level):  # a line nobody reads is not made
+            return
+        calls = ex.attempts
         access_log(
             {
                 "request_id": ex.request_id,
-                "pack": ex.pack_name,
-                "model": ex.model[:200] if isinstance(ex.model, str) else None,
-                "client": ex.client,
-                "upstream": ex.upstream_protocol,
+                "pack": pack,
+                "model": ex.model[:200] if type(ex.model) is str else None,
+                "client": client,
+                "upstream": upstream,
                 "stream": ex.stream,
-                "status": ex.status,
+                "status": status,
                 "duration_ms": round(elapsed * 1000, 2),
                 "upstream_ms": None if ex.upstream_ms is None else round(ex.upstream_ms, 2),
                 "first_byte_ms": None if ex.first_byte_ms is None else round(ex.first_byte_ms, 2),
                 "bytes_in": ex.bytes_in,
                 "bytes_out": ex.bytes_out,
-                "source": ex.source,
+                "source": source,
                 "error": ex.error,
-                "retried": str(ex.attempts) if ex.attempts else None,
+                "retried": str(calls) if calls is not None and calls.seen else None,
             },
             level,
         )
