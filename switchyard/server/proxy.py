@@ -392,7 +392,10 @@ class Proxy:
                     if keepalive:
                         try:
                             # A quiet upstream (a model thinking) must not look dead to the client.
-                            chunk = await asyncio.wait_for(reader.chunks.__anext__(), self.keepalive)
+                            # `timeout`, not `wait_for`: no task per read, and no loop round trip
+                            # when the next chunk is already there.
+                            async with asyncio.timeout(self.keepalive):
+                                chunk = await reader.chunks.__anext__()
                         except aiohttp.ServerTimeoutError:
                             raise  # the pack's read timeout: the upstream is gone, not quiet
                         except TimeoutError:
