@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -104,12 +105,6 @@ def create_app(
             for task in list(tasks):
                 task.cancel()
             await upstreams.close()
-
-    def client_route(protocol: str):
-        async def endpoint(request: Request) -> Response:
-            return await proxy.handle(request, protocol)
-
-        return Route(protocols.get(protocol).route, endpoint, methods=["POST"])
 
     async def models(request: Request) -> Response:
         started = int(rules.current.loaded_at)
@@ -205,7 +200,11 @@ def create_app(
             for name in protocols.names()
             for path, answer in protocols.get(name).local_routes
         ),
-        *(client_route(name) for name in protocols.names()),
+        # Reached only by what the dispatch below does not take (a GET gets its 405 here).
+        *(
+            Route(protocols.get(name).route, functools.partial(proxy.serve, client=name), methods=["POST"])
+            for name in protocols.names()
+        ),
         Route("/v1/models", models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
@@ -214,10 +213,23 @@ def create_app(
         Route("/-/reload", reload_endpoint, methods=["POST"]),
         *trace_routes(traces, admin_token),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _not_allowed})
-    app.state.rules = rules
-    app.state.metrics = metrics
-    app.state.lifecycle = lifecycle
+    others = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _not_allowed})
+    others.state.rules = rules
+    others.state.metrics = metrics
+    others.state.lifecycle = lifecycle
+    # The client routes, one per protocol, are the hot path: plain ASGI (`server/asgi.py`), in front of
+    # Starlette's router and middleware, which serve everything else (other methods on these paths too).
+    client_routes = {protocols.get(name).route: name for name in protocols.names()}
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST":
+            client = client_routes.get(scope["path"])
+            if client is not None:
+                await proxy.serve(scope, receive, send, client)
+                return
+        await others(scope, receive, send)
+
+    app.state = others.state  # type: ignore[attr-defined]
     return split_ports(app, admin_port) if admin_port else app
 
 
@@ -226,7 +238,7 @@ _ADMIN_ONLY = ("/metrics", "/-/")
 _EITHER = ("/healthz", "/readyz")
 
 
-def split_ports(app: Starlette, admin_port: int):
+def split_ports(app, admin_port: int):
     """`--admin-port`: metrics and `/-/` on the admin listener only, `/v1` on the main one only.
 
     One app serves both sockets; which one a request came in on is the ASGI scope's `server` port.

@@ -9,6 +9,7 @@ accident through a generic "log the request" call.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 
@@ -56,22 +57,29 @@ class AccessLog:
         self.json = False
         self.stream = sys.stderr
         self.threshold = logging.INFO
+        self._second, self._stamp = -1, ""
 
     def configure(self, fmt: str, stream, threshold: int) -> None:
         self.json, self.stream, self.threshold = fmt == "json", stream, threshold
+
+    def wants(self, level: str) -> bool:
+        """Whether a line at `level` is written (the caller need not build one otherwise)."""
+        return _LEVELS[level] >= self.threshold
 
     def __call__(self, fields: dict, level: str = "info") -> None:
         # info: served; warning: a 4xx/5xx or a stream that ended in an error; error: a pack's step failed.
         if _LEVELS[level] < self.threshold:
             return
         now = time.time()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        second = int(now)
+        if second != self._second:  # one strftime a second, not one a request
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         if self.json:
-            head = {"ts": f"{stamp}.{int(now % 1 * 1000):03d}Z", "level": level, "logger": "switchyard.access"}
+            head = {"ts": f"{self._stamp}.{int(now % 1 * 1000):03d}Z", "level": level, "logger": "switchyard.access"}
             line = orjson.dumps({**head, "msg": "request", **fields}, default=str).decode()
         else:
-            line = f"{stamp}Z {level} request " + " ".join(
-                f"{k}={_text(v)}" for k, v in fields.items() if v is not None
+            line = f"{self._stamp}Z {level} request " + " ".join(
+                [f"{k}={v}" if type(v) in _BARE else f"{k}={_text(v)}" for k, v in fields.items() if v is not None]
             )
         try:
             self.stream.write(line + "\n")
@@ -81,16 +89,24 @@ class AccessLog:
 
 
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+# Values whose text is always one plain word (most fields of a line): no check needed.
+_BARE = frozenset({int, float, bool})
 access_log = AccessLog()
 
 
 def _text(value: object) -> str:
     # Quoted (JSON string escapes) whenever a value could be mistaken for more fields or another
-    # line: a client-chosen model name with a newline must not forge a log line.
-    text = str(value)
-    if not text or any(c in text for c in ' "=\\') or not text.isprintable():
-        return orjson.dumps(text).decode()
-    return text
+    # line: a client-chosen model name with a newline must not forge a log line. Numbers, booleans
+    # and plain words (most values) go as they are, found with one regex search.
+    if type(value) is not str:
+        value = str(value)
+    if value and value.isprintable() and not _SPECIAL.search(value):
+        return value
+    return orjson.dumps(value).decode()
+
+
+# Characters that would end a value early or start another field.
+_SPECIAL = re.compile(r'[ "=\\]')
 
 
 def setup_logging(fmt: str = "text", level: str = "info") -> None:

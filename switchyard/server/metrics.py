@@ -117,3 +117,24 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class Bound:
+    """One metric's children by their label values, looked up in a dict on the hot path.
+
+    `metric.labels(...)` validates, converts and takes a lock on every call; the child it returns
+    is the same object each time, so it is asked once per set of values. Values may be given as
+    anything `labels()` turns into text (a status as an int).
+    """
+
+    __slots__ = ("children", "metric")
+
+    def __init__(self, metric) -> None:
+        self.metric = metric
+        self.children: dict[tuple, object] = {}
+
+    def __call__(self, *values):
+        child = self.children.get(values)
+        if child is None:
+            child = self.children[values] = self.metric.labels(*values)
+        return child

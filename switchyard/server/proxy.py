@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import orjson
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response, StreamingResponse
 
 from switchyard import protocols
 from switchyard.errors import ClientFacing, RequestError, SSEError, StepError, UpstreamError
@@ -35,17 +33,19 @@ from switchyard.pipeline import Pipeline, Stream
 from switchyard.protocols.sse import SSEDecoder
 from switchyard.server import attempts
 from switchyard.server.access import ClientGate
+from switchyard.server.asgi import Answer, ClientDisconnect, Incoming, StreamAnswer, raw_headers
 from switchyard.server.lifecycle import Lifecycle
 from switchyard.server.logs import access_log
-from switchyard.server.metrics import Metrics
+from switchyard.server.metrics import Bound, Metrics
 from switchyard.server.reloader import Rules
 from switchyard.server.traces import Trace, Traces
-from switchyard.server.upstream import NOT_BACK, Upstreams, describe, failure, upstream_headers
+from switchyard.server.upstream import Upstreams, back_headers, describe, failure, upstream_headers
 
 log = logging.getLogger("switchyard.access")
 
-JSON = "application/json"
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# What a stream's answer says besides the upstream's headers: never cached, never buffered by a proxy in front.
+SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+Response = Answer | StreamAnswer
 
 
 @dataclass
@@ -70,6 +70,7 @@ class Exchange:
     sent_fields: str | None = None  # the top-level fields sent to an upstream that answered 4xx, for the log
     trace: Trace | None = None  # with `--trace`: what `server/traces.py` keeps of this request
     counted_until_stream_end: bool = False  # in `Proxy.in_flight` until its stream ends
+    ended: bool = False  # the stream's clean-up has run (`Proxy._end_stream`)
 
     @property
     def pack_name(self) -> str:
@@ -107,12 +108,24 @@ class Proxy:
         # event (Anthropic's `ping`) gets one: a model thinking for a minute must not look dead.
         self.keepalive = keepalive
         self.traces = traces if traces is not None else Traces(0)  # (an empty store is falsy)
+        # Label children looked up in a dict: `labels()` validates and takes a lock on every call.
+        self._requests = Bound(metrics.requests)
+        self._duration = Bound(metrics.request_duration)
+        self._latency = Bound(metrics.upstream_latency)
+        self._ttfb = Bound(metrics.upstream_ttfb)
+        self._events_counted = Bound(metrics.stream_events)
+        self._failed_streams = Bound(metrics.failed_streams)
 
     @property
     def saturated(self) -> bool:
         return self.max_concurrency is not None and self.in_flight >= self.max_concurrency
 
-    async def handle(self, request: Request, client: str) -> Response:
+    async def serve(self, scope: dict, receive, send, client: str) -> None:
+        """The ASGI app of the route of `client`'s protocol."""
+        answer = await self.handle(Incoming(scope, receive), client)
+        await answer(scope, receive, send)
+
+    async def handle(self, request: Incoming, client: str) -> Response:
         ex = Exchange(_request_id(request), client)
         ex.trace = self.traces.start(request.headers)
         if self.saturated:
@@ -127,7 +140,7 @@ class Proxy:
         self.in_flight += 1
         try:
             response = await self._handle(request, ex)
-            if isinstance(response, StreamingResponse):
+            if isinstance(response, StreamAnswer):
                 ex.counted_until_stream_end = True  # the stream gives the place back when it ends
             return response
         except UpstreamError as exc:  # unreachable, timed out, cut, or the upstream reported a failure
@@ -144,7 +157,7 @@ class Proxy:
         except ClientDisconnect:
             ex.status = 499  # nginx's convention for "client closed the request"
             self._done(ex)
-            return Response(status_code=499)
+            return Answer(499, b"", [], None)
         except Exception as exc:  # a bug: still one answer in the client's error shape, and a log with the trace
             log.exception("request %s failed", ex.request_id)
             ex.source = "proxy"
@@ -154,7 +167,7 @@ class Proxy:
             if not ex.counted_until_stream_end:
                 self.in_flight -= 1
 
-    async def _handle(self, request: Request, ex: Exchange) -> Response:
+    async def _handle(self, request: Incoming, ex: Exchange) -> Response:
         if not self.gate.admits(request.headers):
             raise RequestError(
                 "a client token is required: send it as 'Authorization: Bearer <token>' or 'x-api-key'",
@@ -200,7 +213,7 @@ class Proxy:
             return await asyncio.to_thread(self._prepare, raw, rules, ex, target)
         return self._prepare(raw, rules, ex, target)
 
-    async def _attempt(self, request: Request, ex: Exchange, prepared, more: bool) -> Response | Retry:
+    async def _attempt(self, request: Incoming, ex: Exchange, prepared, more: bool) -> Response | Retry:
         """One call of the upstream. With `more` calls left, a failure another call may fix is a `Retry`."""
         pipeline, client_body, upstream_stream, outgoing = prepared
         pack = ex.pack = pipeline.pack
@@ -217,10 +230,8 @@ class Proxy:
         ex.upstream_ms = (time.perf_counter() - sent) * 1000
         if ex.trace is not None:
             ex.trace.answered(resp.status, headers)
-        self.metrics.upstream_latency.labels(pack.name).observe(ex.upstream_ms / 1000)
-        passed = {k: v for k, v in resp.headers.items() if k.lower() not in NOT_BACK}
-        passed["X-Request-Id"] = ex.request_id
-        passed["X-Switchyard-Pack"] = pack.name
+        self._latency(pack.name).observe(ex.upstream_ms / 1000)
+        passed = back_headers(resp.raw_headers, ex.request_id, pack.name)
         ex.sent_fields = _fields(outgoing) if 400 <= resp.status < 500 else None
         if resp.status >= 400:
             data = await self._error_data(resp)
@@ -246,10 +257,9 @@ class Proxy:
                 return Retry(failed, None, _raiser(UpstreamError(f"upstream stream {failed}", code=failed)))
         if ex.stream:
             self.metrics.active_streams.inc()
-            passed.update(SSE_HEADERS)
-            return StreamingResponse(
-                self._stream(ex, reader, stream, sent), status_code=200, headers=passed, media_type="text/event-stream"
-            )
+            # The upstream's own caching headers give way to the stream's.
+            passed = [h for h in passed if h[0] not in _SSE_NAMES] + SSE_HEADERS
+            return StreamAnswer(passed, self._stream(ex, reader, stream, sent), lambda: self._end_stream(ex, resp))
         return await self._aggregate(ex, reader, passed, pipeline, stream, sent)
 
     def _prepare(self, raw: bytes, rules, ex: Exchange, target: attempts.Target | None = None):
@@ -283,17 +293,14 @@ class Proxy:
         upstream_stream = pipeline.upstream_streams(body)
         return pipeline, client_body, upstream_stream, _dumps(pipeline.request(body), "request body")
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def _read_body(self, request: Incoming) -> bytes:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body:
-            raise RequestError(f"request body over {self.max_body} bytes", code="request_too_large", status=413)
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                raise RequestError(f"request body over {self.max_body} bytes", code="request_too_large", status=413)
-            chunks.append(chunk)
-        return b"".join(chunks)
+            raise self._too_large()
+        return await request.body(self.max_body, self._too_large)
+
+    def _too_large(self) -> RequestError:
+        return RequestError(f"request body over {self.max_body} bytes", code="request_too_large", status=413)
 
     async def _error_data(self, resp) -> bytes:
         try:
@@ -304,12 +311,13 @@ class Proxy:
             resp.release()
 
     async def _upstream_error(
-        self, ex: Exchange, upstream_status: int, data: bytes, headers: dict, pipeline, counted: bool = False
+        self, ex: Exchange, upstream_status: int, data: bytes, headers: list, pipeline, counted: bool = False
     ) -> Response:
         """The provider's error, with its real message, in the shape and status the client can act on."""
         status, body, message = pipeline.error(data, upstream_status)
+        headers = [h for h in headers if h[0] != b"x-upstream-status"]
         if status != upstream_status:
-            headers["X-Upstream-Status"] = str(upstream_status)
+            headers.append((b"x-upstream-status", str(upstream_status).encode()))
         if not counted:
             self.metrics.upstream_http_errors.labels(pipeline.pack.name, str(upstream_status)).inc()
         content = orjson.dumps(body)
@@ -318,9 +326,9 @@ class Proxy:
         ex.error = f"upstream {upstream_status}: {redact(message, pipeline.pack.upstream.api_key)}"
         ex.bytes_out = len(content)
         self._done(ex)
-        return Response(content, status_code=status, headers=headers, media_type=JSON)
+        return Answer(status, content, headers)
 
-    async def _whole(self, ex: Exchange, resp, headers: dict, pipeline: Pipeline, client_body: dict) -> Response:
+    async def _whole(self, ex: Exchange, resp, headers: list, pipeline: Pipeline, client_body: dict) -> Response:
         try:
             data = await resp.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -370,22 +378,29 @@ class Proxy:
             ex.status, ex.error = 499, "client went away"
             raise
         finally:
-            if not ex.status:  # closed from outside (the generator abandoned): the client went away
-                ex.status, ex.error = 499, ex.error or "client went away"
-            resp.release()
-            self.lifecycle.untrack(id(ex))
-            self.in_flight -= 1
-            self.metrics.active_streams.dec()
-            self._done(ex)
+            self._end_stream(ex, resp)
+
+    def _end_stream(self, ex: Exchange, resp) -> None:
+        """A stream's clean-up, once: from the generator's `finally`, or after the answer if it never ran."""
+        if ex.ended:
+            return
+        ex.ended = True
+        if not ex.status:  # closed from outside (the generator abandoned or never started): the client went away
+            ex.status, ex.error = 499, ex.error or "client went away"
+        resp.release()
+        self.lifecycle.untrack(id(ex))
+        self.in_flight -= 1
+        self.metrics.active_streams.dec()
+        self._done(ex)
 
     async def _events(self, ex: Exchange, reader: Reader, stream: Stream, sent: float):
         """Client events, one list per upstream read; ends with an error event if the upstream breaks."""
         decoder = reader.decoder
         pack = stream.pack.name
-        events_in = self.metrics.stream_events.labels(pack, "in")
-        events_out = self.metrics.stream_events.labels(pack, "out")
+        events_in = self._events_counted(pack, "in")
+        events_out = self._events_counted(pack, "out")
         if ex.first_byte_ms is not None:  # read ahead by `_first_events`
-            self.metrics.upstream_ttfb.labels(pack).observe(ex.first_byte_ms / 1000)
+            self._ttfb(pack).observe(ex.first_byte_ms / 1000)
         keepalive = stream.keeps_alive
         try:
             out = reader.primed
@@ -396,7 +411,10 @@ class Proxy:
                     if keepalive:
                         try:
                             # A quiet upstream (a model thinking) must not look dead to the client.
-                            chunk = await asyncio.wait_for(reader.chunks.__anext__(), self.keepalive)
+                            # `timeout`, not `wait_for`: no task per read, and no loop round trip
+                            # when the next chunk is already there.
+                            async with asyncio.timeout(self.keepalive):
+                                chunk = await reader.chunks.__anext__()
                         except aiohttp.ServerTimeoutError:
                             raise  # the pack's read timeout: the upstream is gone, not quiet
                         except TimeoutError:
@@ -411,7 +429,7 @@ class Proxy:
                     break
                 if ex.first_byte_ms is None:
                     ex.first_byte_ms = (time.perf_counter() - sent) * 1000
-                    self.metrics.upstream_ttfb.labels(pack).observe(ex.first_byte_ms / 1000)
+                    self._ttfb(pack).observe(ex.first_byte_ms / 1000)
                 out = stream.feed(decoder.decode(chunk))
         except (TimeoutError, aiohttp.ClientError) as exc:
             if ex.shutdown:
@@ -441,7 +459,7 @@ class Proxy:
         if out:
             yield out
 
-    async def _aggregate(self, ex, reader: Reader, headers: dict, pipeline: Pipeline, stream: Stream, sent) -> Response:
+    async def _aggregate(self, ex, reader: Reader, headers: list, pipeline: Pipeline, stream: Stream, sent) -> Response:
         """force_stream for a client that asked for one body: read the whole stream, answer once."""
         events: list = []
         try:
@@ -451,44 +469,47 @@ class Proxy:
             reader.resp.release()
         return self._ok(ex, orjson.dumps(pipeline.aggregate(events)), headers)
 
-    def _ok(self, ex: Exchange, content: bytes, headers: dict) -> Response:
+    def _ok(self, ex: Exchange, content: bytes, headers: list) -> Response:
         ex.status = 200
         ex.bytes_out = len(content)
         self._done(ex)
-        return Response(content, status_code=200, headers=headers, media_type=JSON)
+        return Answer(200, content, headers)
 
     def _fail(self, ex: Exchange, error: ClientFacing, reason: str, headers: dict | None = None) -> Response:
         ex.status, ex.error = error.status, reason
         content = orjson.dumps(protocols.get(ex.client).render_error(error))
         ex.bytes_out = len(content)
         self._done(ex)
-        headers = {"X-Request-Id": ex.request_id, **(headers or {})}
-        return Response(content, status_code=error.status, headers=headers, media_type=JSON)
+        return Answer(error.status, content, raw_headers({"X-Request-Id": ex.request_id, **(headers or {})}))
 
     def _done(self, ex: Exchange) -> None:
         elapsed = time.perf_counter() - ex.started
-        self.metrics.requests.labels(ex.pack_name, ex.client, ex.upstream_protocol, str(ex.status)).inc()
-        self.metrics.request_duration.labels(ex.pack_name, ex.client).observe(elapsed)
-        if ex.status == 200 and ex.source is not None:  # a stream answered 200 that ended in an error event
-            self.metrics.failed_streams.labels(ex.pack_name, ex.client, ex.source).inc()
-        level = "error" if ex.source == "step" else "warning" if ex.source or ex.status >= 400 else "info"
+        pack, client, upstream, status, source = ex.pack_name, ex.client, ex.upstream_protocol, ex.status, ex.source
+        self._requests(pack, client, upstream, status).inc()
+        self._duration(pack, client).observe(elapsed)
+        if status == 200 and source is not None:  # a stream answered 200 that ended in an error event
+            self._failed_streams(pack, client, source).inc()
+        level = "error" if source == "step" else "warning" if source or status >= 400 else "info"
+        if not access_log.wants(level):  # a line nobody reads is not made
+            return
+        calls = ex.attempts
         access_log(
             {
                 "request_id": ex.request_id,
-                "pack": ex.pack_name,
-                "model": ex.model[:200] if isinstance(ex.model, str) else None,
-                "client": ex.client,
-                "upstream": ex.upstream_protocol,
+                "pack": pack,
+                "model": ex.model[:200] if type(ex.model) is str else None,
+                "client": client,
+                "upstream": upstream,
                 "stream": ex.stream,
-                "status": ex.status,
+                "status": status,
                 "duration_ms": round(elapsed * 1000, 2),
                 "upstream_ms": None if ex.upstream_ms is None else round(ex.upstream_ms, 2),
                 "first_byte_ms": None if ex.first_byte_ms is None else round(ex.first_byte_ms, 2),
                 "bytes_in": ex.bytes_in,
                 "bytes_out": ex.bytes_out,
-                "source": ex.source,
+                "source": source,
                 "error": ex.error,
-                "retried": str(ex.attempts) if ex.attempts else None,
+                "retried": str(calls) if calls is not None and calls.seen else None,
                 "sent_fields": ex.sent_fields,
             },
             level,
@@ -515,7 +536,7 @@ class Retry:
 
     reason: str
     retry_after: str | None
-    answer: Callable[[], Awaitable[Response]]
+    answer: Callable[[], Awaitable[Answer]]
 
 
 class Reader:
@@ -528,13 +549,14 @@ class Reader:
         self.primed: list = []
 
 
-def _raiser(error: Exception) -> Callable[[], Awaitable[Response]]:
-    async def answer() -> Response:
+def _raiser(error: Exception) -> Callable[[], Awaitable[Answer]]:
+    async def answer() -> Answer:
         raise error
 
     return answer
 
 
+_SSE_NAMES = frozenset(name for name, _ in SSE_HEADERS)
 # Bodies larger than this are parsed, stepped and encoded off the event loop (see `_handle`).
 OFF_LOOP_BYTES = 1024 * 1024
 # An upstream's error body is read up to this much: enough for any real error, bounded for a broken one.
@@ -591,7 +613,7 @@ def _parse(raw: bytes) -> dict:
     return body
 
 
-def _request_id(request: Request) -> str:
+def _request_id(request: Incoming) -> str:
     given = request.headers.get("x-request-id", "")
     # Taken from the client only when it is a sane token: it goes into logs and upstream headers.
     if 0 < len(given) <= 128 and given.isprintable() and " " not in given:

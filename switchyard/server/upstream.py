@@ -58,6 +58,10 @@ OWN = frozenset(
 CREDENTIALS = frozenset({"authorization", "x-api-key", "api-key"})
 # Response headers from the upstream that must not be copied onto our (re-encoded) response.
 NOT_BACK = HOP_BY_HOP | {"content-length", "content-type", "content-encoding", "date", "server"}
+# Dropped from the client's headers before anything else is looked at (`connection` is read first).
+_NOT_ON = HOP_BY_HOP | OWN
+# The same, as the raw header names of the upstream's answer; plus the two this hop sets itself.
+_NOT_BACK_RAW = frozenset(name.encode() for name in NOT_BACK) | {b"x-request-id", b"x-switchyard-pack"}
 
 
 def upstream_headers(
@@ -66,18 +70,23 @@ def upstream_headers(
     """The headers of the upstream call; `client_auth=False` when the client's credential was the gateway's."""
     headers: dict[str, str] = {}
     protocol = protocols.get(upstream.protocol)
-    credential = _client_credential(client) if client_auth and upstream.forward_client_auth else None
-    # `Connection` may name more headers that end at this hop (RFC 9110 section 7.6.1).
-    named = {t.strip().lower() for k, v in client.items() if k.lower() == "connection" for t in v.split(",")}
+    forward = client_auth and upstream.forward_client_auth
+    credential = _client_credential(client) if forward and not upstream.api_key else None
+    # A key goes on only as the upstream protocol takes one (below): the client's own credential
+    # headers stay here whenever a key is sent that way, or none may be.
+    keep_credentials = forward and not credential and not upstream.api_key
+    named = None
     for name, value in client.items():
         low = name.lower()
-        if low in HOP_BY_HOP or low in OWN or low in named:
+        if low in _NOT_ON:
+            if low == "connection":  # it may name more headers that end at this hop (RFC 9110 section 7.6.1)
+                named = (named or set()) | {t.strip().lower() for t in value.split(",")}
             continue
-        if low in CREDENTIALS and (
-            credential or upstream.api_key or not upstream.forward_client_auth or not client_auth
-        ):
-            continue  # a key goes on only as the upstream protocol takes one (below)
+        if low in CREDENTIALS and not keep_credentials:
+            continue
         headers[name] = value
+    if named:
+        headers = {k: v for k, v in headers.items() if k.lower() not in named}
     if upstream.api_key:
         headers.update(protocol.auth_header(upstream.api_key))
     elif credential:
@@ -95,6 +104,19 @@ def upstream_headers(
     for name, value in upstream.headers.items():
         headers[name] = value
     return headers
+
+
+def back_headers(raw: tuple[tuple[bytes, bytes], ...], request_id: str, pack: str) -> list[tuple[bytes, bytes]]:
+    """The headers of the client's answer, as raw ASGI pairs: the upstream's own (as the bytes they came
+    in, names lower-cased, minus the ones this hop re-encodes or sets), then the request id and the pack."""
+    out = []
+    for name, value in raw:
+        name = name.lower()
+        if name not in _NOT_BACK_RAW:
+            out.append((name, value))
+    out.append((b"x-request-id", request_id.encode("latin-1")))
+    out.append((b"x-switchyard-pack", pack.encode("latin-1")))
+    return out
 
 
 def _client_credential(client: Mapping[str, str]) -> str | None:
@@ -156,16 +178,19 @@ class Upstreams:
 
     async def post(self, upstream: Upstream, headers: dict[str, str], body: bytes) -> aiohttp.ClientResponse:
         """Send the request; raise UpstreamError (502/504) when no HTTP answer comes back."""
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=upstream.connect_timeout, sock_connect=upstream.connect_timeout,
-            sock_read=upstream.read_timeout,
-        )  # fmt: skip
+        timeout = _timeout(upstream.connect_timeout, upstream.read_timeout)
         try:
             return await self.session.post(
                 endpoint(upstream), data=body, headers=headers, timeout=timeout, proxy=self.proxy
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise failure(exc, "request") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    # Frozen, so one per pair of values serves every request.
+    return aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect, sock_read=read)
 
 
 def failure(exc: BaseException, stage: str) -> UpstreamError:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import openai
 import orjson
 import pytest
-from fakes.chat_provider import chunk, text_chunks
+from fakes.chat_provider import FakeChatProvider, chunk, text_chunks
 from fakes.responses_provider import cut_reply, error_reply, message_item, stream_events
+from proxy_process import write_pack
 from server_kit import (
     MAX_BODY,
     assert_error_shape,
@@ -320,3 +322,43 @@ async def test_a_client_that_goes_away_mid_stream_is_logged_as_499_and_no_longer
     assert (line["status"], line["error"]) == (499, "client went away")
     assert metric(await get_metrics(http, proxy), "switchyard_active_streams") == 0
     await assert_healthy(http, proxy)
+
+
+async def test_a_client_gone_before_the_first_byte_of_a_stream_is_a_499_and_gives_its_place_back(
+    aiohttp_server, start_proxy, tmp_path
+):
+    # The client gives up while the upstream has not answered yet: by the time the stream's answer
+    # starts, nobody is there to read its first byte. Its clean-up must still run: the log line,
+    # the active-streams gauge, and the place it held under --max-concurrency.
+    fake = FakeChatProvider(allowed_fields=None)
+    server = await aiohttp_server(fake.app)
+    write_pack(
+        tmp_path / "rules",
+        "p",
+        f"""
+        pack: p
+        match: "`true`"
+        upstream: {{url: "{server.make_url("/v1")}", protocol: chat}}
+        """,
+    )
+    proxy = start_proxy(tmp_path / "rules", args=("--log-format", "json", "--max-concurrency", "1"))
+    release = asyncio.Event()
+    fake.reply_stream(text_chunks("late"), delay=1.0, hold=(1, release))
+    body = {"model": "m", **hi(stream=True)}
+    async with aiohttp.ClientSession() as http:
+        try:
+            with pytest.raises(TimeoutError):
+                headers = {"X-Request-Id": "gone-before-the-first-byte"}
+                async with (
+                    asyncio.timeout(0.3),
+                    http.post(f"{proxy.base_url}/chat/completions", json=body, headers=headers),
+                ):
+                    pass
+            [line] = await wait_for(lambda: log_lines(proxy, "gone-before-the-first-byte"), timeout=10)
+        finally:
+            release.set()
+        assert (line["status"], line["error"]) == (499, "client went away")
+        assert metric(await get_metrics(http, proxy), "switchyard_active_streams") == 0
+        fake.reply_stream(text_chunks("again"))
+        async with http.post(f"{proxy.base_url}/chat/completions", json=body) as again:  # the one place is free
+            assert again.status == 200 and b"again" in await again.read()
