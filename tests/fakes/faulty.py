@@ -11,17 +11,20 @@ The script is chosen by the request: the fault's name is the last dot-separated 
 written in the protocol the request's path speaks (`/chat/completions`: Chat chunks;
 `/responses`: Responses events). One fake therefore serves every direction and every fault.
 
-`FAULTS` holds the scripts; each is a function of the upstream protocol. `Connection` records
-what happened to each connection, so a test can tell how soon the proxy let go of an upstream.
+`FAULTS` holds the scripts of upstream faults, `STREAMS` well-formed streams for testing what a
+client does (`endless`, `firehose`); each is a function of the upstream protocol. `Connection`
+records what happened to each connection (bytes taken, when the proxy hung up), so a test can tell
+how soon the proxy let go of an upstream and how far backpressure let it get.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -31,6 +34,7 @@ CLOSE = "close"
 HANG = "hang"
 
 Action = bytes | float | str
+Script = Iterable[Action]
 TEXT = ("Hel", "lo, ", "wor", "ld")  # what every successful stream says, in four deltas
 
 
@@ -125,14 +129,6 @@ def after_first(protocol: str, inserted: bytes) -> list[Action]:
     return [head(), chunked(b"".join(frames[:cut])), chunked(inserted), *(chunked(f) for f in frames[cut:])]
 
 
-def big_delta(protocol: str) -> bytes:
-    """One event of FIVE_MB letters of text, on one `data:` line."""
-    if protocol == "chat":
-        return b"data: " + orjson.dumps(chat_chunk({"content": "y" * FIVE_MB})) + b"\n\n"
-    event = {"type": "response.output_text.delta", "item_id": "msg_f", "output_index": 0, "content_index": 0}
-    return b"event: response.output_text.delta\ndata: " + orjson.dumps({**event, "delta": "y" * FIVE_MB}) + b"\n\n"
-
-
 def body(status: int, data: bytes, content_type: str) -> list[Action]:
     return [head(status, content_type, len(data)) + data, CLOSE]
 
@@ -142,7 +138,16 @@ def body(status: int, data: bytes, content_type: str) -> list[Action]:
 FIVE_MB = 5 * 1024 * 1024
 HTML = b"<html><head><title>502 Bad Gateway</title></head><body><center>nginx</center></body></html>"
 
-FAULTS: dict[str, Callable[[str], list[Action]]] = {
+
+def delta(protocol: str, text: str) -> bytes:
+    """One text delta event."""
+    if protocol == "chat":
+        return b"data: " + orjson.dumps(chat_chunk({"content": text})) + b"\n\n"
+    event = {"type": "response.output_text.delta", "item_id": "msg_f", "output_index": 0, "content_index": 0}
+    return b"event: response.output_text.delta\ndata: " + orjson.dumps({**event, "delta": text}) + b"\n\n"
+
+
+FAULTS: dict[str, Callable[[str], Script]] = {
     "ok": lambda p: [*stream(events(p)), END, CLOSE],
     "ok_whole": lambda p: body(200, whole_body(p), "application/json"),
     "reset_mid_body": lambda p: [head(200, "application/json", 4000) + whole_body(p)[:20], 0.05, RESET],
@@ -158,7 +163,7 @@ FAULTS: dict[str, Callable[[str], list[Action]]] = {
         END,
         CLOSE,
     ],
-    "five_mb_line": lambda p: [*after_first(p, big_delta(p)), END, CLOSE],
+    "five_mb_line": lambda p: [*after_first(p, delta(p, "y" * FIVE_MB)), END, CLOSE],
     "garbage_bytes": lambda p: [*after_first(p, b"\x00\xff\xfe\x8f garbage \x01\n\n"), END, CLOSE],
     "garbage_data": lambda p: [*after_first(p, b"data: \x00\xff\xfe\x8f{ garbage \x01\n\n"), END, CLOSE],
     "cr_line_ends": lambda p: [*stream([f.replace(b"\n", b"\r") for f in events(p)]), END, CLOSE],
@@ -170,6 +175,21 @@ FAULTS: dict[str, Callable[[str], list[Action]]] = {
     "no_end_marker": lambda p: [*stream(events(p, end=False)), END, CLOSE],
 }
 
+# Not faults of the upstream: streams for testing what a client does to the proxy.
+STREAMS: dict[str, Callable[[str], Script]] = {
+    # a delta every 20 ms, forever: ends only when the proxy hangs up
+    "endless": lambda p: itertools.chain(
+        [head(), chunked(first_event(p))], itertools.cycle([chunked(delta(p, "x")), 0.02])
+    ),
+    # 64 KiB deltas as fast as the proxy takes them, 256 MB in all
+    "firehose": lambda p: [
+        head(),
+        chunked(first_event(p)),
+        *itertools.repeat(chunked(delta(p, "z" * 65536)), 4096),
+        END,
+    ],
+}
+
 
 @dataclass
 class Connection:
@@ -179,7 +199,8 @@ class Connection:
     body: dict = field(default_factory=dict)
     fault: str = ""
     started: float = 0.0
-    peer_closed: float | None = None  # monotonic time the proxy closed its side, seen while hanging
+    peer_closed: float | None = None  # monotonic time the proxy closed its side (seen on a write or while hanging)
+    sent: int = 0  # bytes written and taken by the proxy's socket
 
 
 class FaultyUpstream:
@@ -214,7 +235,7 @@ class FaultyUpstream:
             conn.body = orjson.loads(raw) if raw else {}
             conn.fault = str(conn.body.get("model", "")).rsplit(".", 1)[-1]
             protocol = "responses" if conn.path.endswith("/responses") else "chat"
-            await self._play(FAULTS[conn.fault](protocol), reader, writer, conn)
+            await self._play((FAULTS | STREAMS)[conn.fault](protocol), reader, writer, conn)
         except (ConnectionError, asyncio.IncompleteReadError):
             conn.peer_closed = conn.peer_closed or time.monotonic()
         finally:
@@ -222,11 +243,12 @@ class FaultyUpstream:
             if not writer.is_closing():
                 writer.close()
 
-    async def _play(self, script: list[Action], reader, writer: asyncio.StreamWriter, conn: Connection) -> None:
+    async def _play(self, script: Script, reader, writer: asyncio.StreamWriter, conn: Connection) -> None:
         for action in script:
             if isinstance(action, bytes):
                 writer.write(action)
                 await writer.drain()
+                conn.sent += len(action)
             elif isinstance(action, float | int):
                 await asyncio.sleep(action)
             elif action == RESET:

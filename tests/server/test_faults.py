@@ -1,14 +1,7 @@
 """The fault matrix: every way an upstream misbehaves, through every bridge direction, read as the client would.
 
-One `switchyard serve` serves four packs, one per direction (its model prefix names it):
-
-    c2c  a Chat client, a Chat upstream (the same protocol: the passthrough)
-    r2c  a Responses client (Codex), a Chat upstream
-    c2r  a Chat client, a Responses upstream
-    m2c  a Messages client (Claude Code), a Chat upstream
-
-and one fake upstream (`fakes/faulty.py`, raw sockets) plays the fault the model's last part names.
-Timeouts are short (connect and read: 1 s), so a stall ends in about a second.
+One `switchyard serve` with a pack per bridge direction (c2c, r2c, c2r, m2c; `fault_kit.py`), and one
+fake upstream (`fakes/faulty.py`, raw sockets) playing the fault the model's last part names.
 
 Every answer is read with the client protocol's own rules (`client_protocols.read`): it must be a
 whole answer or an error that client recognises, never a cut, a traceback or another protocol's
@@ -22,16 +15,11 @@ from dataclasses import dataclass
 
 import aiohttp
 import pytest
-from client_protocols import ROUTES, body_for, read
-from fakes.faulty import FAULTS, FIVE_MB, TEXT, FaultyUpstream
-from proxy_process import ProxyProcess, free_port, write_pack
+from fakes.faulty import FAULTS, FIVE_MB, TEXT
+from fault_kit import DIRECTIONS, TIMEOUT, call
 from server_kit import get_metrics, metric, wait_for
 
-# direction -> (client protocol, upstream protocol)
-DIRECTIONS = {"c2c": ("chat", "chat"), "r2c": ("responses", "chat"), "c2r": ("chat", "responses"),
-              "m2c": ("messages", "chat")}  # fmt: skip
 WHOLE = "".join(TEXT)
-TIMEOUT = 1.0  # the packs' connect and read timeouts
 
 
 @dataclass(frozen=True)
@@ -85,56 +73,6 @@ MATRIX: dict[str, Expect] = {
     "events_without_data": answer(),  # nothing to dispatch (the SSE rules)
     "no_end_marker": broke("ended before"),
 }
-
-
-@pytest.fixture(name="faulty", scope="module")
-def faulty_fixture(tmp_path_factory):
-    """The fake upstream on its own loop in a thread, so that module-scoped tests share it."""
-    import asyncio
-    import threading
-
-    loop = asyncio.new_event_loop()
-    fake = FaultyUpstream()
-    url = loop.run_until_complete(fake.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield fake, url
-    asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
-
-
-@pytest.fixture(name="fault_proxy", scope="module")
-def fault_proxy_fixture(faulty, tmp_path_factory):
-    _, url = faulty
-    rules = tmp_path_factory.mktemp("faults") / "rules"
-    closed = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: the "refused" fault
-    for direction, (_, upstream) in DIRECTIONS.items():
-        timeout = f"timeout: {{connect: {TIMEOUT}, read: {TIMEOUT}}}"
-        write_pack(rules, direction, f"""
-            pack: {direction}
-            match: "starts_with(model, '{direction}.')"
-            upstream: {{url: "{url}", protocol: {upstream}, {timeout}}}
-        """)  # fmt: skip
-        write_pack(rules, f"{direction}-down", f"""
-            pack: {direction}-down
-            priority: 1
-            match: "model == '{direction}.refused'"
-            upstream: {{url: "{closed}", protocol: {upstream}, {timeout}}}
-        """)  # fmt: skip
-    process = ProxyProcess(rules, args=("--log-format", "json"))
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
-
-
-async def call(http: aiohttp.ClientSession, proxy: ProxyProcess, direction: str, fault: str, stream: bool):
-    client = DIRECTIONS[direction][0]
-    body = body_for(client, f"{direction}.{fault}", stream)
-    async with http.post(proxy.url + ROUTES[client], json=body) as r:
-        return read(client, r.status, r.headers.get("Content-Type", ""), await r.read())
 
 
 @pytest.mark.parametrize("direction", sorted(DIRECTIONS))
