@@ -201,6 +201,8 @@ class Connection:
     started: float = 0.0
     peer_closed: float | None = None  # monotonic time the proxy closed its side (seen on a write or while hanging)
     sent: int = 0  # bytes written and taken by the proxy's socket
+    raw: bytes = b""  # the request body as sent
+    headers: dict = field(default_factory=dict)  # the request headers, names in lower case
 
 
 class FaultyUpstream:
@@ -231,7 +233,8 @@ class FaultyUpstream:
         try:
             request_line, headers = await _read_head(reader)
             conn.path = request_line.split(" ")[1]
-            raw = await reader.readexactly(int(headers.get("content-length", "0")))
+            raw = conn.raw = await reader.readexactly(int(headers.get("content-length", "0")))
+            conn.headers = headers
             conn.body = orjson.loads(raw) if raw else {}
             conn.fault = str(conn.body.get("model", "")).rsplit(".", 1)[-1]
             protocol = "responses" if conn.path.endswith("/responses") else "chat"
