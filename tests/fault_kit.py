@@ -30,10 +30,11 @@ DIRECTIONS = {"c2c": ("chat", "chat"), "r2c": ("responses", "chat"), "c2r": ("ch
 TIMEOUT = 1.0  # the packs' connect and read timeouts
 
 
-def fault_packs(rules, url: str, timeout: float = TIMEOUT) -> None:
+def fault_packs(rules, url: str, timeout: float = TIMEOUT, api_key: str | None = None) -> None:
+    """The packs of the rig; with `api_key`, each upstream call carries it (`${VAR}` for a key from the environment)."""
     closed = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: the "refused" fault
     for direction, (_, upstream) in DIRECTIONS.items():
-        limits = f"timeout: {{connect: {timeout}, read: {timeout}}}"
+        limits = f"timeout: {{connect: {timeout}, read: {timeout}}}" + (f", api_key: '{api_key}'" if api_key else "")
         write_pack(rules, direction, f"""
             pack: {direction}
             match: "starts_with(model, '{direction}.')"

@@ -6,8 +6,8 @@ request per connection and then plays a *script*: a list of actions, each bytes 
 of seconds to wait, `RESET` (abort with a TCP RST), `CLOSE` (a clean FIN) or `HANG` (write nothing
 more and wait until the proxy hangs up, noting when it did).
 
-The script is chosen by the request: the fault's name is the last dot-separated part of the
-`model` the proxy forwards (`c2c.reset_mid_stream` plays `reset_mid_stream`), and the script is
+The script is chosen by the request: the fault's name follows the first dot of the `model` the
+proxy forwards (`c2c.reset_mid_stream` plays `reset_mid_stream`), and the script is
 written in the protocol the request's path speaks (`/chat/completions`: Chat chunks;
 `/responses`: Responses events). One fake therefore serves every direction and every fault.
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import socket
 import struct
 import time
@@ -236,7 +237,9 @@ class FaultyUpstream:
             raw = conn.raw = await reader.readexactly(int(headers.get("content-length", "0")))
             conn.headers = headers
             conn.body = orjson.loads(raw) if raw else {}
-            conn.fault = str(conn.body.get("model", "")).rsplit(".", 1)[-1]
+            # `<direction>.<fault>`, and whatever a test appends after it (`c2c.ok/../x`)
+            named = re.match(r"[a-z0-9-]+\.(\w+)", str(conn.body.get("model", "")))
+            conn.fault = named.group(1) if named else ""
             protocol = "responses" if conn.path.endswith("/responses") else "chat"
             await self._play((FAULTS | STREAMS)[conn.fault](protocol), reader, writer, conn)
         except (ConnectionError, asyncio.IncompleteReadError):
