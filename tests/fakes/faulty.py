@@ -12,7 +12,9 @@ written in the protocol the request's path speaks (`/chat/completions`: Chat chu
 `/responses`: Responses events). One fake therefore serves every direction and every fault.
 
 `FAULTS` holds the scripts of upstream faults, `STREAMS` well-formed streams for testing what a
-client does (`endless`, `firehose`); each is a function of the upstream protocol. `Connection`
+client does (`endless`, `firehose`); each is a function of the upstream protocol. A model
+`<direction>.paced_<count>_<ms>.<tag>` streams `count` numbered, tagged deltas `ms` apart, for load
+and reload tests that check every stream's text end to end (`paced_text`). `Connection`
 records what happened to each connection (bytes taken, when the proxy hung up), so a test can tell
 how soon the proxy let go of an upstream and how far backpressure let it get.
 """
@@ -192,6 +194,23 @@ STREAMS: dict[str, Callable[[str], Script]] = {
 }
 
 
+def paced_text(count: int, tag: str) -> list[str]:
+    """The deltas of a paced stream: numbered and tagged, so a client can check it got its own, whole, in order."""
+    return [f"<{i}:{tag}>" for i in range(count)]
+
+
+def paced_stream(protocol: str, count: int, pause: float, tag: str) -> Script:
+    """`<direction>.paced_<count>_<ms>.<tag>`: a whole stream of `count` deltas, `ms` apart (0: at once)."""
+    parts = tuple(paced_text(count, tag))
+    frames = chat_events(parts) if protocol == "chat" else responses_events(parts)
+    yield head()
+    for frame in frames:
+        yield chunked(frame)
+        if pause:
+            yield pause
+    yield END
+
+
 @dataclass
 class Connection:
     """One upstream call: its path, body, the fault played, and when the proxy hung up (if it did)."""
@@ -238,10 +257,15 @@ class FaultyUpstream:
             conn.headers = headers
             conn.body = orjson.loads(raw) if raw else {}
             # `<direction>.<fault>`, and whatever a test appends after it (`c2c.ok/../x`)
-            named = re.match(r"[a-z0-9-]+\.(\w+)", str(conn.body.get("model", "")))
+            model = str(conn.body.get("model", ""))
+            named = re.match(r"[a-z0-9-]+\.(\w+)", model)
             conn.fault = named.group(1) if named else ""
             protocol = "responses" if conn.path.endswith("/responses") else "chat"
-            await self._play((FAULTS | STREAMS)[conn.fault](protocol), reader, writer, conn)
+            if paced := re.fullmatch(r"paced_(\d+)_(\d+)", conn.fault):
+                script = paced_stream(protocol, int(paced[1]), int(paced[2]) / 1000, model[named.end() + 1 :])
+            else:
+                script = (FAULTS | STREAMS)[conn.fault](protocol)
+            await self._play(script, reader, writer, conn)
         except (ConnectionError, asyncio.IncompleteReadError):
             conn.peer_closed = conn.peer_closed or time.monotonic()
         finally:
