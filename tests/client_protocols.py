@@ -9,7 +9,8 @@ no terminal event) fails the reading with an AssertionError, as it would fail th
   just before `[DONE]`; a whole answer has a `finish_reason`.
 - Responses: every frame `event: T` with data of `type` T; it ends with exactly one terminal event
   (`response.completed` is an answer; `response.failed`, `response.incomplete` or `error` is not).
-- Messages: `message_start` first; it ends with `message_stop` (an answer) or an `error` event.
+- Messages: `message_start` first; it ends with `message_stop` (an answer) or an `error` event
+  (which may also be the only event, when the stream failed before it began).
 - Bodies: the protocol's object on 200; its error shape otherwise (OpenAI's for Chat and Responses,
   `{"type": "error", "error": {type, message}}` for Messages).
 """
@@ -131,6 +132,8 @@ def _messages_stream(frames: list[tuple[str | None, str]]) -> Outcome:
         event = orjson.loads(data)
         assert event["type"] == name, (name, event.get("type"))
         events.append(event)
+    if [e["type"] for e in events] == ["error"]:  # failed before it started: Anthropic's SDKs raise it as well
+        return Outcome(200, False, message=error_message("messages", events[0]))
     assert events[0]["type"] == "message_start", events[0]
     ends = [i for i, e in enumerate(events) if e["type"] in ("message_stop", "error")]
     assert ends == [len(events) - 1], [e["type"] for e in events]

@@ -154,7 +154,8 @@ FAULTS: dict[str, Callable[[str], Script]] = {
     "ok": lambda p: [*stream(events(p)), END, CLOSE],
     "ok_whole": lambda p: body(200, whole_body(p), "application/json"),
     "reset_mid_body": lambda p: [head(200, "application/json", 4000) + whole_body(p)[:20], 0.05, RESET],
-    "reset_mid_stream": lambda p: [head(), chunked(first_event(p)), 0.05, RESET],
+    # the pause lets the proxy read the first event: a reset discards what the peer has not read yet
+    "reset_mid_stream": lambda p: [head(), chunked(first_event(p)), 0.3, RESET],
     "stall_before_headers": lambda p: [HANG],
     "stall_mid_stream": lambda p: [head(), chunked(first_event(p)), HANG],
     "html_5xx": lambda p: body(503, HTML, "text/html"),
