@@ -269,6 +269,8 @@ class FaultyUpstream:
             await self._play(script, reader, writer, conn)
         except (ConnectionError, asyncio.IncompleteReadError):
             conn.peer_closed = conn.peer_closed or time.monotonic()
+        except asyncio.CancelledError:
+            pass  # closed by `close()`: ending quietly (asyncio's stream server reports a cancelled handler)
         finally:
             self._tasks.discard(asyncio.current_task())
             if not writer.is_closing():
