@@ -240,6 +240,11 @@ class FaultyUpstream:
         self.port = self._server.sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def cut_all(self) -> None:
+        """End every connection in play now; callable from any thread (the fixture runs the fake in its own)."""
+        for task in list(self._tasks):
+            task.get_loop().call_soon_threadsafe(task.cancel)
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
