@@ -36,8 +36,9 @@ def render(figures: dict, when: str, cores: int) -> str:
         )
     if storm := figures.get("reload_storm"):
         lines.append(
-            f"- **Reload storm:** {storm['signals']} SIGHUPs in {storm['seconds']} s under {storm['streams']} live "
-            f"streams, valid and broken files alternating: {storm['reloads_succeeded']} reloads succeeded, "
+            f"- **Reload storm:** {storm['signals']} SIGHUPs over {storm['signal_seconds']} s under {storm['streams']} "
+            f"live streams (all ended {storm['seconds']} s after the first signal), valid and broken files "
+            f"alternating: {storm['reloads_succeeded']} reloads succeeded, "
             f"{storm['reloads_failed']} refused; every stream kept one version end to end "
             f"({storm['versions_seen_by_streams']} versions among them); the last valid set runs afterwards; "
             f"open files {storm['fds_before']} -> {storm['fds_after']}, memory {storm['rss_before_mb']} -> "

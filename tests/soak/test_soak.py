@@ -81,6 +81,7 @@ async def test_the_full_reload_storm(faulty, tmp_path):
     record(
         "reload_storm",
         signals=50,
+        signal_seconds=10.0,
         seconds=round(result.seconds, 1),
         streams=result.streams,
         versions_seen_by_streams=len(result.versions_seen),
