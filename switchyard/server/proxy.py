@@ -39,6 +39,7 @@ from switchyard.server.lifecycle import Lifecycle
 from switchyard.server.logs import access_log
 from switchyard.server.metrics import Metrics
 from switchyard.server.reloader import Rules
+from switchyard.server.streaming import ClientStream
 from switchyard.server.upstream import NOT_BACK, Upstreams, describe, failure, upstream_headers
 
 log = logging.getLogger("switchyard.access")
@@ -67,6 +68,7 @@ class Exchange:
     attempts: attempts.Attempts | None = None  # calls that failed before the one that answered
     shutdown: bool = False  # the drain ended this stream when the grace was over
     counted_until_stream_end: bool = False  # in `Proxy.in_flight` until its stream ends
+    client_gone: bool = False  # the client hung up mid-stream (see server/streaming.py)
 
     @property
     def pack_name(self) -> str:
@@ -230,8 +232,12 @@ class Proxy:
         if ex.stream:
             self.metrics.active_streams.inc()
             passed.update(SSE_HEADERS)
-            return StreamingResponse(
-                self._stream(ex, reader, stream, sent), status_code=200, headers=passed, media_type="text/event-stream"
+            return ClientStream(
+                self._stream(ex, reader, stream, sent),
+                gone=functools.partial(setattr, ex, "client_gone", True),
+                status_code=200,
+                headers=passed,
+                media_type="text/event-stream",
             )
         return await self._aggregate(ex, reader, passed, pipeline, stream, sent)
 
@@ -346,6 +352,9 @@ class Proxy:
                 out = stream.encode(events)
                 ex.bytes_out += len(out)
                 yield out
+                if ex.client_gone:  # see server/streaming.py: a cancellation may not land with a fast upstream
+                    ex.status, ex.error = 499, "client went away"
+                    return
             ex.status = ex.status or 200
         except asyncio.CancelledError:
             ex.status, ex.error = 499, "client went away"
