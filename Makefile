@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-clients lint format run demo bench clients codex claude clean
+.PHONY: install test test-clients soak lint format run demo bench clients codex claude clean
 
 # The real clients the end-to-end tests drive, pinned to the versions the suite is known to pass with.
 # `make test-clients CLIENTS=latest` runs the same tests against the newest releases from npm instead.
@@ -48,6 +48,14 @@ test-clients: install $(if $(filter latest,$(CLIENTS)),,clients)
 test: install clients
 	$(BIN)/python -m pytest
 
+# The long runs (tests marked `soak`: a minute of 200 bridged streams, the full reload storm, the fault
+# matrix round after round) and their measured figures, written into docs/reliability.md.
+SOAK_FIGURES := .soak/figures.json
+soak: install
+	mkdir -p .soak && rm -f $(SOAK_FIGURES)
+	SWITCHYARD_SOAK_FIGURES=$(CURDIR)/$(SOAK_FIGURES) $(BIN)/python -m pytest -m soak -rs
+	$(BIN)/python -m bench.soak_figures $(SOAK_FIGURES) docs/reliability.md
+
 lint: install
 	$(BIN)/ruff check switchyard tests bench
 	$(BIN)/ruff format --check switchyard tests bench
@@ -70,4 +78,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules .clients .pytest_cache
+	rm -rf $(VENV) node_modules .clients .pytest_cache .soak

@@ -24,6 +24,7 @@ path runs: no copies, no diffs, one closure call per step.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -195,8 +196,8 @@ class Stream:
             try:
                 obj = orjson.loads(ev.data)
             except orjson.JSONDecodeError:
-                if self.passes_raw:
-                    out.append(sse.encode(ev.data, ev.event))  # not JSON: passed on unchanged
+                if self.passes_raw and not _corrupt(ev.data):
+                    out.append(sse.encode(ev.data, ev.event))  # text never meant as JSON: passed unchanged
                 elif ev.data.strip():
                     # A bridge cannot translate it, and dropping it could lose text: the client is told.
                     self.upstream_fault = "the upstream sent an event that is not JSON"
@@ -294,3 +295,16 @@ def _matches(step: Step, body: Any, stage: str) -> bool:
 def _copy(value: Any) -> Any:
     # A JSON round trip: bodies are JSON by construction, and this is several times faster than deepcopy.
     return orjson.loads(orjson.dumps(value))
+
+
+# Control characters (other than tab) and U+FFFD, which stands for bytes that were not UTF-8.
+_GARBAGE = re.compile("[\x00-\x08\x0b-\x1f\x7f\ufffd]")
+
+
+def _corrupt(data: str) -> bool:
+    """Whether a `data:` value that is not JSON is damage rather than text a vendor meant (a keep-alive).
+
+    Damage is what starts like JSON (an event cut or corrupted) or holds bytes no text event has: a
+    client's parser would break on it, so it must end the stream with an error instead of passing on.
+    """
+    return data.lstrip().startswith(("{", "[")) or _GARBAGE.search(data) is not None

@@ -10,6 +10,7 @@ import argparse
 import os
 
 from switchyard.cli.common import DEFAULT_RULES
+from switchyard.server.http_guard import DEFAULT_HEADER_TIMEOUT
 from switchyard.server.lifecycle import DEFAULT_GRACE, DEFAULT_SHUTDOWN_DELAY
 
 
@@ -75,6 +76,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="requests and streams in flight at most; beyond, 503 with Retry-After at once (default: unlimited)",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help="a connection whose request head is not complete this long is closed (slowloris)",
     )
     p.add_argument("--admin-host", default="127.0.0.1", help="the address of the admin listener")
     p.add_argument(

@@ -41,6 +41,7 @@ from switchyard import protocols
 from switchyard.errors import PackError, RequestError
 from switchyard.protocols.openai import error_body
 from switchyard.server.access import ClientGate, admin_denied, open_bind_refusal, read_tokens
+from switchyard.server.http_guard import guarded
 from switchyard.server.lifecycle import Lifecycle
 from switchyard.server.lifecycle import run as lifecycle_run
 from switchyard.server.logs import setup_logging
@@ -356,7 +357,7 @@ def server_config(app, args: argparse.Namespace):
     return uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        http=guarded(args.header_timeout),  # httptools, with a head size limit and a head read timeout
         log_config=None,  # our logging set-up stays in force
         access_log=False,  # one structured line per request comes from the proxy instead
         # The drain ends streams itself when the grace is over (with an error event each); uvicorn's
