@@ -63,7 +63,9 @@ class Answers:
             b"/v1/responses": self._whole(orjson.dumps(response_object([message_item("pong")], model="bench-model"))),
         }
         self.stream = {
-            b"/v1/chat/completions": self._stream([chunk(i, False) for i in range(events)] + [FINISH, b"data: [DONE]\n\n"]),
+            b"/v1/chat/completions": self._stream(
+                [chunk(i, False) for i in range(events)] + [FINISH, b"data: [DONE]\n\n"]
+            ),
             b"/v1/responses": self._stream([sse(e) for e in responses_events]),
         }
         self.burst = {path: b"".join(frames) for path, frames in self.stream.items()}

@@ -14,7 +14,10 @@ between events (every event completed by one read gets that read's time) and eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -69,7 +72,9 @@ def _script(requests: list[Request], folder: Path, out: Path, limit: int) -> Pat
         "request = function() i = i % #reqs + 1; return reqs[i] end",
     ]
     if limit:
-        lines.append(f"response = function(status, headers, body) n = n + 1; if n >= {limit} then wrk.thread:stop() end end")
+        lines.append(
+            f"response = function(status, headers, body) n = n + 1; if n >= {limit} then wrk.thread:stop() end end"
+        )
     lines += [
         "done = function(summary, latency, requests)",
         f"  local f = io.open({_lua_string(str(out))}, 'w')",
@@ -107,7 +112,9 @@ def wrk(base: str, requests: list[Request], connections: int, seconds: int, limi
         cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script), base]
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
         if not out.exists():
-            raise RuntimeError(f"wrk wrote no result (exit {run.returncode}): {run.stderr.strip() or run.stdout[-300:]}")
+            raise RuntimeError(
+                f"wrk wrote no result (exit {run.returncode}): {run.stderr.strip() or run.stdout[-300:]}"
+            )
         requests_done, micros, *errors, p50, p90, p99 = (float(v) for v in out.read_text().split())
     return WrkResult(int(requests_done), micros / 1e6, int(sum(errors)), p50 / 1e3, p90 / 1e3, p99 / 1e3)
 
@@ -145,7 +152,7 @@ async def time_stream(session: aiohttp.ClientSession, base: str, req: Request) -
     end = time.perf_counter()
     if not stamps:
         raise RuntimeError(f"{base}{req.path} streamed no event")
-    gaps = [(b - a) * 1e3 for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [(b - a) * 1e3 for a, b in itertools.pairwise(stamps)]
     return StreamTiming((stamps[0] - start) * 1e3, gaps, len(stamps), end - start)
 
 
@@ -194,10 +201,8 @@ def _tree(pid: int) -> list[int]:
         p = todo.pop()
         found.append(p)
         for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
+            with contextlib.suppress(OSError):
                 todo += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
     return found
 
 
@@ -213,3 +218,29 @@ def rss_mb(pid: int) -> tuple[float, int]:
         except OSError:
             pass
     return total / 1024, count
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process tree has used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the whole line)
+    return total / ticks
+
+
+def settle(pid: int, limit_s: float = 3.0) -> None:
+    """Until the process tree is idle: a target may still be working off the answers a run's clients
+    dropped when it ended (64 streams, say), which would otherwise land in the next run's figures."""
+    deadline = time.monotonic() + limit_s
+    before = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = cpu_seconds(pid)
+        if now - before < 0.005:
+            return
+        before = now

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def median(row: dict, key: str) -> float:
@@ -22,7 +23,7 @@ def median(row: dict, key: str) -> float:
 
 
 def main(source: str, target: str) -> None:
-    results = json.loads(open(source).read())
+    results = json.loads(Path(source).read_text())
     names = [t["name"] for t in results["targets"]]
     labels = [t["label"].replace(" (", "\n(").replace(", ", "\n") for t in results["targets"]]
     chat = results["results"]["chat"]

@@ -61,10 +61,18 @@ class Settings:
 
 def machine() -> dict:
     model = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
         platform.processor() or "unknown",
     )
-    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip() if shutil.which("node") else ""
+    node = (
+        subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+        if shutil.which("node")
+        else ""
+    )
     return {
         "cores": os.cpu_count(),
         "cpu": model,
@@ -111,48 +119,54 @@ def upstream_ceiling(seconds: int) -> float:
         proc.wait(10)
 
 
-def measure(settings: Settings, run: list, notes: list[str]) -> dict:
+def measure(settings: Settings, run: list, upstream: subprocess.Popen) -> dict:
     """{scenario: {target: {"rps8": [...], "rps64": [...], "p50": [...], ..., "added_p50": [...], ...}}}"""
     figures: dict = {s: {t.name: {} for t in run} for s in targets.SCENARIOS}
 
     def add(scenario: str, target: str, key: str, value: float) -> None:
         figures[scenario][target].setdefault(key, []).append(value)
 
-    def load(t, scenario: str, connections: int) -> loadgen.WrkResult:
+    def load(t, scenario: str, connections: int) -> loadgen.WrkResult | None:
         result = loadgen.wrk(t.base, [t.requests[scenario]], connections, settings.seconds)
+        for proc in (t.proc, upstream):
+            if proc is not None:
+                loadgen.settle(proc.pid)
         if result.errors:
             add(scenario, t.name, "errors", result.errors)
+        if not result.requests:  # not one answer completed within the run: no figure, a note
+            add(scenario, t.name, "incomplete", connections)
+            return None
         return result
 
     if settings.warmup:
         for t in run:
-            for scenario, req in t.requests.items():
+            for req in t.requests.values():
                 if isinstance(req, loadgen.Request):
                     loadgen.wrk(t.base, [req], 8, 1)
     for r in range(settings.rounds):
         order = run[r % len(run) :] + run[: r % len(run)]
         print(f"round {r + 1}/{settings.rounds}: {', '.join(t.name for t in order)}", flush=True)
         for scenario in targets.SCENARIOS:
-            direct = None
+            rps: dict[tuple[str, int], float] = {}  # this round's, for the ratios taken within the round
             latency: dict[str, loadgen.WrkResult] = {}
             for t in order:
                 if not isinstance(t.requests.get(scenario), loadgen.Request):
                     continue
+                if result := load(t, scenario, 1):
+                    latency[t.name] = result
                 for c in settings.connections:
-                    add(scenario, t.name, f"rps{c}", load(t, scenario, c).rps)
-                latency[t.name] = load(t, scenario, 1)
+                    if result := load(t, scenario, c):
+                        rps[t.name, c] = result.rps
+                        add(scenario, t.name, f"rps{c}", result.rps)
             direct = latency.get("direct")
             for name, result in latency.items():
                 for p in ("p50", "p90", "p99"):
                     add(scenario, name, p, getattr(result, f"{p}_ms"))
                     if direct is not None:
                         add(scenario, name, f"added_{p}", getattr(result, f"{p}_ms") - getattr(direct, f"{p}_ms"))
-            for name in latency:  # the ratio of each round, taken within the round
-                if "bare" in figures[scenario] and figures[scenario]["bare"].get("rps8"):
-                    for c in settings.connections:
-                        bare = figures[scenario]["bare"][f"rps{c}"][-1]
-                        mine = figures[scenario][name][f"rps{c}"][-1]
-                        add(scenario, name, f"ratio{c}", mine / bare if bare else 0.0)
+            for (name, c), value in rps.items():
+                if rps.get(("bare", c)):
+                    add(scenario, name, f"ratio{c}", value / rps["bare", c])
         for scenario in targets.STREAMED:
             for t in order:
                 req = t.requests.get(scenario)
@@ -199,7 +213,7 @@ def check(run: list, notes: list[str]) -> None:
                 notes.append(f"{t.label}, scenario {scenario}: failed its check, not measured: {str(exc)[:200]}")
 
 
-def summarize(figures: dict, run: list) -> dict:
+def summarize(figures: dict, run: list, notes: list[str]) -> dict:
     out: dict = {}
     for scenario, per_target in figures.items():
         out[scenario] = {}
@@ -211,11 +225,16 @@ def summarize(figures: dict, run: list) -> dict:
                 continue
             row = {}
             for key, series in values.items():
-                if key == "errors":
-                    row["errors"] = int(sum(series))
+                if key in ("errors", "incomplete"):
+                    row[key] = sorted(set(series)) if key == "incomplete" else int(sum(series))
                     continue
                 row[key] = {"min": min(series), "median": statistics.median(series), "max": max(series)}
             out[scenario][t.name] = row
+            if "incomplete" in row:
+                notes.append(
+                    f"{t.label}, scenario {scenario}: at {', '.join(map(str, row['incomplete']))} connection(s), "
+                    "some runs ended before one answer completed (no figure from those runs)."
+                )
     return out
 
 
@@ -231,7 +250,9 @@ def write(out_dir: Path, results: dict) -> None:
         else:
             results["notes"].append(f"plot failed: {done.stderr.strip()[-300:]}")
     else:
-        results["notes"].append("plot skipped: BENCH_PLOT_PYTHON names no Python with matplotlib (`make bench` makes one)")
+        results["notes"].append(
+            "plot skipped: BENCH_PLOT_PYTHON names no Python with matplotlib (`make bench` makes one)"
+        )
     (out_dir / "latest.md").write_text(report.render(results))
 
 
@@ -256,7 +277,9 @@ def main() -> int:
     up_port = free_port()
     upstream_cmd = [sys.executable, "-m", "bench.fast_upstream", "--port", str(up_port), "--events", str(EVENTS)]
     upstream = subprocess.Popen(upstream_cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    run = build_targets({n for n in args.targets.split(",") if n}, args.peers, f"http://127.0.0.1:{up_port}/v1", folder, notes)
+    run = build_targets(
+        {n for n in args.targets.split(",") if n}, args.peers, f"http://127.0.0.1:{up_port}/v1", folder, notes
+    )
     try:
         for t in run:
             t.start(folder)
@@ -264,7 +287,7 @@ def main() -> int:
             t.wait_ready(180)
         check(run, notes)
         print(f"targets up: {', '.join(t.name for t in run)}; logs in {folder}", flush=True)
-        figures = measure(settings, run, notes)
+        figures = measure(settings, run, upstream)
         mem = memory(settings, run)
         ceiling = None if settings.quick else upstream_ceiling(settings.seconds)
     finally:
@@ -277,7 +300,7 @@ def main() -> int:
         if t.name in ("litellm", "portkey"):
             info[t.name] = t.version
     results = {
-        "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "make bench-peers" if args.peers else "make bench",
         "quick": settings.quick,
         "settings": {
@@ -294,7 +317,7 @@ def main() -> int:
         "upstream_starlette_rps8": ceiling,
         "targets": [{"name": t.name, "label": t.label, "version": t.version} for t in run],
         "scenarios": targets.SCENARIOS,
-        "results": summarize(figures, run),
+        "results": summarize(figures, run, notes),
         "memory": mem,
         "notes": notes,
         "minutes": round((time.monotonic() - started) / 60, 1),

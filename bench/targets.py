@@ -84,7 +84,9 @@ BRIDGED = {
 
 def paced(req: Request) -> Request:
     """The same request, marked so that the fake upstream sends its events one per millisecond."""
-    body = req.body.replace(b"list the files here", b"list the files here (paced)").replace(b'"ping"', b'"ping (paced)"')
+    body = req.body.replace(b"list the files here", b"list the files here (paced)").replace(
+        b'"ping"', b'"ping (paced)"'
+    )
     assert body != req.body, "no text to mark in the request"
     return Request(req.path, body, req.headers, req.method, req.expect)
 
@@ -202,7 +204,12 @@ def litellm_config(upstream: str) -> str:
             for name, model in models
         ],
         "litellm_settings": {"telemetry": False, "drop_params": True, "set_verbose": False, "callbacks": []},
-        "general_settings": {"disable_spend_logs": True, "disable_error_logs": True},
+        # No client key, as Switchyard on loopback without --client-token: the same job, no auth on either side.
+        "general_settings": {
+            "disable_spend_logs": True,
+            "disable_error_logs": True,
+            "dangerously_permit_weak_or_unset_master_key": True,
+        },
     }
     return json.dumps(config, indent=2)  # JSON is YAML
 
@@ -214,7 +221,7 @@ def litellm(port: int, folder: Path, upstream: str) -> Target | str:
     config.write_text(litellm_config(upstream))
     cmd = [str(LITELLM), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
     cmd += ["--telemetry", "False"]
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR", "DATABASE_URL": "", "NO_DOCS": "True"}
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR", "NO_DOCS": "True"}
     version = subprocess.run(
         [str(LITELLM.parent / "python"), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
         capture_output=True,
