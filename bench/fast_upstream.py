@@ -9,6 +9,9 @@ It serves the two OpenAI protocols, so every scenario of `bench.side_by_side` ha
 - `POST /v1/responses`: a small Responses body, or (`"stream": true`) the whole event sequence of one
   message whose text comes in `--events` `response.output_text.delta` events (tests/fakes builds it).
 
+`GET /-/counts` answers how many requests each path has had, so the harness can check that a target
+called the path its job needs (a bridge that calls `/v1/chat/completions`, not `/v1/responses`).
+
 A stream goes out in one write, as fast as the socket takes it: what a target does with the events
 is the whole cost measured. A request whose body contains `(paced)` (in a message's text, which every
 target passes on) gets its events one per millisecond instead, as a model sends them: the gaps a
@@ -69,6 +72,7 @@ class Answers:
             b"/v1/responses": self._stream([sse(e) for e in responses_events]),
         }
         self.burst = {path: b"".join(frames) for path, frames in self.stream.items()}
+        self.counts: dict[str, int] = {}
 
     @staticmethod
     def _whole(body: bytes) -> bytes:
@@ -120,6 +124,10 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         path = self.url.split(b"?", 1)[0]
         raw = b"".join(self.body)
+        if path == b"/-/counts":
+            self.transport.write(self.answers._whole(orjson.dumps(self.answers.counts)))
+            return
+        self.answers.counts[path.decode()] = self.answers.counts.get(path.decode(), 0) + 1
         try:
             streamed = bool(raw) and orjson.loads(raw).get("stream") is True
         except (orjson.JSONDecodeError, AttributeError):

@@ -38,6 +38,7 @@ class Request:
     headers: dict = field(default_factory=dict)
     method: str = "POST"
     expect: bytes = b""  # what a correct answer contains (checked once before measuring)
+    upstream: str = ""  # the upstream path the job needs called (checked once before measuring)
 
 
 def wrk_available() -> bool:

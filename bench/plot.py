@@ -27,7 +27,7 @@ def main(source: str, target: str) -> None:
     names = [t["name"] for t in results["targets"]]
     labels = [t["label"].replace(" (", "\n(").replace(", ", "\n") for t in results["targets"]]
     chat = results["results"]["chat"]
-    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(18, 5.5))
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(18, 6.2))
 
     proxies = [i for i, n in enumerate(names) if n != "direct" and "na" not in chat.get(n, {})]
     width = 0.27
@@ -44,7 +44,7 @@ def main(source: str, target: str) -> None:
     for k, c in enumerate((8, 64)):
         values = [max(median(chat[names[i]], f"rps{c}"), 1) for i in present]
         middle.bar([x + (k - 0.5) * 0.4 for x in range(len(present))], values, 0.4, label=f"{c} connections")
-    middle.set_xticks(range(len(present)), [labels[i] for i in present], fontsize=8)
+    middle.set_xticks(range(len(present)), [labels[i] for i in present], fontsize=7)
     middle.set_yscale("log")
     middle.set_ylabel("requests/s (log scale)")
     middle.set_title("Small chat request: throughput")
@@ -55,12 +55,15 @@ def main(source: str, target: str) -> None:
     for k, name in enumerate(names):
         values = [median(results["results"][s].get(name, {}), "rps8") for s in scenarios]
         xs = [x + (k - (len(names) - 1) / 2) * width for x in range(len(scenarios))]
-        right.bar(xs, [max(v, 1) for v in values], width, label=labels[k].replace("\n", " "))
-    right.set_xticks(range(len(scenarios)), ["1. small chat", "2. Codex, Responses->Chat", "3. Chat->Responses"])
+        shown = [(x, v) for x, v in zip(xs, values, strict=True) if v > 0]  # n/a: no bar
+        label = labels[k].replace("\n", " ")
+        right.bar([x for x, _ in shown], [v for _, v in shown], width, label=label, color=f"C{k}")
+    ticks = ["1. small chat", "2. Codex turn 1,\nResponses -> Chat", "3. chat client,\nResponses upstream"]
+    right.set_xticks(range(len(scenarios)), ticks)
     right.set_yscale("log")
     right.set_ylabel("requests/s at 8 connections (log scale)")
-    right.set_title("Throughput per scenario (missing bar: n/a)")
-    right.legend(fontsize=7)
+    right.set_title("Throughput per scenario (no bar: n/a, or no answer in time)")
+    right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
 
     quick = " (quick mode: a smoke run)" if results.get("quick") else ""
     fig.suptitle(f"{results['command']}, {results['generated']}, {results['machine']['cores']} cores{quick}")

@@ -10,10 +10,26 @@ import json
 import sys
 from pathlib import Path
 
+# What each target runs as and is given (bench/targets.py builds them), for the reader of the report.
+HOW = {
+    "direct": "`bench/fast_upstream.py` alone",
+    "bare": "`bench/baseline_proxy.py` under uvicorn (uvloop, httptools, no access log): bytes relayed, nothing parsed",
+    "switchyard": "`switchyard serve` with its defaults (one log line per request, to a file); the 5-step bench pack, "
+    "the shipped `qwen` and `openai` packs",
+    "switchyard-2": "the same with `--workers 2`",
+    "litellm": "`litellm --config`, 1 worker: one model per scenario (`openai/`, `custom_openai/` for its "
+    "Responses-to-Chat bridge, `openai/responses/` for its Chat-to-Responses bridge); no database, no master key, "
+    "telemetry and the remote cost map off, log level ERROR",
+    "portkey": "`node build/start-server.js --headless`; each request carries `x-portkey-provider: openai` and "
+    "`x-portkey-custom-host: <upstream>/v1`",
+}
+
 
 def _num(value: float | None, digits: int = 0) -> str:
     if value is None:
         return "-"
+    if digits == 0 and 0 < abs(value) < 10:  # a slow target's few requests per second, not "0"
+        digits = 1
     return f"{value:,.{digits}f}"
 
 
@@ -151,6 +167,8 @@ def render(results: dict) -> str:
             f"{_med(results['results']['chat'].get('direct', {}), 'rps8') or 0:,.0f}; "
             "the cheaper the upstream, the more of the cores go to the target measured."
         )
+    out += ["", "## Targets", "", "| target | version | runs as |", "|---|---|---|"]
+    out += [f"| {t['label']} | {t['version'] or '-'} | {HOW.get(t['name'], '')} |" for t in results["targets"]]
     out += ["", "## Machine", "", "| | |", "|---|---|"]
     keys = ["cores", "cpu", "kernel", "python", "node", "switchyard", "uvicorn", "aiohttp", "litellm", "portkey", "wrk"]
     names = {"litellm": "LiteLLM (proxy)", "portkey": "Portkey gateway", "switchyard": "Switchyard"}

@@ -200,14 +200,14 @@ def memory(settings: Settings, run: list) -> dict:
     return out
 
 
-def check(run: list, notes: list[str]) -> None:
+def check(run: list, upstream: str, notes: list[str]) -> None:
     """Each scenario once per target; a wrong answer takes the scenario away from that target, with a note."""
     for t in run:
         for scenario, req in list(t.requests.items()):
             if not isinstance(req, loadgen.Request):
                 continue
             try:
-                targets.call(t.base, req)
+                targets.check(t.base, req, upstream)
             except (OSError, RuntimeError) as exc:
                 t.requests[scenario] = f"failed its check: {str(exc)[:200]}"
                 notes.append(f"{t.label}, scenario {scenario}: failed its check, not measured: {str(exc)[:200]}")
@@ -277,15 +277,14 @@ def main() -> int:
     up_port = free_port()
     upstream_cmd = [sys.executable, "-m", "bench.fast_upstream", "--port", str(up_port), "--events", str(EVENTS)]
     upstream = subprocess.Popen(upstream_cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    run = build_targets(
-        {n for n in args.targets.split(",") if n}, args.peers, f"http://127.0.0.1:{up_port}/v1", folder, notes
-    )
+    upstream_base = f"http://127.0.0.1:{up_port}/v1"
+    run = build_targets({n for n in args.targets.split(",") if n}, args.peers, upstream_base, folder, notes)
     try:
         for t in run:
             t.start(folder)
         for t in run:
             t.wait_ready(180)
-        check(run, notes)
+        check(run, upstream_base, notes)
         print(f"targets up: {', '.join(t.name for t in run)}; logs in {folder}", flush=True)
         figures = measure(settings, run, upstream)
         mem = memory(settings, run)

@@ -70,25 +70,25 @@ STREAMED = ("codex", "chat_over_responses")
 # What a correct answer contains, by the protocol the client speaks.
 CHAT_JSON, CHAT_SSE, RESPONSES_SSE = b'"choices"', b"[DONE]", b"response.completed"
 # The same job without translation: the bytes the bridging targets get, relayed as they are.
+CHAT_PATH, RESPONSES_PATH = "/v1/chat/completions", "/v1/responses"
 RELAYED = {
-    "chat": Request("/v1/chat/completions", SMALL_CHAT, expect=CHAT_JSON),
-    "codex": Request("/v1/chat/completions", CODEX, expect=CHAT_SSE),
-    "chat_over_responses": Request("/v1/responses", RESPONSES_STREAM, expect=RESPONSES_SSE),
+    "chat": Request(CHAT_PATH, SMALL_CHAT, expect=CHAT_JSON, upstream=CHAT_PATH),
+    "codex": Request(CHAT_PATH, CODEX, expect=CHAT_SSE, upstream=CHAT_PATH),
+    "chat_over_responses": Request(RESPONSES_PATH, RESPONSES_STREAM, expect=RESPONSES_SSE, upstream=RESPONSES_PATH),
 }
 BRIDGED = {
-    "chat": Request("/v1/chat/completions", SMALL_CHAT, expect=CHAT_JSON),
-    "codex": Request("/v1/responses", CODEX, expect=RESPONSES_SSE),
-    "chat_over_responses": Request("/v1/chat/completions", CHAT_STREAM, expect=CHAT_SSE),
+    "chat": Request(CHAT_PATH, SMALL_CHAT, expect=CHAT_JSON, upstream=CHAT_PATH),
+    "codex": Request(RESPONSES_PATH, CODEX, expect=RESPONSES_SSE, upstream=CHAT_PATH),
+    "chat_over_responses": Request(CHAT_PATH, CHAT_STREAM, expect=CHAT_SSE, upstream=RESPONSES_PATH),
 }
 
 
 def paced(req: Request) -> Request:
     """The same request, marked so that the fake upstream sends its events one per millisecond."""
-    body = req.body.replace(b"list the files here", b"list the files here (paced)").replace(
-        b'"ping"', b'"ping (paced)"'
-    )
+    body = req.body.replace(b"list the files here", b"list the files here (paced)")
+    body = body.replace(b'"ping"', b'"ping (paced)"')
     assert body != req.body, "no text to mark in the request"
-    return Request(req.path, body, req.headers, req.method, req.expect)
+    return Request(req.path, body, req.headers, req.method, req.expect, req.upstream)
 
 
 @dataclass
@@ -137,6 +137,20 @@ class Target:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def upstream_counts(upstream: str) -> dict:
+    """Requests per path the fake upstream has had (`upstream` is its base, `.../v1`)."""
+    with urllib.request.urlopen(upstream.removesuffix("/v1") + "/-/counts", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def check(base: str, req: Request, upstream: str) -> None:
+    """One request: a 200 that contains what the scenario expects, having called the upstream path it needs."""
+    before = upstream_counts(upstream).get(req.upstream, 0)
+    call(base, req)
+    if upstream_counts(upstream).get(req.upstream, 0) <= before:
+        raise RuntimeError(f"answered without calling the upstream's {req.upstream}")
 
 
 def call(base: str, req: Request) -> bytes:
@@ -235,7 +249,7 @@ def portkey(port: int, upstream: str) -> Target | str:
     if not start.exists() or shutil.which("node") is None:
         return "not installed (`make bench-peers` installs it into .bench/peers; it needs node)"
     headers = {"x-portkey-provider": "openai", "x-portkey-custom-host": upstream, "Authorization": "Bearer bench"}
-    chat = Request("/v1/chat/completions", SMALL_CHAT, headers, expect=CHAT_JSON)
+    chat = Request(CHAT_PATH, SMALL_CHAT, headers, expect=CHAT_JSON, upstream=CHAT_PATH)
     requests: dict[str, Request | str] = {
         "chat": chat,
         "codex": "no Responses-to-Chat bridge: Portkey sends /v1/responses to the provider's own /responses",
