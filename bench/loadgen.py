@@ -234,7 +234,7 @@ def cpu_seconds(pid: int) -> float:
     return total / ticks
 
 
-def settle(pid: int, limit_s: float = 3.0) -> None:
+def settle(pid: int, limit_s: float = 2.0) -> None:
     """Until the process tree is idle: a target may still be working off the answers a run's clients
     dropped when it ended (64 streams, say), which would otherwise land in the next run's figures."""
     deadline = time.monotonic() + limit_s

@@ -50,7 +50,7 @@ class Settings:
     def __init__(self, quick: bool):
         self.quick = quick
         self.rounds = 1 if quick else 3
-        self.seconds = 1 if quick else 3  # per wrk run (wrk counts whole seconds)
+        self.seconds = 1 if quick else 2  # per wrk run (wrk counts whole seconds)
         self.connections = (8, 64)
         self.streams = 2 if quick else 20
         self.paced_streams = 1 if quick else 3  # 200 ms each
