@@ -71,10 +71,11 @@ demo: install
 # BENCH_QUICK=1 for a smoke run. The harness's own end-to-end test (marker `bench`) runs first.
 # wrk comes from Debian's packages; matplotlib and the peers go into .bench/, a throw-away folder: none of them
 # is a dependency of the project. The peers are pinned: the newest whose install resolves from the registries.
+# bench/targets.py looks for the peers in .bench/peers, so this folder is fixed.
 BENCH := .bench
 LITELLM_VERSION ?= 1.108.7
 PORTKEY_VERSION ?= 1.15.2
-BENCH_RUN = BENCH_PLOT_PYTHON=$(CURDIR)/$(BENCH)/plot/bin/python $(BIN)/python -m bench.side_by_side
+BENCH_RUN = BENCH_PLOT_PYTHON=$(abspath $(BENCH))/plot/bin/python $(BIN)/python -m bench.side_by_side
 
 bench: install bench-tools
 	$(BIN)/python -m pytest -m bench -q
@@ -99,7 +100,7 @@ bench-peer-tools:
 	@test "$$($(BENCH)/peers/litellm/bin/python -c 'import importlib.metadata as m; print(m.version("litellm"))' 2>/dev/null)" = "$(LITELLM_VERSION)" \
 	  || ($(PY) -m venv $(BENCH)/peers/litellm && $(BENCH)/peers/litellm/bin/python -m pip install --quiet 'litellm[proxy]==$(LITELLM_VERSION)') \
 	  || echo "bench: could not install litellm[proxy]==$(LITELLM_VERSION); LiteLLM will be skipped"
-	@test "$$(node -p 'require("./$(BENCH)/peers/portkey/node_modules/@portkey-ai/gateway/package.json").version' 2>/dev/null)" = "$(PORTKEY_VERSION)" \
+	@test "$$(node -p 'require("$(abspath $(BENCH))/peers/portkey/node_modules/@portkey-ai/gateway/package.json").version' 2>/dev/null)" = "$(PORTKEY_VERSION)" \
 	  || npm install --prefix $(BENCH)/peers/portkey --no-save --no-audit --no-fund --silent @portkey-ai/gateway@$(PORTKEY_VERSION) >/dev/null 2>&1 \
 	  || echo "bench: could not install @portkey-ai/gateway@$(PORTKEY_VERSION) (needs npm); Portkey will be skipped"
 

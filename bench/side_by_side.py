@@ -171,10 +171,10 @@ def measure(settings: Settings, run: list, upstream: subprocess.Popen) -> dict:
             for t in order:
                 req = t.requests.get(scenario)
                 if isinstance(req, loadgen.Request):
-                    figures_ = loadgen.run_streams(
+                    timings = loadgen.run_streams(
                         t.base, req, targets.paced(req), settings.streams, settings.paced_streams
                     )
-                    for key, value in figures_.items():
+                    for key, value in timings.items():
                         add(scenario, t.name, key, value)
     return figures
 
