@@ -185,7 +185,8 @@ def render(results: dict) -> str:
         "",
         f"## 4. Memory after {s['memory_requests']:,} mixed requests",
         "",
-        f"8 connections, 8 small chat requests for each one of the streamed scenarios (those a target can do){cap}. "
+        f"8 connections, {s.get('memory_mix_chat', 8)} small chat requests for each one of each streamed scenario "
+        f"(those a target can do){cap}. "
         "RSS of the target's whole process tree (workers included), before and after.",
         "",
         *memory_table(results),
