@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-clients soak lint format run demo bench clients codex claude clean
+.PHONY: install test test-clients soak lint format run demo bench bench-peers bench-budgets bench-tools bench-peer-tools clients codex claude clean
 
 # The real clients the end-to-end tests drive, pinned to the versions the suite is known to pass with.
 # `make test-clients CLIENTS=latest` runs the same tests against the newest releases from npm instead.
@@ -74,8 +74,43 @@ run: install
 demo: install
 	$(BIN)/switchyard demo
 
-bench: install
+# `make bench`: direct, the bare pass-through and Switchyard (1 and, when `serve` has --workers, 2 workers) side by
+# side, into bench/results/latest.md and latest.png; `make bench-peers` adds LiteLLM proxy and Portkey gateway.
+# BENCH_QUICK=1 for a smoke run. The harness's own end-to-end test (marker `bench`) runs first.
+# wrk comes from Debian's packages; matplotlib and the peers go into .bench/, a throw-away folder: none of them
+# is a dependency of the project. The peers are pinned: the newest whose install resolves from the registries.
+# bench/targets.py looks for the peers in .bench/peers, so this folder is fixed.
+BENCH := .bench
+LITELLM_VERSION ?= 1.108.7
+PORTKEY_VERSION ?= 1.15.2
+BENCH_RUN = BENCH_PLOT_PYTHON=$(abspath $(BENCH))/plot/bin/python $(BIN)/python -m bench.side_by_side
+
+bench: install bench-tools
+	$(BIN)/python -m pytest -m bench -q
+	$(BENCH_RUN)
+
+bench-peers: install bench-tools bench-peer-tools
+	$(BIN)/python -m pytest -m bench -q
+	$(BENCH_RUN) --peers
+
+# The budgets of each piece (engine, SSE, bridges, the server against its baseline), each printed next to its figure.
+bench-budgets: install
 	$(BIN)/python -m bench
 
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || (apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1)) \
+	  || echo "bench: could not install wrk (Debian's package: apt-get install wrk, as root); the benchmark needs it"
+	@test -x $(BENCH)/plot/bin/python && $(BENCH)/plot/bin/python -c 'import matplotlib' 2>/dev/null \
+	  || ($(PY) -m venv $(BENCH)/plot && $(BENCH)/plot/bin/python -m pip install --quiet matplotlib) \
+	  || echo "bench: could not install matplotlib into $(BENCH)/plot; the report will have no plot"
+
+bench-peer-tools:
+	@test "$$($(BENCH)/peers/litellm/bin/python -c 'import importlib.metadata as m; print(m.version("litellm"))' 2>/dev/null)" = "$(LITELLM_VERSION)" \
+	  || ($(PY) -m venv $(BENCH)/peers/litellm && $(BENCH)/peers/litellm/bin/python -m pip install --quiet 'litellm[proxy]==$(LITELLM_VERSION)') \
+	  || echo "bench: could not install litellm[proxy]==$(LITELLM_VERSION); LiteLLM will be skipped"
+	@test "$$(node -p 'require("$(abspath $(BENCH))/peers/portkey/node_modules/@portkey-ai/gateway/package.json").version' 2>/dev/null)" = "$(PORTKEY_VERSION)" \
+	  || npm install --prefix $(BENCH)/peers/portkey --no-save --no-audit --no-fund --silent @portkey-ai/gateway@$(PORTKEY_VERSION) >/dev/null 2>&1 \
+	  || echo "bench: could not install @portkey-ai/gateway@$(PORTKEY_VERSION) (needs npm); Portkey will be skipped"
+
 clean:
-	rm -rf $(VENV) node_modules .clients .pytest_cache .soak
+	rm -rf $(VENV) node_modules .clients .pytest_cache .soak $(BENCH)

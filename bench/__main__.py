@@ -1,4 +1,4 @@
-"""`python -m bench` (or `make bench`): every benchmark, each printing its figures next to its budget.
+"""`python -m bench` (or `make bench-budgets`): every benchmark, each printing its figures next to its budget.
 
 Each module is also runnable on its own; the server benchmark starts processes and takes longest.
 Pass --quick for shorter runs. Exits 1, listing them, when any budget was missed.

@@ -2,7 +2,8 @@
 
 No rules, no parsing: the body goes upstream as bytes and the answer comes back as bytes (streamed
 when the upstream streams). Run as `python -m uvicorn bench.baseline_proxy:app`, with the upstream
-base URL in the BASELINE_UPSTREAM environment variable.
+base URL in the BASELINE_UPSTREAM environment variable. It relays `/v1/chat/completions` and
+`/v1/responses` alike, so it is the bare hop for a client of either protocol.
 """
 
 from __future__ import annotations
@@ -27,23 +28,25 @@ async def lifespan(app):
     await state["session"].close()
 
 
-async def chat(request: Request) -> Response:
+async def relay(request: Request) -> Response:
     body = await request.body()
     headers = {"Content-Type": "application/json", **{k: v for k, v in request.headers.items() if k.startswith("x-")}}
-    resp = await state["session"].post(UPSTREAM + "/chat/completions", data=body, headers=headers)
+    path = request.url.path.removeprefix("/v1")
+    resp = await state["session"].post(UPSTREAM + path, data=body, headers=headers)
     if "text/event-stream" in resp.headers.get("Content-Type", ""):
 
-        async def relay():
+        async def chunks():
             try:
                 async for chunk in resp.content.iter_any():
                     yield chunk
             finally:
                 resp.release()
 
-        return StreamingResponse(relay(), media_type="text/event-stream")
+        return StreamingResponse(chunks(), media_type="text/event-stream")
     data = await resp.read()
     resp.release()
     return Response(data, status_code=resp.status, media_type="application/json")
 
 
-app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])], lifespan=lifespan)
+routes = [Route(path, relay, methods=["POST"]) for path in ("/v1/chat/completions", "/v1/responses")]
+app = Starlette(routes=routes, lifespan=lifespan)

@@ -28,7 +28,7 @@ def best_of(rounds: int, run: Callable[[], object]) -> float:
     return best
 
 
-# Budgets missed in this process, by label: `python -m bench` (`make bench`) exits 1 when any is.
+# Budgets missed in this process, by label: `python -m bench` (`make bench-budgets`) exits 1 when any is.
 MISSED: list[str] = []
 _BUDGET = re.compile(r"(<=|>=|<|>)\s*([\d,.]+)")
 
