@@ -25,7 +25,8 @@ from switchyard.server import attempts
 from switchyard.server.asgi import Answer, raw_headers
 from switchyard.server.logs import access_log
 from switchyard.server.metrics import Bound, Metrics
-from switchyard.server.traces import Trace, Traces
+from switchyard.server.trace import Trace
+from switchyard.server.traces import Traces
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Exchange:
     attempts: attempts.Attempts | None = None  # calls that failed before the one that answered
     shutdown: bool = False  # the drain ended this stream when the grace was over
     sent_fields: str | None = None  # the top-level fields sent to an upstream that answered 4xx, for the log
-    trace: Trace | None = None  # with `--trace`: what `server/traces.py` keeps of this request
+    trace: Trace | None = None  # with `--trace`: what `server/trace.py` records of this request
     counted_until_stream_end: bool = False  # in `Proxy.in_flight` until its stream ends
     ended: bool = False  # the stream's clean-up has run (`Relay.end_stream`)
 
