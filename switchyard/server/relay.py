@@ -2,17 +2,18 @@
 
     upstream chunks -> SSE decoder -> Stream.feed (steps, bridge back) -> Stream.encode -> client
 
-One upstream read gives at most one write to the client; nothing is buffered beyond what the decoder
-holds of an unfinished event. A stream never just stops: a cut, a timeout, an oversized event, a bug
-or the drain's end all close it with an error event in the client's protocol. A quiet upstream gets
-keep-alive events where the client's protocol has one. A client that asked for one body from a
-stream-only upstream (`force_stream`) gets the same events aggregated (`Relay.aggregate`).
+One upstream read gives at most one write to the client; nothing is held back but what the decoder
+holds of an unfinished event (and, before a call that may still be retried, its first events). A
+stream never just stops: a cut, a timeout, an oversized event, a bug or the drain's end all close it
+with an error event in the client's protocol. A quiet upstream gets keep-alive events where the
+client's protocol has one. A client that asked for one body from a stream-only upstream
+(`force_stream`) gets the same events aggregated (`Relay.aggregate`).
 
 Design choice: this is the hot path, so it is written for it: the label children are bound once
 (`Bound`), a read waits under `asyncio.timeout` rather than `wait_for` (no task per chunk), and the
-answer is a `StreamAnswer` (plain ASGI, no starlette response per chunk). The relay knows nothing of
-attempts or fallbacks (`server/proxy.py` decides which response is relayed) and ends every stream
-through `Finish.done` (`server/exchange.py`).
+answer is a `StreamAnswer` (`server/asgi.py`: plain ASGI, no anyio task group per stream). The relay
+knows nothing of attempts or fallbacks (`server/proxy.py` decides which response is relayed) and
+ends every stream through `Finish.done` (`server/exchange.py`).
 """
 
 from __future__ import annotations
