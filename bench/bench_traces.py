@@ -37,7 +37,7 @@ import orjson
 from starlette.datastructures import Headers
 
 from switchyard.server.attempts import Attempts
-from switchyard.server.proxy import Exchange
+from switchyard.server.exchange import Exchange
 from switchyard.server.traces import Traces
 
 try:

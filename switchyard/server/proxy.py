@@ -7,9 +7,14 @@ A request takes the rule set that is current when it arrives and keeps that snap
 `Pack` its pipeline holds) to its last stream event, whatever reloads happen meanwhile.
 
 What happens to bodies and events is `switchyard.pipeline`'s, shared with `apply` and `test`. This
-module owns what surrounds it: reading the request, the upstream call, timeouts and cuts mid-stream
-(the stream ends with an error event in the client's protocol, never just stops), metrics and the
-access log line. Every error the client sees is rendered by the client's protocol.
+module owns what surrounds it: admitting and reading the request, the attempts (retries and
+fallbacks, `server/attempts.py`), the upstream call and its error answer, a whole (non-stream)
+answer. A streamed answer is `server/relay.py`'s (keep-alives, the drain, the error event that ends
+a broken stream); how every request ends (metrics, the access log line, the trace) is
+`server/exchange.py`'s. Every error the client sees is rendered by the client's protocol.
+
+Design choice: the proxy decides which upstream response answers the client and hands it on; it
+holds the in-flight count (`--max-concurrency`), which a stream gives back when the relay ends it.
 """
 
 from __future__ import annotations
@@ -17,68 +22,30 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 import orjson
 
-from switchyard import protocols
-from switchyard.errors import ClientFacing, RequestError, SSEError, StepError, UpstreamError
+from switchyard.errors import ClientFacing, RequestError, StepError, UpstreamError
 from switchyard.ids import new_id
-from switchyard.language.pack import Pack
-from switchyard.pipeline import Pipeline, Stream
-from switchyard.protocols.sse import SSEDecoder
+from switchyard.pipeline import Pipeline
 from switchyard.server import attempts
 from switchyard.server.access import ClientGate
-from switchyard.server.asgi import Answer, ClientDisconnect, Incoming, StreamAnswer, raw_headers
+from switchyard.server.asgi import Answer, ClientDisconnect, Incoming, StreamAnswer
+from switchyard.server.exchange import Exchange, Finish, redact
 from switchyard.server.lifecycle import Lifecycle
-from switchyard.server.logs import access_log
 from switchyard.server.metrics import Bound, Metrics
+from switchyard.server.relay import Reader, Relay
 from switchyard.server.reloader import Rules
-from switchyard.server.traces import Trace, Traces
-from switchyard.server.upstream import Upstreams, back_headers, describe, failure, upstream_headers
+from switchyard.server.traces import Traces
+from switchyard.server.upstream import Upstreams, back_headers, failure, upstream_headers
 
 log = logging.getLogger("switchyard.access")
 
-# What a stream's answer says besides the upstream's headers: never cached, never buffered by a proxy in front.
-SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 Response = Answer | StreamAnswer
-
-
-@dataclass
-class Exchange:
-    """What one request log line and the metrics say about a request."""
-
-    request_id: str
-    client: str
-    started: float = field(default_factory=time.perf_counter)
-    pack: Pack | None = None
-    model: object = None
-    stream: bool = False
-    status: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    upstream_ms: float | None = None
-    first_byte_ms: float | None = None
-    error: str | None = None
-    source: str | None = None  # whose failure it was: "proxy", "upstream" or "step" (None: served)
-    attempts: attempts.Attempts | None = None  # calls that failed before the one that answered
-    shutdown: bool = False  # the drain ended this stream when the grace was over
-    sent_fields: str | None = None  # the top-level fields sent to an upstream that answered 4xx, for the log
-    trace: Trace | None = None  # with `--trace`: what `server/traces.py` keeps of this request
-    counted_until_stream_end: bool = False  # in `Proxy.in_flight` until its stream ends
-    ended: bool = False  # the stream's clean-up has run (`Proxy._end_stream`)
-
-    @property
-    def pack_name(self) -> str:
-        return self.pack.name if self.pack else "-"
-
-    @property
-    def upstream_protocol(self) -> str:
-        return self.pack.upstream.protocol if self.pack else "-"
 
 
 class Proxy:
@@ -104,17 +71,14 @@ class Proxy:
         self.lifecycle = lifecycle or Lifecycle()
         self.max_concurrency = max_concurrency  # `--max-concurrency`: beyond it, 503 at once (None: unlimited)
         self.in_flight = 0  # requests and streams not finished yet
-        # After this many seconds without upstream data, a stream whose client protocol has a keep-alive
-        # event (Anthropic's `ping`) gets one: a model thinking for a minute must not look dead.
-        self.keepalive = keepalive
         self.traces = traces if traces is not None else Traces(0)  # (an empty store is falsy)
-        # Label children looked up in a dict: `labels()` validates and takes a lock on every call.
-        self._requests = Bound(metrics.requests)
-        self._duration = Bound(metrics.request_duration)
+        self.finish = Finish(metrics, self.traces)
+        self.relay = Relay(metrics, self.lifecycle, keepalive, self.finish, self._released)
+        # A label child looked up in a dict: `labels()` validates and takes a lock on every call.
         self._latency = Bound(metrics.upstream_latency)
-        self._ttfb = Bound(metrics.upstream_ttfb)
-        self._events_counted = Bound(metrics.stream_events)
-        self._failed_streams = Bound(metrics.failed_streams)
+
+    def _released(self) -> None:
+        self.in_flight -= 1  # a stream's place, given back when it ends (`Relay.end_stream`)
 
     @property
     def saturated(self) -> bool:
@@ -136,7 +100,7 @@ class Proxy:
                 code="overloaded",
                 status=503,
             )
-            return self._fail(ex, error, "over --max-concurrency", {"Retry-After": "1"})
+            return self.finish.fail(ex, error, "over --max-concurrency", {"Retry-After": "1"})
         self.in_flight += 1
         try:
             response = await self._handle(request, ex)
@@ -145,24 +109,24 @@ class Proxy:
             return response
         except UpstreamError as exc:  # unreachable, timed out, cut, or the upstream reported a failure
             ex.source = "upstream"
-            return self._fail(ex, exc, redact(str(exc), ex.pack.upstream.api_key if ex.pack else ""))
+            return self.finish.fail(ex, exc, redact(str(exc), ex.pack.upstream.api_key if ex.pack else ""))
         except RequestError as exc:  # refused: by the proxy, a bridge, or a pack's `reject`
             ex.source = "proxy"
-            return self._fail(ex, exc, str(exc))
+            return self.finish.fail(ex, exc, str(exc))
         except StepError as exc:
             self.metrics.step_errors.labels(ex.pack_name, exc.stage).inc()  # counted here, once
             ex.source = "step"
             error = ClientFacing(f"pack {ex.pack_name} failed: {exc}", code="step_failed")
-            return self._fail(ex, error, str(exc))
+            return self.finish.fail(ex, error, str(exc))
         except ClientDisconnect:
             ex.status = 499  # nginx's convention for "client closed the request"
-            self._done(ex)
+            self.finish.done(ex)
             return Answer(499, b"", [], None)
         except Exception as exc:  # a bug: still one answer in the client's error shape, and a log with the trace
             log.exception("request %s failed", ex.request_id)
             ex.source = "proxy"
             error = ClientFacing(f"internal error in the proxy ({type(exc).__name__})", code="internal")
-            return self._fail(ex, error, f"internal error: {type(exc).__name__}")
+            return self.finish.fail(ex, error, f"internal error: {type(exc).__name__}")
         finally:
             if not ex.counted_until_stream_end:
                 self.in_flight -= 1
@@ -251,16 +215,13 @@ class Proxy:
         if more:
             # Nothing is sent before the first event: a stream that breaks or ends before it can
             # still be tried again.
-            failed = await self._first_events(ex, reader, stream, sent)
+            failed = await self.relay.first_events(ex, reader, stream, sent)
             if failed:
                 resp.release()
                 return Retry(failed, None, _raiser(UpstreamError(f"upstream stream {failed}", code=failed)))
         if ex.stream:
-            self.metrics.active_streams.inc()
-            # The upstream's own caching headers give way to the stream's.
-            passed = [h for h in passed if h[0] not in _SSE_NAMES] + SSE_HEADERS
-            return StreamAnswer(passed, self._stream(ex, reader, stream, sent), lambda: self._end_stream(ex, resp))
-        return await self._aggregate(ex, reader, passed, pipeline, stream, sent)
+            return self.relay.answer(ex, reader, stream, passed, sent)
+        return await self.relay.aggregate(ex, reader, passed, pipeline, stream, sent)
 
     def _prepare(self, raw: bytes, rules, ex: Exchange, target: attempts.Target | None = None):
         """The request's CPU work: parse, select the pack, run the request path, encode for the upstream.
@@ -325,7 +286,7 @@ class Proxy:
         ex.status, ex.source = status, "upstream"
         ex.error = f"upstream {upstream_status}: {redact(message, pipeline.pack.upstream.api_key)}"
         ex.bytes_out = len(content)
-        self._done(ex)
+        self.finish.done(ex)
         return Answer(status, content, headers)
 
     async def _whole(self, ex: Exchange, resp, headers: list, pipeline: Pipeline, client_body: dict) -> Response:
@@ -337,196 +298,8 @@ class Proxy:
             resp.release()
         ex.first_byte_ms = ex.upstream_ms
         if len(data) > OFF_LOOP_BYTES:
-            return self._ok(ex, await asyncio.to_thread(_answer, pipeline, data, client_body), headers)
-        return self._ok(ex, _answer(pipeline, data, client_body), headers)
-
-    async def _first_events(self, ex: Exchange, reader: Reader, stream: Stream, sent: float) -> str | None:
-        """Read until the stream gives its first client events; the failure's name if it fails first."""
-        try:
-            async for chunk in reader.chunks:
-                if ex.first_byte_ms is None:
-                    ex.first_byte_ms = (time.perf_counter() - sent) * 1000
-                reader.primed = stream.feed(reader.decoder.decode(chunk))
-                if reader.primed or stream.ended or stream.step_error or stream.upstream_fault:
-                    return None
-            reader.primed = stream.feed(reader.decoder.flush())
-            return None if reader.primed else "stream_empty"
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            return failure(exc, "stream").code
-        except SSEError:
-            return None  # not a fault another call would fix: `_events` ends the stream with the error
-
-    async def _stream(self, ex: Exchange, reader: Reader, stream: Stream, sent: float):
-        resp = reader.resp
-
-        def end_for_shutdown() -> None:
-            # The grace is over: closing the upstream ends the read loop, which ends the client's
-            # stream with an error event in its protocol (see `_events`).
-            ex.shutdown = True
-            resp.close()
-
-        self.lifecycle.track(id(ex), end_for_shutdown)
-        try:
-            async for events in self._events(ex, reader, stream, sent):
-                out = stream.encode(events)
-                ex.bytes_out += len(out)
-                if ex.trace is not None:
-                    ex.trace.sent(out)
-                yield out
-            ex.status = ex.status or 200
-        except asyncio.CancelledError:
-            ex.status, ex.error = 499, "client went away"
-            raise
-        finally:
-            self._end_stream(ex, resp)
-
-    def _end_stream(self, ex: Exchange, resp) -> None:
-        """A stream's clean-up, once: from the generator's `finally`, or after the answer if it never ran."""
-        if ex.ended:
-            return
-        ex.ended = True
-        if not ex.status:  # closed from outside (the generator abandoned or never started): the client went away
-            ex.status, ex.error = 499, ex.error or "client went away"
-        resp.release()
-        self.lifecycle.untrack(id(ex))
-        self.in_flight -= 1
-        self.metrics.active_streams.dec()
-        self._done(ex)
-
-    async def _events(self, ex: Exchange, reader: Reader, stream: Stream, sent: float):
-        """Client events, one list per upstream read; ends with an error event if the upstream breaks."""
-        decoder = reader.decoder
-        pack = stream.pack.name
-        events_in = self._events_counted(pack, "in")
-        events_out = self._events_counted(pack, "out")
-        if ex.first_byte_ms is not None:  # read ahead by `_first_events`
-            self._ttfb(pack).observe(ex.first_byte_ms / 1000)
-        keepalive = stream.keeps_alive
-        try:
-            out = reader.primed
-            while not (stream.step_error or stream.upstream_fault):
-                if out:
-                    yield out
-                try:
-                    if keepalive:
-                        try:
-                            # A quiet upstream (a model thinking) must not look dead to the client.
-                            # `timeout`, not `wait_for`: no task per read, and no loop round trip
-                            # when the next chunk is already there.
-                            async with asyncio.timeout(self.keepalive):
-                                chunk = await reader.chunks.__anext__()
-                        except aiohttp.ServerTimeoutError:
-                            raise  # the pack's read timeout: the upstream is gone, not quiet
-                        except TimeoutError:
-                            out = stream.keepalive()
-                            continue
-                    else:
-                        chunk = await reader.chunks.__anext__()
-                except StopAsyncIteration:
-                    if ex.shutdown:  # closed by the drain, not by the upstream
-                        raise aiohttp.ClientConnectionError("closed for the shutdown") from None
-                    out = stream.feed(decoder.flush()) + stream.close()
-                    break
-                if ex.first_byte_ms is None:
-                    ex.first_byte_ms = (time.perf_counter() - sent) * 1000
-                    self._ttfb(pack).observe(ex.first_byte_ms / 1000)
-                out = stream.feed(decoder.decode(chunk))
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            if ex.shutdown:
-                ex.error, ex.source = "ended by the shutdown: the grace period was over", "proxy"
-                out = stream.fail("the proxy is shutting down and ended this stream before it finished; retry")
-            else:
-                error = failure(exc, "stream")
-                self.metrics.upstream_errors.labels(pack, error.code).inc()
-                ex.error, ex.source = error.message, "upstream"
-                out = stream.fail(f"upstream stream broke: {describe(exc)}")
-        except SSEError as exc:  # an event or a line over the decoder's bound: the stream cannot go on safely
-            self.metrics.upstream_errors.labels(pack, "stream_oversized").inc()
-            ex.error, ex.source = f"upstream stream: {exc}", "upstream"
-            out = stream.fail(f"upstream stream broke: {exc}")
-        except Exception as exc:  # a bug must still end the client's stream with an error, not a hang
-            log.exception("stream translation failed (request %s)", ex.request_id)
-            ex.error, ex.source = f"internal error: {type(exc).__name__}", "proxy"
-            out = stream.fail("internal error in the proxy while translating the stream")
-        if stream.step_error is not None:
-            self.metrics.step_errors.labels(pack, "response").inc()
-            ex.error, ex.source = str(stream.step_error), "step"
-        elif stream.failure is not None and ex.source is None:
-            # The upstream itself ended the stream with an error (an error event, or it stopped short).
-            ex.error, ex.source = f"upstream stream failed: {redact(stream.failure, '')}", "upstream"
-        events_in.inc(stream.events_in)
-        events_out.inc(stream.events_out)
-        if out:
-            yield out
-
-    async def _aggregate(self, ex, reader: Reader, headers: list, pipeline: Pipeline, stream: Stream, sent) -> Response:
-        """force_stream for a client that asked for one body: read the whole stream, answer once."""
-        events: list = []
-        try:
-            async for out in self._events(ex, reader, stream, sent):
-                events.extend(out)
-        finally:
-            reader.resp.release()
-        return self._ok(ex, orjson.dumps(pipeline.aggregate(events)), headers)
-
-    def _ok(self, ex: Exchange, content: bytes, headers: list) -> Response:
-        ex.status = 200
-        ex.bytes_out = len(content)
-        self._done(ex)
-        return Answer(200, content, headers)
-
-    def _fail(self, ex: Exchange, error: ClientFacing, reason: str, headers: dict | None = None) -> Response:
-        ex.status, ex.error = error.status, reason
-        content = orjson.dumps(protocols.get(ex.client).render_error(error))
-        ex.bytes_out = len(content)
-        self._done(ex)
-        return Answer(error.status, content, raw_headers({"X-Request-Id": ex.request_id, **(headers or {})}))
-
-    def _done(self, ex: Exchange) -> None:
-        elapsed = time.perf_counter() - ex.started
-        pack, client, upstream, status, source = ex.pack_name, ex.client, ex.upstream_protocol, ex.status, ex.source
-        self._requests(pack, client, upstream, status).inc()
-        self._duration(pack, client).observe(elapsed)
-        if status == 200 and source is not None:  # a stream answered 200 that ended in an error event
-            self._failed_streams(pack, client, source).inc()
-        level = "error" if source == "step" else "warning" if source or status >= 400 else "info"
-        if not access_log.wants(level):  # a line nobody reads is not made
-            return
-        calls = ex.attempts
-        access_log(
-            {
-                "request_id": ex.request_id,
-                "pack": pack,
-                "model": ex.model[:200] if type(ex.model) is str else None,
-                "client": client,
-                "upstream": upstream,
-                "stream": ex.stream,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 2),
-                "upstream_ms": None if ex.upstream_ms is None else round(ex.upstream_ms, 2),
-                "first_byte_ms": None if ex.first_byte_ms is None else round(ex.first_byte_ms, 2),
-                "bytes_in": ex.bytes_in,
-                "bytes_out": ex.bytes_out,
-                "source": source,
-                "error": ex.error,
-                "retried": str(calls) if calls is not None and calls.seen else None,
-                "sent_fields": ex.sent_fields,
-            },
-            level,
-        )
-        if ex.trace is not None:
-            self.traces.finish(ex)
-
-
-# What a provider's message may carry of a key: OpenAI-style keys (masked or not) and bearer tokens.
-_KEYS = re.compile(r"\b(sk|pk|rk|ak)-[A-Za-z0-9_*\-.]{4,}|\bBearer\s+\S+", re.IGNORECASE)
-
-
-def redact(message: str, key: str = "", limit: int = 300) -> str:
-    """A provider's message for the log: shortened, on one line, with anything like a key masked."""
-    if key:
-        message = message.replace(key, "[key]")
-    return _KEYS.sub("[key]", " ".join(message.split()))[:limit]
+            return self.finish.ok(ex, await asyncio.to_thread(_answer, pipeline, data, client_body), headers)
+        return self.finish.ok(ex, _answer(pipeline, data, client_body), headers)
 
 
 @dataclass
@@ -539,16 +312,6 @@ class Retry:
     answer: Callable[[], Awaitable[Answer]]
 
 
-class Reader:
-    """An upstream stream being read: its response, its chunks, its SSE decoder, and events read ahead."""
-
-    def __init__(self, resp: aiohttp.ClientResponse):
-        self.resp = resp
-        self.chunks = resp.content.iter_any()
-        self.decoder = SSEDecoder()
-        self.primed: list = []
-
-
 def _raiser(error: Exception) -> Callable[[], Awaitable[Answer]]:
     async def answer() -> Answer:
         raise error
@@ -556,7 +319,6 @@ def _raiser(error: Exception) -> Callable[[], Awaitable[Answer]]:
     return answer
 
 
-_SSE_NAMES = frozenset(name for name, _ in SSE_HEADERS)
 # Bodies larger than this are parsed, stepped and encoded off the event loop (see `_handle`).
 OFF_LOOP_BYTES = 1024 * 1024
 # An upstream's error body is read up to this much: enough for any real error, bounded for a broken one.

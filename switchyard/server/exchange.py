@@ -1,0 +1,132 @@
+"""The record of one request, and its finish: the metrics, the access log line and the trace.
+
+Every way a request ends (served, refused, failed upstream, a stream that ran to its end or was cut)
+goes through `Finish.done` exactly once, so the request counters, the access log and `--trace` agree
+on what happened. The proxy (`server/proxy.py`) and the stream relay (`server/relay.py`) fill in the
+`Exchange` as they go; neither writes a log line or a request metric of its own.
+
+Design choice: the finish is an object of its own, built once per app with its label children bound
+(`Bound`), rather than methods of the proxy, so the relay can end a stream without reaching into the
+proxy. A log line nobody reads (below the log level) is not built.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+import orjson
+
+from switchyard import protocols
+from switchyard.errors import ClientFacing
+from switchyard.language.pack import Pack
+from switchyard.server import attempts
+from switchyard.server.asgi import Answer, raw_headers
+from switchyard.server.logs import access_log
+from switchyard.server.metrics import Bound, Metrics
+from switchyard.server.trace import Trace
+from switchyard.server.traces import Traces
+
+
+@dataclass
+class Exchange:
+    """What one request log line and the metrics say about a request."""
+
+    request_id: str
+    client: str
+    started: float = field(default_factory=time.perf_counter)
+    pack: Pack | None = None
+    model: object = None
+    stream: bool = False
+    status: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    upstream_ms: float | None = None
+    first_byte_ms: float | None = None
+    error: str | None = None
+    source: str | None = None  # whose failure it was: "proxy", "upstream" or "step" (None: served)
+    attempts: attempts.Attempts | None = None  # calls that failed before the one that answered
+    shutdown: bool = False  # the drain ended this stream when the grace was over
+    sent_fields: str | None = None  # the top-level fields sent to an upstream that answered 4xx, for the log
+    trace: Trace | None = None  # with `--trace`: what `server/trace.py` records of this request
+    counted_until_stream_end: bool = False  # in `Proxy.in_flight` until its stream ends
+    ended: bool = False  # the stream's clean-up has run (`Relay.end_stream`)
+
+    @property
+    def pack_name(self) -> str:
+        return self.pack.name if self.pack else "-"
+
+    @property
+    def upstream_protocol(self) -> str:
+        return self.pack.upstream.protocol if self.pack else "-"
+
+
+class Finish:
+    """How a request ends: its answer (for a whole body or an error), its metrics, its log line, its trace."""
+
+    def __init__(self, metrics: Metrics, traces: Traces):
+        self.traces = traces
+        # Label children looked up in a dict: `labels()` validates and takes a lock on every call.
+        self._requests = Bound(metrics.requests)
+        self._duration = Bound(metrics.request_duration)
+        self._failed_streams = Bound(metrics.failed_streams)
+
+    def ok(self, ex: Exchange, content: bytes, headers: list) -> Answer:
+        ex.status = 200
+        ex.bytes_out = len(content)
+        self.done(ex)
+        return Answer(200, content, headers)
+
+    def fail(self, ex: Exchange, error: ClientFacing, reason: str, headers: dict | None = None) -> Answer:
+        ex.status, ex.error = error.status, reason
+        content = orjson.dumps(protocols.get(ex.client).render_error(error))
+        ex.bytes_out = len(content)
+        self.done(ex)
+        return Answer(error.status, content, raw_headers({"X-Request-Id": ex.request_id, **(headers or {})}))
+
+    def done(self, ex: Exchange) -> None:
+        elapsed = time.perf_counter() - ex.started
+        pack, client, upstream, status, source = ex.pack_name, ex.client, ex.upstream_protocol, ex.status, ex.source
+        self._requests(pack, client, upstream, status).inc()
+        self._duration(pack, client).observe(elapsed)
+        if status == 200 and source is not None:  # a stream answered 200 that ended in an error event
+            self._failed_streams(pack, client, source).inc()
+        level = "error" if source == "step" else "warning" if source or status >= 400 else "info"
+        if not access_log.wants(level):  # a line nobody reads is not made
+            return
+        calls = ex.attempts
+        access_log(
+            {
+                "request_id": ex.request_id,
+                "pack": pack,
+                "model": ex.model[:200] if type(ex.model) is str else None,
+                "client": client,
+                "upstream": upstream,
+                "stream": ex.stream,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+                "upstream_ms": None if ex.upstream_ms is None else round(ex.upstream_ms, 2),
+                "first_byte_ms": None if ex.first_byte_ms is None else round(ex.first_byte_ms, 2),
+                "bytes_in": ex.bytes_in,
+                "bytes_out": ex.bytes_out,
+                "source": source,
+                "error": ex.error,
+                "retried": str(calls) if calls is not None and calls.seen else None,
+                "sent_fields": ex.sent_fields,
+            },
+            level,
+        )
+        if ex.trace is not None:
+            self.traces.finish(ex)
+
+
+# What a provider's message may carry of a key: OpenAI-style keys (masked or not) and bearer tokens.
+_KEYS = re.compile(r"\b(sk|pk|rk|ak)-[A-Za-z0-9_*\-.]{4,}|\bBearer\s+\S+", re.IGNORECASE)
+
+
+def redact(message: str, key: str = "", limit: int = 300) -> str:
+    """A provider's message for the log: shortened, on one line, with anything like a key masked."""
+    if key:
+        message = message.replace(key, "[key]")
+    return _KEYS.sub("[key]", " ".join(message.split()))[:limit]
