@@ -385,3 +385,9 @@ async def test_switchyard_trace_prints_the_changes_as_apply_explain_does_and_why
     assert request_id in listed.stdout and listed.stdout.startswith("time")
     missing = switchyard_trace(traced, "req_nobody_sent_this")
     assert missing.returncode == 2 and "no trace of request 'req_nobody_sent_this'" in missing.stderr
+
+
+async def test_a_limit_of_digits_python_cannot_read_as_a_number_is_refused_not_a_500(traced, http) -> None:
+    # "²" is a digit to str.isdigit() but not a number to int(): it must be a 400, not a crash.
+    async with http.get(f"{traced.url}/-/requests", params={"limit": "\u00b2"}) as resp:
+        assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_limit"
