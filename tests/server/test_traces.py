@@ -317,7 +317,9 @@ async def test_the_buffer_keeps_n_traces_and_a_failed_one_outlives_newer_served_
 
 
 async def test_the_listing_filters_failed_ones_and_limits_and_refuses_a_bad_limit(traced, chat_upstream, http) -> None:
+    # Two failed requests of its own (adds-model's vendor_flag is refused), so it holds when run alone.
     await chat(http, traced, "plain-model")
+    await chat(http, traced, "adds-model")
     await chat(http, traced, "adds-model")
     async with http.get(f"{traced.url}/-/requests?failed=1&limit=2") as resp:
         rows = (await resp.json())["requests"]
