@@ -33,7 +33,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import orjson
 from starlette.requests import Request
@@ -392,6 +392,8 @@ def _scrub(data: bytes, secrets: list[str]) -> bytes:
 def _pack_secrets(upstream: Upstream) -> list[str]:
     """A pack's key and the values of its credential-like headers."""
     values = [upstream.api_key or "", *(v for k, v in upstream.headers.items() if _sensitive(k))]
+    # A key in the URL's query (`?api-key=...`) is cut from the URL shown, but a provider may echo it in an error.
+    values += [v for k, v in parse_qsl(urlsplit(upstream.url).query) if _sensitive(k)]
     return [v.strip() for v in values]
 
 
