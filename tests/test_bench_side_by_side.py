@@ -74,5 +74,9 @@ def test_a_quick_run_against_direct_bare_and_switchyard_writes_every_table(tmp_p
             assert len(rows) >= 3, heading  # the header, the rule, at least one target
             assert len({len(r) for r in rows}) == 1, f"{heading}: rows of unequal width {rows}"
     [headline] = tables(report, "Headline: the small chat request")
-    assert [r[0] for r in headline[2:]] == ["bare pass-through (Starlette + aiohttp)", "Switchyard, 1 worker"]
+    assert [r[0] for r in headline[2:]] == [
+        "bare pass-through (Starlette + aiohttp)",
+        "Switchyard, 1 worker",
+        "Switchyard, 2 workers",
+    ]
     assert headline[2][2] == "100%"  # bare against itself

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import orjson
 
@@ -238,6 +238,8 @@ def _text(value) -> str | None:
 def _pack_secrets(upstream: Upstream) -> list[str]:
     """A pack's key and the values of its credential-like headers."""
     values = [upstream.api_key or "", *(v for k, v in upstream.headers.items() if _sensitive(k))]
+    # A key in the URL's query (`?api-key=...`) is cut from the URL shown, but a provider may echo it in an error.
+    values += [v for k, v in parse_qsl(urlsplit(upstream.url).query) if _sensitive(k)]
     return [v.strip() for v in values]
 
 

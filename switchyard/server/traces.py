@@ -140,7 +140,7 @@ def routes(traces: Traces, admin_token: str | None) -> list[Route]:
             return denied
         query = request.query_params
         limit = query.get("limit")
-        if limit is not None and not limit.isdigit():
+        if limit is not None and not (limit.isascii() and limit.isdigit()):
             body = error_body("'limit' must be a whole number", "invalid_request_error", "limit", "invalid_limit")
             return JSONResponse(body, status_code=400)
         failed = query.get("failed", "").lower() in ("1", "true", "yes")

@@ -317,7 +317,9 @@ async def test_the_buffer_keeps_n_traces_and_a_failed_one_outlives_newer_served_
 
 
 async def test_the_listing_filters_failed_ones_and_limits_and_refuses_a_bad_limit(traced, chat_upstream, http) -> None:
+    # Two failed requests of its own (adds-model's vendor_flag is refused), so it holds when run alone.
     await chat(http, traced, "plain-model")
+    await chat(http, traced, "adds-model")
     await chat(http, traced, "adds-model")
     async with http.get(f"{traced.url}/-/requests?failed=1&limit=2") as resp:
         rows = (await resp.json())["requests"]
@@ -385,3 +387,21 @@ async def test_switchyard_trace_prints_the_changes_as_apply_explain_does_and_why
     assert request_id in listed.stdout and listed.stdout.startswith("time")
     missing = switchyard_trace(traced, "req_nobody_sent_this")
     assert missing.returncode == 2 and "no trace of request 'req_nobody_sent_this'" in missing.stderr
+
+
+async def test_a_limit_of_digits_python_cannot_read_as_a_number_is_refused_not_a_500(traced, http) -> None:
+    # "²" is a digit to str.isdigit() but not a number to int(): it must be a 400, not a crash.
+    async with http.get(f"{traced.url}/-/requests", params={"limit": "\u00b2"}) as resp:
+        assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_limit"
+
+
+def test_a_key_in_a_packs_url_query_is_among_the_secrets_scrubbed_from_a_trace() -> None:
+    # A provider that echoes the URL it was called with in an error body must not put the key in a trace.
+    from switchyard.language.pack import Upstream
+    from switchyard.server import trace, traces
+
+    upstream = Upstream(url=f"https://api.example/v1?region=eu&api-key={PACK_KEY}", protocol="chat")
+    secrets = trace._pack_secrets(upstream)
+    assert PACK_KEY in secrets and "eu" not in secrets
+    echoed = orjson.dumps({"error_body": f"bad request to /v1?region=eu&api-key={PACK_KEY}"})
+    assert PACK_KEY.encode() not in traces._scrub(echoed, secrets)
