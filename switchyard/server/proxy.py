@@ -41,7 +41,7 @@ from switchyard.server.metrics import Bound, Metrics
 from switchyard.server.relay import Reader, Relay
 from switchyard.server.reloader import Rules
 from switchyard.server.traces import Traces
-from switchyard.server.upstream import Upstreams, back_headers, failure, upstream_headers
+from switchyard.server.upstream import Upstreams, back_headers, failure, scrub_secrets, upstream_headers
 
 log = logging.getLogger("switchyard.access")
 
@@ -275,7 +275,8 @@ class Proxy:
         self, ex: Exchange, upstream_status: int, data: bytes, headers: list, pipeline, counted: bool = False
     ) -> Response:
         """The provider's error, with its real message, in the shape and status the client can act on."""
-        status, body, message = pipeline.error(data, upstream_status)
+        # What a provider echoes of the pack's credentials (its key, a key in the URL's query) goes no further.
+        status, body, message = pipeline.error(scrub_secrets(data, pipeline.pack.upstream), upstream_status)
         headers = [h for h in headers if h[0] != b"x-upstream-status"]
         if status != upstream_status:
             headers.append((b"x-upstream-status", str(upstream_status).encode()))

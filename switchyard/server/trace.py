@@ -16,20 +16,19 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
 from switchyard import protocols
 from switchyard.language.pack import Pack, Upstream
-from switchyard.server.upstream import endpoint
+from switchyard.server.upstream import endpoint, pack_secrets, sensitive
 
 ERROR_BODY = 4 * 1024  # of a provider's error body, always kept
 BODY = 64 * 1024  # of each body and event, with --trace-bodies
+
+
 # Header names whose values are credentials (`api-key`, `x-goog-api-key` and the like contain "key").
-_SENSITIVE = ("authorization", "cookie", "token", "secret", "key")
-
-
 class Trace:
     """One request being traced: what the proxy's hooks tell it, until `Traces.finish`."""
 
@@ -114,12 +113,12 @@ class Trace:
         # Starlette's raw pairs: `items()` would decode every header of every request.
         pairs = self.headers.raw if hasattr(self.headers, "raw") else self.headers.items()
         for name, value in pairs:
-            if _sensitive(name):
+            if sensitive(name):
                 value = (value.decode("latin-1") if type(value) is bytes else value).strip()
                 values.append(value)
                 values.append(value.partition(" ")[2].strip())  # `Bearer X`: X alone, too
         for call in self.calls:
-            values.extend(_pack_secrets(call.pack.upstream))
+            values.extend(pack_secrets(call.pack.upstream))
         # Longest first, so that a key inside a longer credential does not leave the rest behind.
         return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
 
@@ -213,7 +212,7 @@ def _shown(url: str) -> str:
 def _headers(headers: Mapping[str, str], values: bool) -> list | dict:
     if not values:
         return list(headers)
-    return {k: "[redacted]" if _sensitive(k) else v for k, v in headers.items()}
+    return {k: "[redacted]" if sensitive(k) else v for k, v in headers.items()}
 
 
 def _body(data: bytes | None):
@@ -233,20 +232,6 @@ def _text(value) -> str | None:
         return None
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
     return text if len(text) <= BODY else text[:BODY] + f"... (cut at {BODY} of {len(text)})"
-
-
-def _pack_secrets(upstream: Upstream) -> list[str]:
-    """A pack's key and the values of its credential-like headers."""
-    values = [upstream.api_key or "", *(v for k, v in upstream.headers.items() if _sensitive(k))]
-    # A key in the URL's query (`?api-key=...`) is cut from the URL shown, but a provider may echo it in an error.
-    values += [v for k, v in parse_qsl(urlsplit(upstream.url).query) if _sensitive(k)]
-    return [v.strip() for v in values]
-
-
-@functools.lru_cache(maxsize=512)
-def _sensitive(name: str | bytes) -> bool:
-    low = (name.decode("latin-1") if type(name) is bytes else name).lower()
-    return any(word in low for word in _SENSITIVE)
 
 
 @functools.lru_cache(maxsize=4)

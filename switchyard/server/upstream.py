@@ -17,7 +17,7 @@ import asyncio
 import base64
 import functools
 from collections.abc import Mapping
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -218,3 +218,28 @@ def describe(exc: BaseException) -> str:
         return "timeout"
     text = str(exc).split("?")[0]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# Names of headers and query parameters that hold credentials: their values are secrets wherever echoed.
+SENSITIVE = ("authorization", "cookie", "token", "secret", "key")
+
+
+@functools.lru_cache(maxsize=512)
+def sensitive(name: str | bytes) -> bool:
+    low = (name.decode("latin-1") if type(name) is bytes else name).lower()
+    return any(word in low for word in SENSITIVE)
+
+
+def pack_secrets(upstream: Upstream) -> list[str]:
+    """A pack's key, its credential-like header values, and credential-like values in its URL's query
+    (cut from every URL shown, but a provider may echo the URL it was called with in an error)."""
+    values = [upstream.api_key or "", *(v for k, v in upstream.headers.items() if sensitive(k))]
+    values += [v for k, v in parse_qsl(urlsplit(upstream.url).query) if sensitive(k)]
+    return [v for v in (v.strip() for v in values) if len(v) >= 4]
+
+
+def scrub_secrets(data: bytes, upstream: Upstream) -> bytes:
+    """A provider's error body with the pack's secrets masked: what it echoes must not reach the client or the log."""
+    for secret in pack_secrets(upstream):
+        data = data.replace(secret.encode(), b"[key]")
+    return data

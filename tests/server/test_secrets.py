@@ -17,10 +17,11 @@ import socket
 
 import aiohttp
 import pytest
+from aiohttp import web
 from client_protocols import ROUTES, body_for
 from fakes.faulty import FAULTS
 from fault_kit import DIRECTIONS, fault_packs
-from proxy_process import ProxyProcess
+from proxy_process import ProxyProcess, write_pack
 
 PACK_KEY = "sk-pack-SWEEP-5d1e0c-SECRET"
 CLIENT_KEY = "sk-client-SWEEP-a93f4b-SECRET"
@@ -128,3 +129,47 @@ async def test_admin_endpoints_judge_the_peer_address_even_when_it_claims_to_be_
                 assert r.status == 200
     finally:
         proxy.stop()
+
+
+async def test_a_provider_echoing_the_packs_key_and_its_url_in_an_error_gives_neither_to_the_client_or_log(
+    tmp_path, aiohttp_server
+):
+    # Providers echo what they were sent: the key in Authorization, or the URL with a key in its query.
+    query_key = "qk-SWEEP-77e1-SECRET"
+    seen: list[str] = []
+
+    async def refuse(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        message = f"Invalid key {request.headers.get('Authorization')} for {request.url}"
+        return web.json_response({"error": {"message": message, "type": "invalid_request_error"}}, status=401)
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", refuse)
+    upstream = await aiohttp_server(app)
+    write_pack(
+        tmp_path / "rules",
+        "echo",
+        f"""
+        pack: echo
+        match: "`true`"
+        upstream:
+          url: http://127.0.0.1:{upstream.port}/v1?api-key={query_key}
+          protocol: chat
+          api_key: ${{SWEEP_PACK_KEY}}
+        """,
+    )
+    process = ProxyProcess(tmp_path / "rules", env={"SWEEP_PACK_KEY": PACK_KEY}, args=("--log-format", "json"))
+    try:
+        proxy = process.wait_ready()
+        async with aiohttp.ClientSession() as http:
+            body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+            async with http.post(proxy.url + "/v1/chat/completions", json=body) as r:
+                status, answer = r.status, await r.text()
+        log = proxy.log()
+    finally:
+        process.stop()
+
+    assert seen == [f"Bearer {PACK_KEY}"]  # the provider did get (and echo) the key
+    assert status == 401 and "Invalid key" in answer and "[key]" in answer
+    for secret in (PACK_KEY, query_key):
+        assert secret not in answer and secret not in log

@@ -398,10 +398,11 @@ async def test_a_limit_of_digits_python_cannot_read_as_a_number_is_refused_not_a
 def test_a_key_in_a_packs_url_query_is_among_the_secrets_scrubbed_from_a_trace() -> None:
     # A provider that echoes the URL it was called with in an error body must not put the key in a trace.
     from switchyard.language.pack import Upstream
-    from switchyard.server import trace, traces
+    from switchyard.server import traces
+    from switchyard.server.upstream import pack_secrets as upstream_secrets
 
     upstream = Upstream(url=f"https://api.example/v1?region=eu&api-key={PACK_KEY}", protocol="chat")
-    secrets = trace._pack_secrets(upstream)
+    secrets = upstream_secrets(upstream)
     assert PACK_KEY in secrets and "eu" not in secrets
     echoed = orjson.dumps({"error_body": f"bad request to /v1?region=eu&api-key={PACK_KEY}"})
     assert PACK_KEY.encode() not in traces._scrub(echoed, secrets)
