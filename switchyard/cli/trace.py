@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         data = _get(args, "/-/requests" + ("?" + urllib.parse.urlencode(query) if query else ""))
         print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else listing(data))
         return 0
-    data = _get(args, "/-/requests/" + urllib.parse.quote(args.id, safe=""))
+    data = _get_kept(args, "/-/requests/" + urllib.parse.quote(args.id, safe=""))
     print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else describe(data))
     return 0
 
@@ -131,13 +131,34 @@ def _compact(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _get(args: argparse.Namespace, path: str):
+# With `serve --workers N` each worker keeps its own traces, and each new connection may reach another
+# worker (SO_REUSEPORT spreads them): a 404 is asked again, on a new connection each time, before it is
+# believed. With 2 workers, 12 tries all reaching the wrong one is a 1-in-4096 chance.
+_TRIES = 12
+
+
+def _get_kept(args: argparse.Namespace, path: str):
+    for _ in range(_TRIES - 1):
+        try:
+            return _get(args, path, missing_ok=True)
+        except _Missing:
+            continue
+    return _get(args, path)
+
+
+class _Missing(Exception):
+    pass
+
+
+def _get(args: argparse.Namespace, path: str, missing_ok: bool = False):
     url = args.server.rstrip("/") + path
     headers = {"Authorization": f"Bearer {args.admin_token}"} if args.admin_token else {}
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as resp:
             return json.load(resp)
     except urllib.error.HTTPError as exc:
+        if exc.code == 404 and missing_ok:
+            raise _Missing() from None
         try:
             message = json.load(exc)["error"]["message"]
         except (ValueError, KeyError, TypeError):

@@ -276,3 +276,25 @@ async def test_with_partial_every_worker_leaves_out_the_same_broken_file(aiohttp
     assert len({orjson.dumps([body["version"], body["left_out"], body["packs"]]) for body in after.values()}) == 1
     (body, *_) = after.values()
     assert body["left_out"][0]["file"].endswith("beta.yaml") and [p["name"] for p in body["packs"]] == ["alpha"]
+
+
+async def test_switchyard_trace_finds_a_request_whichever_worker_kept_its_trace(aiohttp_server, start_proxy, tmp_path):
+    # Each worker keeps its own traces and each new connection may reach the other worker: the command
+    # asks again before it believes a 404 (one try each would miss about half of the time).
+    _, _, proxy = await rig(aiohttp_server, start_proxy, tmp_path)
+    ids = []
+    async with fresh() as http:
+        for n in range(4):
+            headers = {"X-Request-Id": f"req-workers-{n}"}
+            async with http.post(f"{proxy.base_url}/chat/completions", json=CHAT, headers=headers) as r:
+                assert r.status == 200
+                ids.append(r.headers["X-Request-Id"])
+    for request_id in ids:
+        run = subprocess.run(
+            [sys.executable, "-m", "switchyard", "trace", request_id, "--server", proxy.url, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert run.returncode == 0, run.stderr
+        assert orjson.loads(run.stdout)["id"] == request_id
