@@ -218,6 +218,10 @@ def compute(arg: dict, c) -> Run:
 def _remove(path: Path, node: Any) -> None:
     """Remove what `path` names: the key, or (for `[]` / a filter at the end) the chosen elements."""
     last = path.last
+    if len(path.segments) == 1 and last.mode == PLAIN:  # a top-level key, the commonest drop
+        if type(node) is dict:
+            node.pop(last.key, None)
+        return
     for holder in path.holders(node):
         if last.mode == PLAIN:
             holder.pop(last.key, None)

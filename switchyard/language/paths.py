@@ -74,23 +74,33 @@ class Path:
         # Objects are only made after the last `[]` or filter, and only when the last segment is plain:
         # an array that is missing cannot be filled, and an object made on the way to it would be a
         # change at a path that does not exist.
-        if len(self.segments) == 1:  # a top-level key, the commonest path: no walk at all
+        segments = self.segments
+        if len(segments) == 1:  # a top-level key, the commonest path: no walk at all
             return [node] if type(node) is dict else []
-        make_from = self.make_from if create else len(self.segments)
+        make_from = self.make_from if create else len(segments)
         nodes = [node]
-        for i, seg in enumerate(self.segments[:-1]):
+        i = 0
+        for seg in segments:
+            if i == len(segments) - 1:
+                break
+            plain = seg.mode == PLAIN
+            key = seg.key
             nxt = []
             for n in nodes:
                 if type(n) is not dict:
                     continue
-                value = n.get(seg.key)
-                if seg.mode == PLAIN:
+                value = n.get(key)
+                if plain:
                     if value is None and i >= make_from:  # absent or null: make the object on the way
-                        value = n[seg.key] = {}
+                        value = n[key] = {}
                     nxt.append(value)
+                elif seg.mode == ALL:
+                    if type(value) is list:
+                        nxt += value
                 else:
-                    nxt.extend(seg.select(value))
+                    nxt += seg.select(value)
             nodes = nxt
+            i += 1
         return [n for n in nodes if type(n) is dict]
 
     def values(self, node: Any) -> list:
