@@ -99,7 +99,7 @@ class ResponsesStream:
     def feed(self, chunk: dict) -> list[dict]:
         if self._done:
             return []
-        events = self._start()
+        events = self._start() if not self._started else []
         if chunk.get("error"):
             return events + self._fail(upstream_error(chunk))
         usage = chunk.get("usage")
@@ -143,16 +143,21 @@ class ResponsesStream:
         reasoning = reasoning_of(delta)
         if reasoning:
             events += self._reasoning_delta(reasoning)
-        text = text_of(delta.get("content")) + text_of(delta.get("refusal"))
+        content = delta.get("content")
+        refusal = delta.get("refusal")
+        # A plain string and no refusal is nearly every text chunk: no call for it.
+        text = content if type(content) is str and refusal is None else text_of(content) + text_of(refusal)
         if text:
             events += self._text_delta(text)
-        for tool_call in delta.get("tool_calls") or []:
-            if isinstance(tool_call, dict):
-                events += self._tool_call_delta(tool_call)
+        tool_calls = delta.get("tool_calls")
+        if tool_calls:
+            for tool_call in tool_calls:
+                if isinstance(tool_call, dict):
+                    events += self._tool_call_delta(tool_call)
         return events
 
     def _reasoning_delta(self, text: str) -> list[dict]:
-        events = self._close_message("completed")
+        events = self._close_message("completed") if self._message is not None else []
         if self._reasoning is None:
             self._reasoning = _Open(self._ids("rs"), self._next_index())
             item = {"id": self._reasoning.item_id, "type": "reasoning", "status": "in_progress", "summary": []}
@@ -163,7 +168,7 @@ class ResponsesStream:
         return events
 
     def _text_delta(self, text: str) -> list[dict]:
-        events = self._close_reasoning("completed")
+        events = self._close_reasoning("completed") if self._reasoning is not None else []
         if self._message is None:
             self._message = _Open(self._ids("msg"), self._next_index())
             item = {"id": self._message.item_id, "type": "message", "status": "in_progress", "role": "assistant"}
