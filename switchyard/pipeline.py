@@ -247,7 +247,8 @@ class Stream:
     def encode(self, events: list) -> bytes:
         """Client events as the bytes of the client's stream."""
         frame = self._frame
-        return b"".join(e if type(e) is bytes else frame(e) for e in events)
+        # A list, not a generator: join sizes a list in one pass, a generator it first copies into one.
+        return b"".join([e if type(e) is bytes else frame(e) for e in events])
 
     def _finish(self, events: list, out: list) -> None:
         self._emit(events, out)
