@@ -169,7 +169,7 @@ class Stream:
         self.pack = pipeline.pack
         steps = pipeline.pack.response
         if observe is None:
-            self._run = pipeline.pack.run_response
+            self._run = pipeline.pack.run_response if steps else None  # no steps: nothing to call per event
         else:
             self._run = lambda event: run_steps(steps, event, "response", observe)
         self._terminal = pipeline.client.terminal
@@ -185,32 +185,37 @@ class Stream:
         self.failure: str | None = None  # the message of the first failure the client was sent
 
     def feed(self, events: list[sse.Event]) -> list:
+        # The per-chunk loop of every stream: attributes are read once per read, not once per event.
         out: list = []
         self.events_in += len(events)
+        run = self._run
+        translate = self.translator.feed
+        loads = orjson.loads
         for ev in events:
             if self.ended:
                 continue  # nothing after the end: a client must not see events past [DONE] or a terminal event
-            if ev.is_done:
+            data = ev.data
+            if data == "[DONE]":
                 self._finish(self.translator.close(), out)
                 continue
             try:
-                obj = orjson.loads(ev.data)
+                obj = loads(data)
             except orjson.JSONDecodeError:
-                if self.passes_raw and not _corrupt(ev.data):
-                    out.append(sse.encode(ev.data, ev.event))  # text never meant as JSON: passed unchanged
-                elif ev.data.strip():
+                if self.passes_raw and not _corrupt(data):
+                    out.append(sse.encode(data, ev.event))  # text never meant as JSON: passed unchanged
+                elif data.strip():
                     # A bridge cannot translate it, and dropping it could lose text: the client is told.
                     self.upstream_fault = "the upstream sent an event that is not JSON"
                     self._finish(self.translator.fail(self.upstream_fault), out)
                 continue
-            if type(obj) is dict:
+            if run is not None and type(obj) is dict:
                 try:
-                    self._run(obj)
+                    run(obj)
                 except StepError as exc:
                     self.step_error = exc
                     self._finish(self.translator.fail(f"pack {self.pack.name} failed: {exc}", "step_failed"), out)
                     continue
-            self._emit(self.translator.feed(obj), out)
+            self._emit(translate(obj), out)
         return out
 
     def close(self) -> list:
@@ -242,7 +247,8 @@ class Stream:
     def encode(self, events: list) -> bytes:
         """Client events as the bytes of the client's stream."""
         frame = self._frame
-        return b"".join(e if type(e) is bytes else frame(e) for e in events)
+        # A list, not a generator: join sizes a list in one pass, a generator it first copies into one.
+        return b"".join([e if type(e) is bytes else frame(e) for e in events])
 
     def _finish(self, events: list, out: list) -> None:
         self._emit(events, out)
@@ -252,10 +258,10 @@ class Stream:
 
     def _emit(self, events: list, out: list) -> None:
         self.events_out += len(events)
+        out += events
         terminal = self._terminal
         failure = self._failure
         for obj in events:
-            out.append(obj)
             if terminal(obj):
                 self.ended = True
             if self.failure is None and (said := failure(obj)) is not None:

@@ -116,6 +116,16 @@ def _put(path: Path, node: Any, make: Callable[[], Any], only_missing: bool = Fa
 @action(_PATHS, "removes each field that exists; a path ending in `name[?EXPR]` removes the matching elements")
 def drop(arg: Any, c) -> Run:
     paths = _paths(arg, c)
+    if all(len(p.segments) == 1 and p.last.mode == PLAIN for p in paths):
+        # Top-level keys only (`drop: [system_fingerprint, obfuscation]`, the usual per-chunk drop): pops.
+        keys = tuple(p.last.key for p in paths)
+
+        def run_keys(node: Any) -> None:
+            if type(node) is dict:
+                for key in keys:
+                    node.pop(key, None)
+
+        return run_keys
 
     def run(node: Any) -> None:
         for path in paths:
@@ -218,6 +228,10 @@ def compute(arg: dict, c) -> Run:
 def _remove(path: Path, node: Any) -> None:
     """Remove what `path` names: the key, or (for `[]` / a filter at the end) the chosen elements."""
     last = path.last
+    if len(path.segments) == 1 and last.mode == PLAIN:  # a top-level key, the commonest drop
+        if type(node) is dict:
+            node.pop(last.key, None)
+        return
     for holder in path.holders(node):
         if last.mode == PLAIN:
             holder.pop(last.key, None)

@@ -60,6 +60,9 @@ class Path:
     source: str
     segments: tuple[Segment, ...]
     make_from: int = 0  # the first segment where `holders(create=True)` may make objects (see there)
+    # The segments before the last as (key, expands) pairs when none has a filter: the walk `holders`
+    # takes for a per-chunk path such as `choices[].delta.reasoning` without creating anything.
+    walk: tuple[tuple[str, bool], ...] | None = None
 
     @property
     def last(self) -> Segment:
@@ -74,23 +77,50 @@ class Path:
         # Objects are only made after the last `[]` or filter, and only when the last segment is plain:
         # an array that is missing cannot be filled, and an object made on the way to it would be a
         # change at a path that does not exist.
-        if len(self.segments) == 1:  # a top-level key, the commonest path: no walk at all
+        segments = self.segments
+        if len(segments) == 1:  # a top-level key, the commonest path: no walk at all
             return [node] if type(node) is dict else []
-        make_from = self.make_from if create else len(self.segments)
+        walk = self.walk
+        if walk is not None and not create:
+            nodes = [node]
+            for key, expands in walk:
+                found = []
+                for n in nodes:
+                    if type(n) is dict:
+                        value = n.get(key)
+                        if expands:
+                            if type(value) is list:
+                                found += value
+                        elif type(value) is dict:
+                            found.append(value)  # anything else holds nothing further on
+                nodes = found
+                if not nodes:
+                    return nodes
+            return [n for n in nodes if type(n) is dict]
+        make_from = self.make_from if create else len(segments)
         nodes = [node]
-        for i, seg in enumerate(self.segments[:-1]):
+        i = 0
+        for seg in segments:
+            if i == len(segments) - 1:
+                break
+            plain = seg.mode == PLAIN
+            key = seg.key
             nxt = []
             for n in nodes:
                 if type(n) is not dict:
                     continue
-                value = n.get(seg.key)
-                if seg.mode == PLAIN:
+                value = n.get(key)
+                if plain:
                     if value is None and i >= make_from:  # absent or null: make the object on the way
-                        value = n[seg.key] = {}
+                        value = n[key] = {}
                     nxt.append(value)
+                elif seg.mode == ALL:
+                    if type(value) is list:
+                        nxt += value
                 else:
-                    nxt.extend(seg.select(value))
+                    nxt += seg.select(value)
             nodes = nxt
+            i += 1
         return [n for n in nodes if type(n) is dict]
 
     def values(self, node: Any) -> list:
@@ -170,7 +200,9 @@ def compile_path(text: str) -> Path:
         make_from = len(segments)
     else:
         make_from = expanding[-1] + 1 if expanding else 0
-    return Path(text, tuple(segments), make_from)
+    inner = segments[:-1]
+    walk = None if any(s.mode == FILTER for s in inner) else tuple((s.key, s.mode == ALL) for s in inner)
+    return Path(text, tuple(segments), make_from, walk)
 
 
 def _closing_bracket(text: str, i: int) -> int:

@@ -238,6 +238,21 @@ def _check_event_name(event: str) -> bytes:
     return name
 
 
+# The `event: NAME\ndata: ` head of each event name seen, built once: a stream has a handful of names
+# and thousands of events. Bounded, so a peer inventing names cannot grow it without end.
+_HEADS: dict[str, bytes] = {}
+_MAX_HEADS = 1024
+
+
+def _head(event: str) -> bytes:
+    head = _HEADS.get(event)
+    if head is None:
+        head = b"event: " + _check_event_name(event) + b"\ndata: "
+        if len(_HEADS) < _MAX_HEADS:
+            _HEADS[event] = head
+    return head
+
+
 def encode(data: bytes | str, event: str | None = None) -> bytes:
     """One event: an optional `event:` line, one `data:` line per line of `data`, and the blank line.
 
@@ -263,4 +278,4 @@ def encode_json(obj: Any, event: str | None = None) -> bytes:
     """
     if event is None:
         return b"data: " + orjson.dumps(obj) + b"\n\n"
-    return b"event: " + _check_event_name(event) + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
+    return _head(event) + orjson.dumps(obj) + b"\n\n"

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -59,11 +59,19 @@ def _now() -> int:
 
 @dataclass
 class _Open:
-    """A message or reasoning item being streamed."""
+    """A message or reasoning item being streamed.
+
+    Its text is kept as the list of its deltas and joined once when the item closes: `str +=` on a
+    long answer copies the whole text at every delta (quadratic in the answer's length).
+    """
 
     item_id: str
     output_index: int
-    text: str = ""
+    parts: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 class ResponsesStream:
@@ -91,7 +99,7 @@ class ResponsesStream:
     def feed(self, chunk: dict) -> list[dict]:
         if self._done:
             return []
-        events = self._start()
+        events = self._start() if not self._started else []
         if chunk.get("error"):
             return events + self._fail(upstream_error(chunk))
         usage = chunk.get("usage")
@@ -135,34 +143,39 @@ class ResponsesStream:
         reasoning = reasoning_of(delta)
         if reasoning:
             events += self._reasoning_delta(reasoning)
-        text = text_of(delta.get("content")) + text_of(delta.get("refusal"))
+        content = delta.get("content")
+        refusal = delta.get("refusal")
+        # A plain string and no refusal is nearly every text chunk: no call for it.
+        text = content if type(content) is str and refusal is None else text_of(content) + text_of(refusal)
         if text:
             events += self._text_delta(text)
-        for tool_call in delta.get("tool_calls") or []:
-            if isinstance(tool_call, dict):
-                events += self._tool_call_delta(tool_call)
+        tool_calls = delta.get("tool_calls")
+        if tool_calls:
+            for tool_call in tool_calls:
+                if isinstance(tool_call, dict):
+                    events += self._tool_call_delta(tool_call)
         return events
 
     def _reasoning_delta(self, text: str) -> list[dict]:
-        events = self._close_message("completed")
+        events = self._close_message("completed") if self._message is not None else []
         if self._reasoning is None:
             self._reasoning = _Open(self._ids("rs"), self._next_index())
             item = {"id": self._reasoning.item_id, "type": "reasoning", "status": "in_progress", "summary": []}
             events.append(self._item_added(self._reasoning.output_index, item))
             events.append(self._part_event("response.content_part.added", self._reasoning, _reasoning_part("")))
-        self._reasoning.text += text
-        events.append(self._part_event("response.reasoning_text.delta", self._reasoning, delta=text))
+        self._reasoning.parts.append(text)
+        events.append(self._delta_event("response.reasoning_text.delta", self._reasoning, text))
         return events
 
     def _text_delta(self, text: str) -> list[dict]:
-        events = self._close_reasoning("completed")
+        events = self._close_reasoning("completed") if self._reasoning is not None else []
         if self._message is None:
             self._message = _Open(self._ids("msg"), self._next_index())
             item = {"id": self._message.item_id, "type": "message", "status": "in_progress", "role": "assistant"}
             events.append(self._item_added(self._message.output_index, {**item, "content": []}))
             events.append(self._part_event("response.content_part.added", self._message, _text_part("")))
-        self._message.text += text
-        events.append(self._part_event("response.output_text.delta", self._message, delta=text, logprobs=[]))
+        self._message.parts.append(text)
+        events.append(self._delta_event("response.output_text.delta", self._message, text, []))
         return events
 
     def _tool_call_delta(self, tool_call: dict) -> list[dict]:
@@ -209,17 +222,18 @@ class ResponsesStream:
         item, self._reasoning = self._reasoning, None
         if item is None:
             return []
+        text = item.text
         final = {
             "id": item.item_id,
             "type": "reasoning",
             "status": status,
-            "summary": [{"type": "summary_text", "text": item.text}],
-            "content": [_reasoning_part(item.text)],
+            "summary": [{"type": "summary_text", "text": text}],
+            "content": [_reasoning_part(text)],
             "encrypted_content": None,
         }
         return [
-            self._part_event("response.reasoning_text.done", item, text=item.text),
-            self._part_event("response.content_part.done", item, _reasoning_part(item.text)),
+            self._part_event("response.reasoning_text.done", item, text=text),
+            self._part_event("response.content_part.done", item, _reasoning_part(text)),
             self._item_done(item.output_index, final),
         ]
 
@@ -227,11 +241,12 @@ class ResponsesStream:
         item, self._message = self._message, None
         if item is None:
             return []
+        text = item.text
         final = {"id": item.item_id, "type": "message", "status": status, "role": "assistant"}
-        final["content"] = [_text_part(item.text)]
+        final["content"] = [_text_part(text)]
         return [
-            self._part_event("response.output_text.done", item, text=item.text, logprobs=[]),
-            self._part_event("response.content_part.done", item, _text_part(item.text)),
+            self._part_event("response.output_text.done", item, text=text, logprobs=[]),
+            self._part_event("response.content_part.done", item, _text_part(text)),
             self._item_done(item.output_index, final),
         ]
 
@@ -274,6 +289,22 @@ class ResponsesStream:
 
     def _event(self, type: str, **fields) -> dict:
         event = {"type": type, "sequence_number": self._seq, **fields}
+        self._seq += 1
+        return event
+
+    def _delta_event(self, type: str, item: _Open, text: str, logprobs: list | None = None) -> dict:
+        # The per-token event, built as one literal (the same keys in the same order as `_part_event`
+        # would give): it is most of a stream's events.
+        event = {
+            "type": type,
+            "sequence_number": self._seq,
+            "item_id": item.item_id,
+            "output_index": item.output_index,
+            "content_index": 0,
+            "delta": text,
+        }
+        if logprobs is not None:
+            event["logprobs"] = logprobs
         self._seq += 1
         return event
 
