@@ -120,3 +120,22 @@ def write_pack(folder: Path, name: str, text: str) -> Path:
     path = folder / f"{name}.yaml"
     path.write_text(textwrap.dedent(text).lstrip())
     return path
+
+
+async def lenient_chat_upstream(aiohttp_server, rules: Path):
+    """A fake Chat provider that takes any field, and one pack `p` sending every request to it: the rig of
+    tests about the server itself (streams, shutdown, clean-up), not about what a provider accepts."""
+    from fakes.chat_provider import FakeChatProvider  # tests/fakes: only the tests that start one need it
+
+    fake = FakeChatProvider(allowed_fields=None)
+    server = await aiohttp_server(fake.app)
+    write_pack(
+        rules,
+        "p",
+        f"""
+        pack: p
+        match: "`true`"
+        upstream: {{url: "{server.make_url("/v1")}", protocol: chat}}
+        """,
+    )
+    return fake

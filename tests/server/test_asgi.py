@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 
 import orjson
-from fakes.chat_provider import FakeChatProvider, text_chunks
-from proxy_process import write_pack
+from fakes.chat_provider import text_chunks
+from proxy_process import lenient_chat_upstream
 from server_kit import metric
 
 from switchyard.server.app import create_app
@@ -73,17 +73,7 @@ async def running(app):
 
 
 async def rig(aiohttp_server, tmp_path):
-    fake = FakeChatProvider(allowed_fields=None)
-    server = await aiohttp_server(fake.app)
-    write_pack(
-        tmp_path / "rules",
-        "p",
-        f"""
-        pack: p
-        match: "`true`"
-        upstream: {{url: "{server.make_url("/v1")}", protocol: chat}}
-        """,
-    )
+    fake = await lenient_chat_upstream(aiohttp_server, tmp_path / "rules")
     return fake, create_app(str(tmp_path / "rules"), max_concurrency=1)
 
 

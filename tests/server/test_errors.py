@@ -13,9 +13,9 @@ import aiohttp
 import openai
 import orjson
 import pytest
-from fakes.chat_provider import FakeChatProvider, chunk, text_chunks
+from fakes.chat_provider import chunk, text_chunks
 from fakes.responses_provider import cut_reply, error_reply, message_item, stream_events
-from proxy_process import write_pack
+from proxy_process import lenient_chat_upstream
 from server_kit import (
     MAX_BODY,
     assert_error_shape,
@@ -330,17 +330,7 @@ async def test_a_client_gone_before_the_first_byte_of_a_stream_is_a_499_and_give
     # The client gives up while the upstream has not answered yet: by the time the stream's answer
     # starts, nobody is there to read its first byte. Its clean-up must still run: the log line,
     # the active-streams gauge, and the place it held under --max-concurrency.
-    fake = FakeChatProvider(allowed_fields=None)
-    server = await aiohttp_server(fake.app)
-    write_pack(
-        tmp_path / "rules",
-        "p",
-        f"""
-        pack: p
-        match: "`true`"
-        upstream: {{url: "{server.make_url("/v1")}", protocol: chat}}
-        """,
-    )
+    fake = await lenient_chat_upstream(aiohttp_server, tmp_path / "rules")
     proxy = start_proxy(tmp_path / "rules", args=("--log-format", "json", "--max-concurrency", "1"))
     release = asyncio.Event()
     fake.reply_stream(text_chunks("late"), delay=1.0, hold=(1, release))

@@ -12,24 +12,14 @@ import signal
 
 import aiohttp
 import orjson
-from fakes.chat_provider import FakeChatProvider, chunk
-from proxy_process import free_port, write_pack
+from fakes.chat_provider import chunk
+from proxy_process import free_port, lenient_chat_upstream
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
 
 
 async def rig(aiohttp_server, start_proxy, tmp_path, *args: str, env: dict | None = None):
-    fake = FakeChatProvider(allowed_fields=None)
-    server = await aiohttp_server(fake.app)
-    write_pack(
-        tmp_path / "rules",
-        "p",
-        f"""
-        pack: p
-        match: "`true`"
-        upstream: {{url: "{server.make_url("/v1")}", protocol: chat}}
-        """,
-    )
+    fake = await lenient_chat_upstream(aiohttp_server, tmp_path / "rules")
     return fake, start_proxy(tmp_path / "rules", args=args, env=env)
 
 

@@ -10,8 +10,8 @@ import signal
 import aiohttp
 import orjson
 import pytest
-from fakes.chat_provider import FakeChatProvider, chunk
-from proxy_process import write_pack
+from fakes.chat_provider import chunk
+from proxy_process import lenient_chat_upstream
 
 CASES = {
     "responses": ("/v1/responses", {"model": "m", "input": "hi", "stream": True}),
@@ -38,17 +38,7 @@ def frames(text: str) -> list[tuple[str | None, dict]]:
 async def test_a_stream_outliving_the_grace_ends_with_its_protocols_failure_event(
     aiohttp_server, start_proxy, tmp_path, client
 ) -> None:
-    fake = FakeChatProvider(allowed_fields=None)
-    server = await aiohttp_server(fake.app)
-    write_pack(
-        tmp_path / "rules",
-        "p",
-        f"""
-        pack: p
-        match: "`true`"
-        upstream: {{url: "{server.make_url("/v1")}", protocol: chat}}
-        """,
-    )
+    fake = await lenient_chat_upstream(aiohttp_server, tmp_path / "rules")
     proxy = start_proxy(tmp_path / "rules", args=("--shutdown-delay", "0.2", "--grace", "1"))
     never = asyncio.Event()
     fake.reply_stream([chunk({"role": "assistant", "content": "Hel"}), chunk({}, "stop")], hold=(1, never))
