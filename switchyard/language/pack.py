@@ -19,7 +19,7 @@ from typing import Any
 
 from jmespath.exceptions import JMESPathError, JMESPathTypeError
 
-from switchyard.errors import Problem, RequestError, StepError
+from switchyard.errors import Problem, StepError
 from switchyard.language.actions import ACTIONS, ARGS, STEP_EXTRA_KEYS
 from switchyard.language.expressions import Expression, ExpressionError, compile_expression, truthy
 from switchyard.language.loader import Document, interpolate
@@ -226,28 +226,31 @@ def _wrap(
     # One closure per step: the `match` guard and the error wrapping, so a step is one call deep.
     # try/except costs nothing until something raises; inner steps wrap themselves, so the
     # innermost step that failed is the one named.
+    # (StepError and RequestError are SwitchyardErrors, none of the kinds below: an inner step's passes as it is.)
     def step(node: Any) -> None:
         try:
-            if guard is None or truthy(guard(node)):
+            if truthy(guard(node)):
                 run(node)
-        except (StepError, RequestError):
-            raise
-        except JMESPathError as exc:
-            raise StepError(where, describe_jmespath_error(exc), stage) from None
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
-            raise StepError(where, f"{type(exc).__name__}: {exc}", stage) from None
+        except _FAILURES as exc:
+            raise _step_error(exc, where, stage) from None
 
     def unguarded(node: Any) -> None:  # the same without a `match`: one test less on every chunk
         try:
             run(node)
-        except (StepError, RequestError):
-            raise
-        except JMESPathError as exc:
-            raise StepError(where, describe_jmespath_error(exc), stage) from None
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
-            raise StepError(where, f"{type(exc).__name__}: {exc}", stage) from None
+        except _FAILURES as exc:
+            raise _step_error(exc, where, stage) from None
 
     return step if guard is not None else unguarded
+
+
+# What a step's own work may raise on a body it does not fit: reported as that step's error.
+_FAILURES = (JMESPathError, TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError)
+
+
+def _step_error(exc: Exception, where: str, stage: str) -> StepError:
+    if isinstance(exc, JMESPathError):
+        return StepError(where, describe_jmespath_error(exc), stage)
+    return StepError(where, f"{type(exc).__name__}: {exc}", stage)
 
 
 def describe_jmespath_error(exc: JMESPathError) -> str:
