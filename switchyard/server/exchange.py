@@ -27,6 +27,7 @@ from switchyard.server.logs import access_log
 from switchyard.server.metrics import Bound, Metrics
 from switchyard.server.trace import Trace
 from switchyard.server.traces import Traces
+from switchyard.server.upstream import KEY_SHAPE
 
 
 @dataclass
@@ -122,7 +123,7 @@ class Finish:
 
 
 # What a provider's message may carry of a key: OpenAI-style keys (masked or not) and bearer tokens.
-_KEYS = re.compile(r"\b(sk|pk|rk|ak)-[A-Za-z0-9_*\-.]{4,}|\bBearer\s+\S+", re.IGNORECASE)
+_KEYS = re.compile(KEY_SHAPE + r"|\bBearer\s+\S+", re.IGNORECASE)
 
 
 def redact(message: str, key: str = "", limit: int = 300) -> str:

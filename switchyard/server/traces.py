@@ -42,13 +42,15 @@ from switchyard.protocols.openai import error_body
 from switchyard.server import blame
 from switchyard.server.access import admin_denied
 from switchyard.server.trace import Trace
+from switchyard.server.upstream import KEY_SHAPE
 
 log = logging.getLogger("switchyard")
 
 DEFAULT_CAPACITY = 100
 SUMMARY = ("id", "time", "client", "pack", "model", "stream", "status", "failed", "source", "error", "duration_ms")
 # Anything shaped like a key, as the log's masking has it; `[^\s"\\]` keeps the match inside a JSON string.
-_KEYLIKE = re.compile(rb'\b(sk|pk|rk|ak)-[A-Za-z0-9_*\-.]{4,}|\bBearer\s+[^\s"\\]+', re.IGNORECASE)
+# In serialized JSON a bearer token ends at a quote or an escape, not only at a space.
+_KEYLIKE = re.compile(KEY_SHAPE.encode() + rb'|\bBearer\s+[^\s"\\]+', re.IGNORECASE)
 _KEYLIKE_TEXT = re.compile(_KEYLIKE.pattern.decode(), re.IGNORECASE)
 # Every match of `_KEYLIKE` contains `k-` or `earer` in some case: `_scrub` looks for those first,
 # which spares most traces the regex (thirty times dearer).

@@ -220,6 +220,9 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+# What a key looks like wherever a provider or a client may have put one: OpenAI-style keys, masked or not.
+# (A bearer token is the other shape; where it ends depends on the text it sits in, so each user adds it.)
+KEY_SHAPE = r"\b(sk|pk|rk|ak)-[A-Za-z0-9_*\-.]{4,}"
 # Names of headers and query parameters that hold credentials: their values are secrets wherever echoed.
 SENSITIVE = ("authorization", "cookie", "token", "secret", "key")
 
