@@ -8,6 +8,7 @@ console entry point, and talk to it over TCP. The fake upstreams run inside the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -85,6 +86,11 @@ class ProxyProcess:
         self.proc.send_signal(sig)
 
     def log(self) -> str:
+        if self.proc.poll() is None:
+            # The proxy writes its access lines at the end of a turn of its event loop, just after the
+            # answers of that turn went out: one more request makes sure that turn is over.
+            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/healthz", timeout=5):
+                pass
         self._log.flush()
         return self.log_path.read_text(errors="replace")
 

@@ -93,6 +93,8 @@ class Finish:
         self._duration(pack, client).observe(elapsed)
         if status == 200 and source is not None:  # a stream answered 200 that ended in an error event
             self._failed_streams(pack, client, source).inc()
+        if ex.trace is not None:
+            self.traces.finish(ex)
         level = "error" if source == "step" else "warning" if source or status >= 400 else "info"
         if not access_log.wants(level):  # a line nobody reads is not made
             return
@@ -118,8 +120,6 @@ class Finish:
             },
             level,
         )
-        if ex.trace is not None:
-            self.traces.finish(ex)
 
 
 # What a provider's message may carry of a key: OpenAI-style keys (masked or not) and bearer tokens.

@@ -15,8 +15,9 @@ So, in the protocol itself (the one place that sees bytes before a request exist
   `client_header_timeout` does.
 
 The design choice: subclass uvicorn's protocol and keep all its parsing and ASGI plumbing; only the
-three points where the head starts, grows and ends are wrapped. An idle keep-alive connection stays
-uvicorn's (its `timeout_keep_alive`).
+three points where the head starts, grows and ends are wrapped. Where a request's head ends, its
+response cycle is also given `HeldHead` (`server/held_head.py`), so its answer leaves in one write.
+An idle keep-alive connection stays uvicorn's (its `timeout_keep_alive`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import asyncio
 import orjson
 
 from switchyard.protocols.openai import error_body
+from switchyard.server.held_head import HeldHead
 
 DEFAULT_HEADER_TIMEOUT = 10.0
 MAX_HEADER = 64 * 1024  # what Node's limit (16 KiB) and nginx's defaults (8 KiB a line) comfortably fit in
@@ -85,7 +87,10 @@ def guarded(timeout: float = DEFAULT_HEADER_TIMEOUT, limit: int = MAX_HEADER) ->
                 raise HeadTooLarge
             self._in_head = False
             self._stop_head_timer()
+            before = self.cycle
             super().on_headers_complete()
+            if self.cycle is not before:  # a new request: its answer's head and body leave in one write
+                self.cycle.transport = HeldHead(self.transport, self.loop)
 
         def _stop_head_timer(self) -> None:
             if self._head_timer is not None:

@@ -8,6 +8,8 @@ accident through a generic "log the request" call.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import re
 import sys
@@ -51,6 +53,11 @@ class AccessLog:
     the caller's frame lookup, handler locks) and writes the same line the formatters above would:
     about 8 µs less per request. It follows the logging configuration: same format, same stream,
     and silent when the `switchyard.access` logger is above INFO.
+
+    Lines are written once per turn of the event loop, together: under load a turn finishes several
+    requests, and one write of their lines costs what one line's did (the write, not the formatting,
+    was most of a line's cost). A line is out before any later request is read, and the lines of
+    the last turn are written at exit.
     """
 
     def __init__(self) -> None:
@@ -58,6 +65,7 @@ class AccessLog:
         self.stream = sys.stderr
         self.threshold = logging.INFO
         self._second, self._stamp = -1, ""
+        self._pending: list[str] = []
 
     def configure(self, fmt: str, stream, threshold: int) -> None:
         self.json, self.stream, self.threshold = fmt == "json", stream, threshold
@@ -81,8 +89,21 @@ class AccessLog:
             line = f"{self._stamp}Z {level} request " + " ".join(
                 [f"{k}={v}" if type(v) in _BARE else f"{k}={_text(v)}" for k, v in fields.items() if v is not None]
             )
+        self._pending.append(line)
+        if len(self._pending) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop (a command, a test): at once
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the lines made since the last write, in one write."""
+        if not self._pending:
+            return
+        text = "\n".join(self._pending) + "\n"
+        self._pending.clear()
         try:
-            self.stream.write(line + "\n")
+            self.stream.write(text)
             self.stream.flush()
         except (OSError, ValueError):  # a closed or full stderr must not fail requests
             pass
@@ -116,6 +137,7 @@ def setup_logging(fmt: str = "text", level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     access_log.configure(fmt, handler.stream, logging.getLogger("switchyard.access").getEffectiveLevel())
+    atexit.register(access_log.flush)  # the lines of the last turn of the loop, whatever way the process ends
     # uvicorn's own loggers go through the same handler and format
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []

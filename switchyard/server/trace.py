@@ -78,7 +78,8 @@ class Trace:
 
     # -- finishing
 
-    def record(self, ex, failed: bool) -> dict:
+    def record(self, ex, failed: bool, finished: float | None = None) -> dict:
+        """The trace as JSON-ready data; `finished` (perf_counter) when the request ended, if not now."""
         seen = ex.attempts.seen if ex.attempts else []
         record = {
             "id": ex.request_id,
@@ -93,7 +94,7 @@ class Trace:
             "failed": failed,
             "source": ex.source,
             "error": ex.error,
-            "duration_ms": round((time.perf_counter() - ex.started) * 1000, 2),
+            "duration_ms": round(((finished or time.perf_counter()) - ex.started) * 1000, 2),
             "attempts": [
                 call.record(seen[i][1] if i < len(seen) else None, self.bodies) for i, call in enumerate(self.calls)
             ],

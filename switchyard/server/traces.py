@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -79,20 +80,21 @@ class Traces:
             return
         try:
             failed = ex.status >= 400 or ex.source is not None
-            record = trace.record(ex, failed)
-            secrets = trace.secrets()
-            full: dict | bytes
+            full: dict | bytes | _Later
+            summary = None
             if failed or self.bodies:
+                record = trace.record(ex, failed)
                 if failed:
                     self._explain(trace, ex, record)
                 # Provider messages and bodies may quote a key anywhere: the whole trace is scrubbed.
+                secrets = trace.secrets()
                 full = _scrub(orjson.dumps(record), secrets)
                 summary = orjson.loads(_scrub(orjson.dumps(_summary(record)), secrets))
             else:
-                # A served request's trace holds no provider text and no body; the client chose two of its
-                # strings (its id and model), so only those can hold a secret. Serialized when asked for.
-                record["id"], record["model"] = _clean(record["id"], secrets), _clean(record["model"], secrets)
-                full, summary = record, None  # made when listed
+                # A served request's trace is made when someone asks for it: most never are, and making one
+                # (the record, the secrets, their scrubbing) costs as much as the rest of the request's
+                # bookkeeping. What it is made from is kept, less the bodies it has no use for.
+                full = _Later(trace, ex)
             self._seq += 1
             self._keep(_Kept(self._seq, ex.request_id, failed, summary, full))
         except Exception:  # a bug here must cost the trace, never the request
@@ -103,7 +105,7 @@ class Traces:
         kept = list(self._failed.values()) if failed else [*self._served.values(), *self._failed.values()]
         kept.sort(key=lambda k: k.seq, reverse=True)
         kept = kept[:limit] if limit is not None else kept
-        summaries = [k.summary or _summary(k.full) for k in kept]
+        summaries = [k.summary or _summary(k.record()) for k in kept]
         head = {"capacity": self.capacity, "bodies": self.bodies, "kept": len(self)}
         return orjson.dumps({**head, "requests": summaries})
 
@@ -111,7 +113,8 @@ class Traces:
         kept = self._by_id.get(request_id)
         if kept is None:
             return None
-        return kept.full if type(kept.full) is bytes else orjson.dumps(kept.full)
+        full = kept.record()
+        return full if type(full) is bytes else orjson.dumps(full)
 
     def __len__(self) -> int:
         return len(self._served) + len(self._failed)
@@ -168,8 +171,34 @@ def routes(traces: Traces, admin_token: str | None) -> list[Route]:
 class _Kept:
     __slots__ = ("failed", "full", "id", "seq", "summary")
 
-    def __init__(self, seq: int, request_id: str, failed: bool, summary: dict | None, full: dict | bytes):
+    def __init__(self, seq: int, request_id: str, failed: bool, summary: dict | None, full):
         self.seq, self.id, self.failed, self.summary, self.full = seq, request_id, failed, summary, full
+
+    def record(self) -> dict | bytes:
+        """The whole trace: serialized and scrubbed (failed, or with bodies), or a served one's record."""
+        if type(self.full) is _Later:
+            self.full = self.full.record()
+        return self.full
+
+
+class _Later:
+    """What a served request's trace is made from, until it is asked for (then made once)."""
+
+    __slots__ = ("ex", "finished", "trace")
+
+    def __init__(self, trace: Trace, ex) -> None:
+        self.trace, self.ex, self.finished = trace, ex, time.perf_counter()
+        trace.raw = None  # the client's body is for a failed request's replay only
+        for call in trace.calls:
+            call.outgoing = b""  # and what went upstream, for --trace-bodies only
+
+    def record(self) -> dict:
+        # A served request's trace holds no provider text and no body; the client chose two of its
+        # strings (its id and model), so only those can hold a secret.
+        record = self.trace.record(self.ex, False, self.finished)
+        secrets = self.trace.secrets()
+        record["id"], record["model"] = _clean(record["id"], secrets), _clean(record["model"], secrets)
+        return record
 
 
 def _scrub(data: bytes, secrets: list[str]) -> bytes:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiohttp
+import yarl
 
 from switchyard import protocols
 from switchyard.errors import UpstreamError
@@ -169,7 +170,11 @@ class Upstreams:
         # auto_decompress: a provider may gzip JSON bodies; the SSE decoder needs plain bytes.
         # trust_env=False: a sidecar's upstreams are named by its packs; an HTTP(S)_PROXY meant for the
         # app's other traffic must not silently reroute (and see) LLM calls and their keys.
-        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+        # DummyCookieJar: the session serves every client, so a cookie one provider answer set must not go
+        # out with another client's request; a provider's Set-Cookie reaches the client, whose Cookie goes on.
+        self.session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=True, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
 
     async def close(self) -> None:
         if self.session is not None:
@@ -181,10 +186,20 @@ class Upstreams:
         timeout = _timeout(upstream.connect_timeout, upstream.read_timeout)
         try:
             return await self.session.post(
-                endpoint(upstream), data=body, headers=headers, timeout=timeout, proxy=self.proxy
+                _url(upstream), data=body, headers=headers, timeout=timeout, proxy=self.proxy
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise failure(exc, "request") from None
+
+
+def _url(upstream: Upstream) -> yarl.URL:
+    return _parsed(endpoint(upstream))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(url: str) -> yarl.URL:
+    # Parsed once per endpoint: aiohttp would otherwise parse the same string on every call.
+    return yarl.URL(url)
 
 
 @functools.lru_cache(maxsize=64)

@@ -343,6 +343,19 @@ async def test_with_trace_0_nothing_is_kept(rules, chat_upstream, http) -> None:
         proxy.stop()
 
 
+async def test_a_served_request_is_traced_when_the_log_level_hides_its_log_line(rules, chat_upstream, http) -> None:
+    # Tracing and the access log are two promises: the log level silencing one must not silence the other.
+    proxy = start(rules, "--log-level", "warning")
+    try:
+        status, served = await chat(http, proxy, "plain-model")
+        assert status == 200 and log_lines(proxy, served) == []
+        t = await trace(http, proxy, served)
+        assert t["status"] == 200 and t["failed"] is False and [a["status"] for a in t["attempts"]] == [200]
+        assert t["duration_ms"] > 0
+    finally:
+        proxy.stop()
+
+
 async def asgi_get(app, path: str, host: str, authorization: str | None = None) -> int:
     """A GET through the app's own ASGI interface, from a peer at `host` (tests cannot use other addresses)."""
     headers = [(b"authorization", authorization.encode())] if authorization else []

@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 from types import MappingProxyType
 
+from aiohttp import web
+from proxy_process import write_pack
+
 from switchyard.language.pack import Upstream
 from switchyard.server.upstream import endpoint, upstream_headers
 
@@ -101,3 +104,38 @@ def test_a_pack_key_for_an_anthropic_upstream_goes_as_x_api_key_and_a_clients_ve
 
 def test_an_authorization_of_another_scheme_is_passed_on_as_it_is() -> None:
     assert upstream_headers({"Authorization": "Basic dTpw"}, make(), "r", False)["Authorization"] == "Basic dTpw"
+
+
+async def test_a_cookie_a_provider_set_goes_back_to_its_client_and_never_out_with_another_clients_request(
+    aiohttp_server, start_proxy, tmp_path, http
+) -> None:
+    # A provider behind a CDN sets cookies (Cloudflare's `__cf_bm`). The proxy's one upstream session
+    # serves every client: a cookie stored there would go out with everybody's requests.
+    seen: list[str | None] = []
+
+    async def provider(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cookie"))
+        message = {"role": "assistant", "content": "hi"}
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        body = {"id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": [choice]}
+        response = web.json_response(body)
+        response.set_cookie("__cf_bm", f"affinity-{len(seen)}")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", provider)
+    server = await aiohttp_server(app)
+    rules = tmp_path / "rules"
+    # A host name: aiohttp's jar keeps no cookie for an IP address, so with 127.0.0.1 the test would prove nothing.
+    url = f"http://localhost:{server.port}/v1"
+    write_pack(rules, "p", f'pack: p\nmatch: "`true`"\nupstream: {{url: "{url}", protocol: chat}}\n')
+    proxy = start_proxy(rules)
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    async with http.post(f"{proxy.base_url}/chat/completions", json=body) as first:
+        assert first.status == 200 and "__cf_bm=affinity-1" in first.headers.get("Set-Cookie", "")
+    headers = {"Cookie": "mine=1"}
+    async with http.post(f"{proxy.base_url}/chat/completions", json=body, headers=headers) as second:
+        assert second.status == 200
+    async with http.post(f"{proxy.base_url}/chat/completions", json=body) as third:
+        assert third.status == 200
+    assert seen == [None, "mine=1", None]
