@@ -42,8 +42,23 @@ class Incoming:
         self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         self.receive = receive
 
-    async def body(self, limit: int, too_large: Callable[[], Exception]) -> bytes:
-        """The whole body; `too_large()` is raised past `limit` bytes, ClientDisconnect if the client goes."""
+    async def body(
+        self, limit: int, too_large: Callable[[], Exception], timeout: float, too_slow: Callable[[], Exception]
+    ) -> bytes:
+        """The whole body; `too_large()` is raised past `limit` bytes, `too_slow()` when it is not all in
+        `timeout` seconds from now, ClientDisconnect if the client goes.
+
+        "From now" is from the head: the ASGI server starts this request's task when its head is
+        complete, and the proxy reads the body first. The timer costs one loop timer per request; a
+        body that came with its head is read without waiting on it.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._body(limit, too_large)
+        except TimeoutError:
+            raise too_slow() from None
+
+    async def _body(self, limit: int, too_large: Callable[[], Exception]) -> bytes:
         chunks: list[bytes] = []
         size = 0
         while True:

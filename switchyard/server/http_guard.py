@@ -28,6 +28,11 @@ import orjson
 from switchyard.protocols.openai import error_body
 
 DEFAULT_HEADER_TIMEOUT = 10.0
+# `--body-timeout`: a request body not all received this long after its head is answered 408. That
+# limit is the proxy's (`Proxy._read_body`), not this protocol's: the answer takes the route's error
+# shape and is counted and logged like any refusal. Its default lives here, beside the head's, so the
+# command line reads both from this light module.
+DEFAULT_BODY_TIMEOUT = 30.0
 MAX_HEADER = 64 * 1024  # what Node's limit (16 KiB) and nginx's defaults (8 KiB a line) comfortably fit in
 
 

@@ -36,6 +36,7 @@ from switchyard.server import attempts
 from switchyard.server.access import ClientGate
 from switchyard.server.asgi import Answer, ClientDisconnect, Incoming, StreamAnswer
 from switchyard.server.exchange import Exchange, Finish, redact
+from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT
 from switchyard.server.lifecycle import Lifecycle
 from switchyard.server.metrics import Bound, Metrics
 from switchyard.server.relay import Reader, Relay
@@ -62,11 +63,13 @@ class Proxy:
         max_concurrency: int | None = None,
         keepalive: float = 10.0,
         traces: Traces | None = None,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
     ):
         self.rules = rules
         self.upstreams = upstreams
         self.metrics = metrics
         self.max_body = max_body
+        self.body_timeout = body_timeout  # `--body-timeout`: a body not all in this long after its head is a 408
         self.gate = gate or ClientGate()
         self.lifecycle = lifecycle or Lifecycle()
         self.max_concurrency = max_concurrency  # `--max-concurrency`: beyond it, 503 at once (None: unlimited)
@@ -110,6 +113,11 @@ class Proxy:
         except UpstreamError as exc:  # unreachable, timed out, cut, or the upstream reported a failure
             ex.source = "upstream"
             return self.finish.fail(ex, exc, redact(str(exc), ex.pack.upstream.api_key if ex.pack else ""))
+        except BodyTooSlow as exc:
+            # The rest of that body may still come: the connection is closed after the answer rather
+            # than read to the end of a body nobody waits for (uvicorn honours `Connection: close`).
+            ex.source = "proxy"
+            return self.finish.fail(ex, exc, str(exc), {"Connection": "close"})
         except RequestError as exc:  # refused: by the proxy, a bridge, or a pack's `reject`
             ex.source = "proxy"
             return self.finish.fail(ex, exc, str(exc))
@@ -258,10 +266,13 @@ class Proxy:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body:
             raise self._too_large()
-        return await request.body(self.max_body, self._too_large)
+        return await request.body(self.max_body, self._too_large, self.body_timeout, self._too_slow)
 
     def _too_large(self) -> RequestError:
         return RequestError(f"request body over {self.max_body} bytes", code="request_too_large", status=413)
+
+    def _too_slow(self) -> RequestError:
+        return BodyTooSlow(self.body_timeout)
 
     async def _error_data(self, resp) -> bytes:
         try:
@@ -301,6 +312,14 @@ class Proxy:
         if len(data) > OFF_LOOP_BYTES:
             return self.finish.ok(ex, await asyncio.to_thread(_answer, pipeline, data, client_body), headers)
         return self.finish.ok(ex, _answer(pipeline, data, client_body), headers)
+
+
+class BodyTooSlow(RequestError):
+    """A request body that did not arrive within `--body-timeout` (a 408, and the connection closed)."""
+
+    def __init__(self, timeout: float):
+        message = f"request body not received within {timeout:g} s of its head"
+        super().__init__(message, code="request_timeout", status=408)
 
 
 @dataclass
