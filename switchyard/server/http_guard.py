@@ -9,13 +9,16 @@ So, in the protocol itself (the one place that sees bytes before a request exist
 
 - a head over `max_header` bytes (request line and headers) is answered 431 and the connection
   closed, as soon as that many bytes have arrived without the head being complete (the count is by
-  network read, so it may pass the limit by one read before it is noticed);
+  network read, so it may pass the limit by one read before it is noticed). The answer is in the
+  error shape of the route the request line names (Anthropic's for `/v1/messages`), when its path
+  has arrived: the request line comes first, so it usually has; otherwise the OpenAI shape;
 - a head not complete `header_timeout` seconds after the connection opened (or, on a reused
   connection, after the request's first byte) closes the connection without an answer, as nginx's
   `client_header_timeout` does.
 
 The design choice: subclass uvicorn's protocol and keep all its parsing and ASGI plumbing; only the
-three points where the head starts, grows and ends are wrapped. An idle keep-alive connection stays
+three points where the head starts, grows and ends are wrapped (and uvicorn's answer to a parser
+error, which is how a refusal at the head's end comes back, see `HeadTooLarge`). An idle keep-alive connection stays
 uvicorn's (its `timeout_keep_alive`).
 """
 
@@ -25,7 +28,8 @@ import asyncio
 
 import orjson
 
-from switchyard.protocols.openai import error_body
+from switchyard import protocols
+from switchyard.errors import RequestError
 
 DEFAULT_HEADER_TIMEOUT = 10.0
 # `--body-timeout`: a request body not all received this long after its head is answered 408. That
@@ -37,7 +41,12 @@ MAX_HEADER = 64 * 1024  # what Node's limit (16 KiB) and nginx's defaults (8 KiB
 
 
 class HeadTooLarge(Exception):
-    """Raised from a parser callback: httptools passes a callback's exception out of `feed_data` as it is."""
+    """Raised from `on_headers_complete` to stop the parser there.
+
+    httptools does not pass it out of `feed_data` as it is: it wraps it in its own parser error, which
+    uvicorn answers with a plain-text 400 (and a warning "Invalid HTTP request received." in the log).
+    So the protocol notes the refusal first, and its `send_400_response` sends the 431 instead.
+    """
 
 
 def guarded(timeout: float = DEFAULT_HEADER_TIMEOUT, limit: int = MAX_HEADER) -> type:
@@ -48,6 +57,8 @@ def guarded(timeout: float = DEFAULT_HEADER_TIMEOUT, limit: int = MAX_HEADER) ->
     """
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+    shapes = _route_protocols()
+
     class GuardedHttpTools(HttpToolsProtocol):
         header_timeout = timeout
         max_header = limit
@@ -56,6 +67,7 @@ def guarded(timeout: float = DEFAULT_HEADER_TIMEOUT, limit: int = MAX_HEADER) ->
             super().connection_made(transport)
             self._in_head = True  # waiting for (the rest of) a request's head
             self._head_bytes = 0
+            self._oversized = False  # `on_headers_complete` refused the head (see `HeadTooLarge`)
             self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(
                 self.header_timeout, self._head_too_slow
             )
@@ -66,11 +78,7 @@ def guarded(timeout: float = DEFAULT_HEADER_TIMEOUT, limit: int = MAX_HEADER) ->
 
         def data_received(self, data: bytes) -> None:
             in_head = self._in_head
-            try:
-                super().data_received(data)
-            except HeadTooLarge:
-                self._refuse()
-                return
+            super().data_received(data)
             if in_head and self._in_head:  # the whole read went into a head that is still not complete
                 self._head_bytes += len(data)
                 if self._head_bytes > self.max_header:
@@ -87,10 +95,17 @@ def guarded(timeout: float = DEFAULT_HEADER_TIMEOUT, limit: int = MAX_HEADER) ->
             # The whole head may have come in one read: measure what the parser collected, too.
             size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
             if size > self.max_header:
+                self._oversized = True
                 raise HeadTooLarge
             self._in_head = False
             self._stop_head_timer()
             super().on_headers_complete()
+
+        def send_400_response(self, msg: str) -> None:
+            if self._oversized:  # the parser's error was our `HeadTooLarge`: the answer is a 431
+                self._refuse()
+                return
+            super().send_400_response(msg)
 
         def _stop_head_timer(self) -> None:
             if self._head_timer is not None:
@@ -103,12 +118,12 @@ def guarded(timeout: float = DEFAULT_HEADER_TIMEOUT, limit: int = MAX_HEADER) ->
                 self.transport.close()
 
         def _refuse(self) -> None:
-            """431 in the OpenAI error shape (the route is not known yet), then close."""
+            """431 in the error shape of the route named so far (the OpenAI one when none is), then close."""
             self._stop_head_timer()
             if self.transport.is_closing():
                 return
-            message = f"request headers over {self.max_header} bytes"
-            content = orjson.dumps(error_body(message, "invalid_request_error", None, "headers_too_large"))
+            error = RequestError(f"request headers over {self.max_header} bytes", code="headers_too_large", status=431)
+            content = orjson.dumps(protocols.get(_protocol_of(self.url, shapes)).render_error(error))
             head = (
                 b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
                 b"content-length: %d\r\nconnection: close\r\n\r\n" % len(content)
@@ -117,3 +132,25 @@ def guarded(timeout: float = DEFAULT_HEADER_TIMEOUT, limit: int = MAX_HEADER) ->
             self.transport.close()
 
     return GuardedHttpTools
+
+
+def _route_protocols() -> dict[bytes, str]:
+    """Every path a client protocol answers on (its route and its local routes) -> that protocol's name."""
+    table = {}
+    for name in protocols.names():
+        protocol = protocols.get(name)
+        for path in (protocol.route, *(local for local, _ in protocol.local_routes)):
+            table[path.encode()] = name
+    return table
+
+
+def _protocol_of(url: bytes, table: dict[bytes, str]) -> str:
+    """The client protocol whose route `url` (the request target as far as it has arrived) names; "chat"
+    (the OpenAI shape) when none does.
+
+    The target may be cut short (the limit can be hit within it, and the parser gives it piece by
+    piece), so only an exact match of its path counts: a path cut in the middle matches nothing, and
+    the one path that is a prefix of another (`/v1/messages` of `/v1/messages/count_tokens`) names
+    the same protocol.
+    """
+    return table.get(url.partition(b"?")[0], "chat")
