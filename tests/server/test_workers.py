@@ -100,6 +100,52 @@ async def test_one_worker_is_the_single_process_server_with_no_supervisor(aiohtt
     async with aiohttp.ClientSession() as http, http.get(proxy.url + "/-/rules") as r:
         assert (await r.json())["pid"] == proxy.proc.pid
     assert worker_pids(proxy) == set()
+    async with aiohttp.ClientSession() as http, http.post(f"{proxy.base_url}/chat/completions", json=CHAT) as r:
+        assert r.status == 200
+    (line,) = [line for line in proxy.log().splitlines() if " request request_id=" in line]
+    assert "worker=" not in line  # one process: the access log line is as it always was
+
+
+async def request_lines_by_worker(proxy, fmt: str) -> dict[int, list[str]]:
+    """Requests on new connections until each live worker has served one: worker pid -> its access log lines.
+
+    The pid is read from each line (`worker=PID` in text, `"worker": PID` in JSON): a line without one fails.
+    """
+    seen: dict[int, list[str]] = {}
+    async with fresh() as http:
+        for n in range(60):
+            headers = {"X-Request-Id": f"req-who-{n}"}
+            async with http.post(f"{proxy.base_url}/chat/completions", json=CHAT, headers=headers) as r:
+                assert r.status == 200
+            if n >= 3 and len(seen_workers(proxy, fmt)) == 2:
+                break
+    for line in proxy.log().splitlines():
+        if "req-who-" in line:
+            seen.setdefault(worker_of(line, fmt), []).append(line)
+    return seen
+
+
+def worker_of(line: str, fmt: str) -> int:
+    if fmt == "json":
+        return orjson.loads(line)["worker"]
+    assert line.split()[-1].startswith("worker="), line  # last on the line
+    return int(line.split()[-1].removeprefix("worker="))
+
+
+def seen_workers(proxy, fmt: str) -> set[int]:
+    return {worker_of(line, fmt) for line in proxy.log().splitlines() if "req-who-" in line}
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+async def test_with_workers_every_access_log_line_names_the_worker_that_served_it(
+    aiohttp_server, start_proxy, tmp_path, fmt
+):
+    _, _, proxy = await rig(aiohttp_server, start_proxy, tmp_path, "--log-format", fmt)
+    by_worker = await request_lines_by_worker(proxy, fmt)
+    assert set(by_worker) == worker_pids(proxy)  # both workers served, and each line names one of them
+    if fmt == "json":  # a field of its own, the line's others unchanged
+        record = orjson.loads(by_worker[min(by_worker)][0])
+        assert record["msg"] == "request" and record["status"] == 200 and record["request_id"].startswith("req-who-")
 
 
 @pytest.mark.parametrize("how", ["SIGHUP", "POST /-/reload", "--watch"])
