@@ -275,6 +275,55 @@ async def test_a_killed_worker_is_replaced_and_serves_the_current_rules(aiohttp_
     assert f"(pid {victim}) exited unexpectedly with signal SIGKILL; starting another" in proxy.log()
 
 
+async def test_a_killed_workers_streams_leave_the_gauge_and_its_requests_stay_counted(
+    aiohttp_server, start_proxy, tmp_path
+):
+    # The supervisor marks a dead worker dead in prometheus-client (`mark_process_dead`): its live
+    # gauges (the stream it had in flight) stop counting, its counters (requests served) still add up.
+    release = asyncio.Event()
+    fake, _, proxy = await rig(aiohttp_server, start_proxy, tmp_path)
+    pinned: dict[int, aiohttp.ClientSession] = {}  # worker pid -> a session whose one connection is on it
+    held = []
+    try:
+        for _ in range(60):
+            if len(pinned) == 2:
+                break
+            http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+            async with http.get(proxy.url + "/-/rules") as r:
+                pid = (await r.json())["pid"]
+            if pid in pinned:
+                await http.close()
+                continue
+            pinned[pid] = http
+            for _ in range(3):
+                async with http.post(f"{proxy.base_url}/chat/completions", json=CHAT) as r:
+                    assert r.status == 200
+            fake.reply_stream([chunk({"role": "assistant", "content": "Hel"}), chunk({}, "stop")], hold=(1, release))
+            response = await http.post(f"{proxy.base_url}/chat/completions", json=STREAM)
+            await response.content.readuntil(b"\n\n")  # in flight on that worker
+            held.append(response)
+        assert len(pinned) == 2
+
+        async def scrape() -> str:
+            async with fresh() as http, http.get(proxy.url + "/metrics") as r:
+                return await r.text()
+
+        served = {"pack": "alpha", "client": "chat", "upstream": "chat", "status": "200"}
+        assert metric(await scrape(), "switchyard_active_streams") == 2
+        victim = min(pinned)
+        os.kill(victim, signal.SIGKILL)
+        await wait_for(lambda: victim not in worker_pids(proxy) and len(worker_pids(proxy)) == 2, timeout=10)
+        await answers(proxy)  # the replacement serves
+        for _ in range(4):  # from either worker, the replacement included
+            text = await scrape()
+            assert metric(text, "switchyard_active_streams") == 1  # the survivor's stream only
+            assert metric(text, "switchyard_requests_total", **served) == 6  # the dead worker's 3 included
+    finally:
+        release.set()
+        for http in pinned.values():
+            await http.close()
+
+
 def test_a_taken_port_stops_start_up_before_any_worker_with_exit_2(tmp_path):
     write_pack(tmp_path / "rules", "alpha", pack("http://127.0.0.1:9/v1"))
     with socket.create_server(("127.0.0.1", 0)) as taken:
