@@ -41,6 +41,7 @@ from switchyard import protocols
 from switchyard.errors import PackError, RequestError
 from switchyard.protocols.openai import error_body
 from switchyard.server.access import ClientGate, admin_denied, open_bind_refusal, read_tokens
+from switchyard.server.asgi import Incoming
 from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT, guarded
 from switchyard.server.lifecycle import Lifecycle
 from switchyard.server.lifecycle import run as lifecycle_run
@@ -189,12 +190,11 @@ def create_app(
                 error = RequestError("a client token is required", status=401, type="authentication_error")
                 return JSONResponse(protocols.get(protocol).render_error(error), status_code=401)
             headers = None
-            try:
-                async with asyncio.timeout(body_timeout):  # `--body-timeout`, as on the proxy routes
-                    raw = await request.body()
+            try:  # the body read as on the proxy routes: `--max-body`, `--body-timeout`
+                raw = await proxy.read_body(Incoming(request.scope, request.receive))
                 return JSONResponse(answer(orjson.loads(raw)))
-            except TimeoutError:
-                error, headers = BodyTooSlow(body_timeout), {"Connection": "close"}
+            except BodyTooSlow as exc:
+                error, headers = exc, {"Connection": "close"}
             except orjson.JSONDecodeError:
                 error = RequestError("The request body is not valid JSON.", code="invalid_json")
             except RequestError as exc:
@@ -366,7 +366,8 @@ def server_config(app, args: argparse.Namespace):
     return uvicorn.Config(
         app,
         loop="uvloop",
-        http=guarded(args.header_timeout),  # httptools, with a head size limit and a head read timeout
+        # httptools, with a head size limit, a head read timeout and a body read timeout
+        http=guarded(args.header_timeout, body_timeout=args.body_timeout),
         log_config=None,  # our logging set-up stays in force
         access_log=False,  # one structured line per request comes from the proxy instead
         # The drain ends streams itself when the grace is over (with an error event each); uvicorn's

@@ -1,9 +1,11 @@
-"""Limits on a request's head that uvicorn's httptools protocol does not have: its size and how long it may take.
+"""Limits uvicorn's httptools protocol lacks: a request head's size, and how long its head and body may take.
 
 Measured against uvicorn 0.54 with httptools: a 100 MB header is buffered whole and answered after
 15 s, and a connection that sends its head one byte at a time (slowloris), or nothing at all, is
-held forever: uvicorn's only timer is the keep-alive one, armed after a response. A sidecar's
-clients are few and well-behaved, but a pod's port is reachable by whatever runs in the pod.
+held forever: uvicorn's only timer is the keep-alive one, armed after a response. A body that stops
+short of its Content-Length holds its request (and its place under `--max-concurrency`) forever
+too. A sidecar's clients are few and well-behaved, but a pod's port is reachable by whatever runs
+in the pod.
 
 So, in the protocol itself (the one place that sees bytes before a request exists):
 
@@ -14,12 +16,18 @@ So, in the protocol itself (the one place that sees bytes before a request exist
   has arrived: the request line comes first, so it usually has; otherwise the OpenAI shape;
 - a head not complete `header_timeout` seconds after the connection opened (or, on a reused
   connection, after the request's first byte) closes the connection without an answer, as nginx's
-  `client_header_timeout` does.
+  `client_header_timeout` does;
+- a body not complete `body_timeout` seconds after its head is the app's to answer (a 408 in the
+  route's shape, counted and logged, `Proxy.read_body`): the protocol marks the request's scope
+  (`BODY_LATE`) and wakes the app's `receive`. If the app has already answered without
+  reading the body (a 401, a 404), nobody waits for the rest: the connection is closed.
 
 The design choice: subclass uvicorn's protocol and keep all its parsing and ASGI plumbing; only the
-three points where the head starts, grows and ends are wrapped (and uvicorn's answer to a parser
-error, which is how a refusal at the head's end comes back, see `HeadTooLarge`). An idle keep-alive connection stays
-uvicorn's (its `timeout_keep_alive`).
+points where a head starts, grows and ends, and where a body ends, are wrapped (and uvicorn's
+answer to a parser error, which is how a refusal at the head's end comes back, see `HeadTooLarge`).
+The body's timer is armed only after a read that leaves a body incomplete, so a request whose body
+comes with its head (nearly all) costs no timer. An idle keep-alive connection stays uvicorn's (its
+`timeout_keep_alive`).
 """
 
 from __future__ import annotations
@@ -32,11 +40,9 @@ from switchyard import protocols
 from switchyard.errors import RequestError
 
 DEFAULT_HEADER_TIMEOUT = 10.0
-# `--body-timeout`: a request body not all received this long after its head is answered 408. That
-# limit is the proxy's (`Proxy._read_body`), not this protocol's: the answer takes the route's error
-# shape and is counted and logged like any refusal. Its default lives here, beside the head's, so the
-# command line reads both from this light module.
-DEFAULT_BODY_TIMEOUT = 30.0
+DEFAULT_BODY_TIMEOUT = 30.0  # a large body on a slow link takes seconds; one that takes this long is stuck
+# Set in a request's scope when its body is late; the app's body reader (`asgi.Incoming.body`) looks.
+BODY_LATE = "switchyard.body_late"
 MAX_HEADER = 64 * 1024  # what Node's limit (16 KiB) and nginx's defaults (8 KiB a line) comfortably fit in
 
 
@@ -49,7 +55,9 @@ class HeadTooLarge(Exception):
     """
 
 
-def guarded(timeout: float = DEFAULT_HEADER_TIMEOUT, limit: int = MAX_HEADER) -> type:
+def guarded(
+    timeout: float = DEFAULT_HEADER_TIMEOUT, limit: int = MAX_HEADER, body_timeout: float = DEFAULT_BODY_TIMEOUT
+) -> type:
     """The protocol class for uvicorn's `http=`, with these limits.
 
     uvicorn is imported here, not at the top: the command line imports this module for its default,
@@ -62,18 +70,21 @@ def guarded(timeout: float = DEFAULT_HEADER_TIMEOUT, limit: int = MAX_HEADER) ->
     class GuardedHttpTools(HttpToolsProtocol):
         header_timeout = timeout
         max_header = limit
+        body_limit = body_timeout
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._in_head = True  # waiting for (the rest of) a request's head
             self._head_bytes = 0
             self._oversized = False  # `on_headers_complete` refused the head (see `HeadTooLarge`)
+            self._body_timer: asyncio.TimerHandle | None = None  # armed while a request's body is incomplete
             self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(
                 self.header_timeout, self._head_too_slow
             )
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_head_timer()
+            self._stop_body_timer()
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
@@ -83,6 +94,13 @@ def guarded(timeout: float = DEFAULT_HEADER_TIMEOUT, limit: int = MAX_HEADER) ->
                 self._head_bytes += len(data)
                 if self._head_bytes > self.max_header:
                     self._refuse()
+            elif self._body_timer is None and not self._in_head and self.cycle is not None and self.cycle.more_body:
+                # A head is in and its body is not: the body's time starts (this read ended the head).
+                self._body_timer = self.loop.call_later(self.body_limit, self._body_too_slow, self.cycle)
+
+        def on_message_complete(self) -> None:
+            self._stop_body_timer()
+            super().on_message_complete()
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -111,6 +129,24 @@ def guarded(timeout: float = DEFAULT_HEADER_TIMEOUT, limit: int = MAX_HEADER) ->
             if self._head_timer is not None:
                 self._head_timer.cancel()
                 self._head_timer = None
+
+        def _stop_body_timer(self) -> None:
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
+
+        def _body_too_slow(self, cycle) -> None:
+            if self.transport.is_closing() or not cycle.more_body:
+                return
+            if self.flow.read_paused:
+                # The server holds the body back, not the client: a pipelined request waiting its
+                # turn, or an app not keeping up with the body. Its time starts over.
+                self._body_timer = self.loop.call_later(self.body_limit, self._body_too_slow, cycle)
+            elif cycle.response_complete:  # answered without its body (a 401, a 404): nobody waits for the rest
+                self.transport.close()
+            elif not cycle.response_started:  # the app reads it: it answers 408 and the connection closes
+                cycle.scope[BODY_LATE] = True
+                cycle.message_event.set()
 
         def _head_too_slow(self) -> None:
             self._head_timer = None

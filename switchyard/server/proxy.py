@@ -69,7 +69,7 @@ class Proxy:
         self.upstreams = upstreams
         self.metrics = metrics
         self.max_body = max_body
-        self.body_timeout = body_timeout  # `--body-timeout`: a body not all in this long after its head is a 408
+        self.body_timeout = body_timeout  # `--body-timeout` (the protocol's timer), for the 408's message
         self.gate = gate or ClientGate()
         self.lifecycle = lifecycle or Lifecycle()
         self.max_concurrency = max_concurrency  # `--max-concurrency`: beyond it, 503 at once (None: unlimited)
@@ -147,7 +147,7 @@ class Proxy:
                 status=401,
                 type="authentication_error",
             )
-        raw = await self._read_body(request)
+        raw = await self.read_body(request)
         ex.bytes_in = len(raw)
         if ex.trace is not None:
             ex.trace.client(raw)
@@ -262,11 +262,12 @@ class Proxy:
         upstream_stream = pipeline.upstream_streams(body)
         return pipeline, client_body, upstream_stream, _dumps(pipeline.request(body), "request body")
 
-    async def _read_body(self, request: Incoming) -> bytes:
+    async def read_body(self, request: Incoming) -> bytes:
+        """The request's body: 413 (`RequestError`) over `--max-body`, 408 (`BodyTooSlow`) past `--body-timeout`."""
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body:
             raise self._too_large()
-        return await request.body(self.max_body, self._too_large, self.body_timeout, self._too_slow)
+        return await request.body(self.max_body, self._too_large, self._too_slow)
 
     def _too_large(self) -> RequestError:
         return RequestError(f"request body over {self.max_body} bytes", code="request_too_large", status=413)

@@ -1,11 +1,12 @@
-"""`--body-timeout` (switchyard/server/asgi.py `Incoming.body`, the proxy's `_read_body`) against a real
-`switchyard serve`, on raw sockets.
+"""`--body-timeout` (the protocol's timer in switchyard/server/http_guard.py, answered by `Proxy.read_body`)
+against a real `switchyard serve`, on raw sockets.
 
 A client that sends a complete head with a Content-Length, then its body slowly (a pause, or a byte
 at a time), is answered 408 in its route's own error shape once the timeout has passed since the
 head, and its connection is closed; the refusal is counted and logged as 408; other clients are
 served meanwhile, and the process stays up. A body that is merely slow, but all in within the
-timeout, is served.
+timeout, is served. A body still coming after an answer that did not read it (a 405) has its
+connection closed at the timeout.
 """
 
 from __future__ import annotations
@@ -135,3 +136,27 @@ async def test_count_tokens_answers_a_stalled_body_408_in_the_anthropic_shape(pr
     finally:
         writer.close()
     assert_408("messages", raw)
+
+
+async def test_a_body_dribbled_after_an_answer_that_did_not_need_it_has_its_connection_closed(proxy):
+    # A 405 answers at once without reading the body; the client goes on sending it a byte at a time,
+    # which would hold the connection for ever (every byte resets uvicorn's keep-alive timer).
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    answer, closed = b"", False
+    try:
+        writer.write(head("/v1/models", 1000, "req-405") + b"{")
+        for _ in range(100):  # 10 s of bytes at most
+            writer.write(b" ")
+            await writer.drain()
+            with contextlib.suppress(TimeoutError):
+                got = await asyncio.wait_for(reader.read(65536), 0.1)
+                if got == b"":
+                    closed = True
+                    break
+                answer += got
+    except ConnectionError:
+        closed = True
+    finally:
+        writer.close()
+    assert split_answer(answer)[0] == 405
+    assert closed
