@@ -89,10 +89,13 @@ async def test_two_workers_on_one_port_both_answer_and_neither_is_the_supervisor
     _, _, proxy = await rig(aiohttp_server, start_proxy, tmp_path)
     seen = await answers(proxy)
     assert len(seen) == 2 and proxy.proc.pid not in seen
+    ids = set()
     async with fresh() as http:
         for _ in range(6):
             async with http.post(f"{proxy.base_url}/chat/completions", json=CHAT) as r:
                 assert r.status == 200 and (await r.json())["choices"][0]["message"]["content"]
+                ids.add(r.headers["X-Request-Id"])
+    assert len(ids) == 6  # the workers' ids differ (forked from one, they would repeat each other's)
 
 
 async def test_one_worker_is_the_single_process_server_with_no_supervisor(aiohttp_server, start_proxy, tmp_path):
