@@ -323,6 +323,8 @@ async def test_a_killed_workers_streams_leave_the_gauge_and_its_requests_stay_co
             assert metric(text, "switchyard_requests_total", **served) == 6  # the dead worker's 3 included
     finally:
         release.set()
+        for response in held:
+            response.close()
         for http in pinned.values():
             await http.close()
 
