@@ -147,6 +147,7 @@ def guarded(
             elif not cycle.response_started:  # the app reads it: it answers 408 and the connection closes
                 cycle.scope[BODY_LATE] = True
                 cycle.message_event.set()
+            # (An answer under way, which no route of ours starts before its body is read, is left to finish.)
 
         def _head_too_slow(self) -> None:
             self._head_timer = None
