@@ -91,6 +91,7 @@ class ProxyProcess:
             # answers of that turn went out: one more request makes sure that turn is over.
             with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/healthz", timeout=5):
                 pass
+            time.sleep(0.02)  # with --workers, the request above may have reached another worker
         self._log.flush()
         return self.log_path.read_text(errors="replace")
 

@@ -10,7 +10,7 @@ import argparse
 import os
 
 from switchyard.cli.common import DEFAULT_RULES
-from switchyard.server.http_guard import DEFAULT_HEADER_TIMEOUT
+from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT
 from switchyard.server.lifecycle import DEFAULT_GRACE, DEFAULT_SHUTDOWN_DELAY
 
 
@@ -83,6 +83,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
         default=DEFAULT_HEADER_TIMEOUT,
         metavar="SECONDS",
         help="a connection whose request head is not complete this long is closed (slowloris)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT,
+        metavar="SECONDS",
+        help="a request body not all received this long after its head is answered 408 and its connection closed",
     )
     p.add_argument("--admin-host", default="127.0.0.1", help="the address of the admin listener")
     p.add_argument(

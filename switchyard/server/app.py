@@ -41,12 +41,13 @@ from switchyard import protocols
 from switchyard.errors import PackError, RequestError
 from switchyard.protocols.openai import error_body
 from switchyard.server.access import ClientGate, admin_denied, open_bind_refusal, read_tokens
-from switchyard.server.http_guard import guarded
+from switchyard.server.asgi import Incoming
+from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT, guarded
 from switchyard.server.lifecycle import Lifecycle
 from switchyard.server.lifecycle import run as lifecycle_run
 from switchyard.server.logs import setup_logging
 from switchyard.server.metrics import Metrics
-from switchyard.server.proxy import Proxy
+from switchyard.server.proxy import BodyTooSlow, Proxy
 from switchyard.server.reloader import Rules, version
 from switchyard.server.traces import DEFAULT_CAPACITY, Traces
 from switchyard.server.traces import routes as trace_routes
@@ -72,6 +73,7 @@ def create_app(
     metrics: Metrics | None = None,
     trace: int = DEFAULT_CAPACITY,
     trace_bodies: bool = False,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ):
     """Build the app. Loading the rules here (not at start-up) makes a broken pack fail before binding."""
     metrics = metrics or Metrics()
@@ -80,7 +82,9 @@ def create_app(
     lifecycle = lifecycle or Lifecycle()
     traces = Traces(trace, trace_bodies)
     gate = ClientGate(client_tokens)
-    proxy = Proxy(rules, upstreams, metrics, max_body, gate, lifecycle, max_concurrency, keepalive, traces)
+    proxy = Proxy(
+        rules, upstreams, metrics, max_body, gate, lifecycle, max_concurrency, keepalive, traces, body_timeout
+    )
     tasks: set[asyncio.Task] = set()
 
     @contextlib.asynccontextmanager
@@ -185,13 +189,17 @@ def create_app(
             if not proxy.gate.admits(request.headers):
                 error = RequestError("a client token is required", status=401, type="authentication_error")
                 return JSONResponse(protocols.get(protocol).render_error(error), status_code=401)
-            try:
-                return JSONResponse(answer(orjson.loads(await request.body())))
+            headers = None
+            try:  # the body read as on the proxy routes: `--max-body`, `--body-timeout`
+                raw = await proxy.read_body(Incoming(request.scope, request.receive))
+                return JSONResponse(answer(orjson.loads(raw)))
+            except BodyTooSlow as exc:
+                error, headers = exc, {"Connection": "close"}
             except orjson.JSONDecodeError:
                 error = RequestError("The request body is not valid JSON.", code="invalid_json")
             except RequestError as exc:
                 error = exc
-            return JSONResponse(protocols.get(protocol).render_error(error), status_code=error.status)
+            return JSONResponse(protocols.get(protocol).render_error(error), error.status, headers)
 
         return Route(path, endpoint, methods=["POST"])
 
@@ -347,6 +355,7 @@ def app_from_args(args: argparse.Namespace, lifecycle: Lifecycle, **overrides):
         keepalive=args.keepalive,
         trace=args.trace,
         trace_bodies=args.trace_bodies,
+        body_timeout=args.body_timeout,
     )
     return create_app(args.rules, **{**options, **overrides})
 
@@ -357,7 +366,8 @@ def server_config(app, args: argparse.Namespace):
     return uvicorn.Config(
         app,
         loop="uvloop",
-        http=guarded(args.header_timeout),  # httptools, with a head size limit and a head read timeout
+        # httptools, with a head size limit, a head read timeout and a body read timeout
+        http=guarded(args.header_timeout, body_timeout=args.body_timeout),
         log_config=None,  # our logging set-up stays in force
         access_log=False,  # one structured line per request comes from the proxy instead
         # The drain ends streams itself when the grace is over (with an error event each); uvicorn's

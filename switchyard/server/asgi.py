@@ -23,6 +23,10 @@ from collections.abc import AsyncGenerator, Callable
 
 from starlette.requests import ClientDisconnect
 
+# Set in a request's scope by the server's protocol when its body is late: not all received
+# `--body-timeout` seconds after its head. The protocol then wakes the body's reader.
+from switchyard.server.http_guard import BODY_LATE
+
 __all__ = ["Answer", "ClientDisconnect", "Incoming", "StreamAnswer", "raw_headers"]
 
 JSON = b"application/json"
@@ -36,14 +40,20 @@ class Incoming:
     value, which is also the one that went upstream before.
     """
 
-    __slots__ = ("headers", "receive")
+    __slots__ = ("headers", "receive", "scope")
 
     def __init__(self, scope: dict, receive: Callable) -> None:
         self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         self.receive = receive
+        self.scope = scope
 
-    async def body(self, limit: int, too_large: Callable[[], Exception]) -> bytes:
-        """The whole body; `too_large()` is raised past `limit` bytes, ClientDisconnect if the client goes."""
+    async def body(self, limit: int, too_large: Callable[[], Exception], too_slow: Callable[[], Exception]) -> bytes:
+        """The whole body; `too_large()` is raised past `limit` bytes, `too_slow()` when the server says
+        it is late (`BODY_LATE`), ClientDisconnect if the client goes.
+
+        The deadline is the protocol's, not a timer here: it knows when the head ended, and it arms
+        a timer only for a body that did not come with its head, so the usual request pays nothing.
+        """
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -59,6 +69,8 @@ class Incoming:
                     return chunk
                 chunks.append(chunk)
                 return b"".join(chunks)
+            if self.scope.get(BODY_LATE):
+                raise too_slow()
             chunks.append(chunk)
 
 

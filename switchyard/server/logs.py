@@ -66,9 +66,20 @@ class AccessLog:
         self.threshold = logging.INFO
         self._second, self._stamp = -1, ""
         self._pending: list[str] = []
+        self._worker: dict = {}  # `{"worker": pid}` in a worker of `serve --workers N` (N > 1), else empty
+        self._worker_text = ""
 
     def configure(self, fmt: str, stream, threshold: int) -> None:
         self.json, self.stream, self.threshold = fmt == "json", stream, threshold
+
+    def in_worker(self, pid: int) -> None:
+        """Every line from now on says which worker process wrote it (`worker=PID`, last on the line).
+
+        Only `serve --workers N` calls it, in each worker: with one process the lines stay as they
+        were. The pid is the one the supervisor's log lines and `/-/rules` give for that worker, and a
+        replaced worker's successor has another, so a line tells the incarnation apart too.
+        """
+        self._worker, self._worker_text = {"worker": pid}, f" worker={pid}"
 
     def wants(self, level: str) -> bool:
         """Whether a line at `level` is written (the caller need not build one otherwise)."""
@@ -84,11 +95,12 @@ class AccessLog:
             self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         if self.json:
             head = {"ts": f"{self._stamp}.{int(now % 1 * 1000):03d}Z", "level": level, "logger": "switchyard.access"}
-            line = orjson.dumps({**head, "msg": "request", **fields}, default=str).decode()
+            line = orjson.dumps({**head, "msg": "request", **fields, **self._worker}, default=str).decode()
         else:
             line = f"{self._stamp}Z {level} request " + " ".join(
                 [f"{k}={v}" if type(v) in _BARE else f"{k}={_text(v)}" for k, v in fields.items() if v is not None]
             )
+            line += self._worker_text
         self._pending.append(line)
         if len(self._pending) == 1:
             try:

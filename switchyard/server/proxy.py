@@ -36,6 +36,7 @@ from switchyard.server import attempts
 from switchyard.server.access import ClientGate
 from switchyard.server.asgi import Answer, ClientDisconnect, Incoming, StreamAnswer
 from switchyard.server.exchange import Exchange, Finish, redact
+from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT
 from switchyard.server.lifecycle import Lifecycle
 from switchyard.server.metrics import Bound, Metrics
 from switchyard.server.relay import Reader, Relay
@@ -62,11 +63,13 @@ class Proxy:
         max_concurrency: int | None = None,
         keepalive: float = 10.0,
         traces: Traces | None = None,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
     ):
         self.rules = rules
         self.upstreams = upstreams
         self.metrics = metrics
         self.max_body = max_body
+        self.body_timeout = body_timeout  # `--body-timeout` (the protocol's timer), for the 408's message
         self.gate = gate or ClientGate()
         self.lifecycle = lifecycle or Lifecycle()
         self.max_concurrency = max_concurrency  # `--max-concurrency`: beyond it, 503 at once (None: unlimited)
@@ -110,6 +113,11 @@ class Proxy:
         except UpstreamError as exc:  # unreachable, timed out, cut, or the upstream reported a failure
             ex.source = "upstream"
             return self.finish.fail(ex, exc, redact(str(exc), ex.pack.upstream.api_key if ex.pack else ""))
+        except BodyTooSlow as exc:
+            # The rest of that body may still come: the connection is closed after the answer rather
+            # than read to the end of a body nobody waits for (uvicorn honours `Connection: close`).
+            ex.source = "proxy"
+            return self.finish.fail(ex, exc, str(exc), {"Connection": "close"})
         except RequestError as exc:  # refused: by the proxy, a bridge, or a pack's `reject`
             ex.source = "proxy"
             return self.finish.fail(ex, exc, str(exc))
@@ -139,7 +147,7 @@ class Proxy:
                 status=401,
                 type="authentication_error",
             )
-        raw = await self._read_body(request)
+        raw = await self.read_body(request)
         ex.bytes_in = len(raw)
         if ex.trace is not None:
             ex.trace.client(raw)
@@ -254,14 +262,18 @@ class Proxy:
         upstream_stream = pipeline.upstream_streams(body)
         return pipeline, client_body, upstream_stream, _dumps(pipeline.request(body), "request body")
 
-    async def _read_body(self, request: Incoming) -> bytes:
+    async def read_body(self, request: Incoming) -> bytes:
+        """The request's body: 413 (`RequestError`) over `--max-body`, 408 (`BodyTooSlow`) past `--body-timeout`."""
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body:
             raise self._too_large()
-        return await request.body(self.max_body, self._too_large)
+        return await request.body(self.max_body, self._too_large, self._too_slow)
 
     def _too_large(self) -> RequestError:
         return RequestError(f"request body over {self.max_body} bytes", code="request_too_large", status=413)
+
+    def _too_slow(self) -> RequestError:
+        return BodyTooSlow(self.body_timeout)
 
     async def _error_data(self, resp) -> bytes:
         try:
@@ -301,6 +313,14 @@ class Proxy:
         if len(data) > OFF_LOOP_BYTES:
             return self.finish.ok(ex, await asyncio.to_thread(_answer, pipeline, data, client_body), headers)
         return self.finish.ok(ex, _answer(pipeline, data, client_body), headers)
+
+
+class BodyTooSlow(RequestError):
+    """A request body that did not arrive within `--body-timeout` (a 408, and the connection closed)."""
+
+    def __init__(self, timeout: float):
+        message = f"request body not received within {timeout:g} s of its head"
+        super().__init__(message, code="request_timeout", status=408)
 
 
 @dataclass

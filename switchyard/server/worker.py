@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from switchyard.server.app import app_from_args, server_config
 from switchyard.server.lifecycle import Lifecycle
 from switchyard.server.lifecycle import run as lifecycle_run
+from switchyard.server.logs import access_log
 from switchyard.server.snapshot import SnapshotRules
 from switchyard.server.workermetrics import SharedMetrics
 
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace, sockets: list[socket.socket], paths: Paths, re
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _die_with(supervisor)
 
+    access_log.in_worker(os.getpid())  # N workers write to one stream: each line says whose it is
     lifecycle = Lifecycle(args.grace, args.shutdown_delay)
     metrics = SharedMetrics()
     rules = SnapshotRules(args.rules, metrics, paths.snapshot, paths.control, args.partial)

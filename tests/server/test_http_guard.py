@@ -1,6 +1,7 @@
 """The request head's limits (switchyard/server/http_guard.py) against a real `switchyard serve`, on raw sockets.
 
-A head over 64 KiB is a 431 in the OpenAI error shape; a head that does not complete within
+A head over 64 KiB is a 431 in the error shape of the route its request line names (the OpenAI
+shape when it names none, or has not been read whole); a head that does not complete within
 `--header-timeout` (slowloris, or a connection that sends nothing) is dropped while other clients
 are served; pipelined requests are answered in order on one connection.
 """
@@ -50,14 +51,14 @@ def split_answer(raw: bytes) -> tuple[int, bytes]:
     return int(head.split(b" ")[1]), body
 
 
-async def test_a_1_mb_header_is_answered_431_in_the_openai_error_shape_after_64_kib_of_it(guarded_proxy):
-    header = b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1024 * 1024)
-    reader, writer = await asyncio.open_connection("127.0.0.1", guarded_proxy.port)
+async def send_huge_head(port: int, head: bytes) -> tuple[bytes, int]:
+    """Send `head` in pieces until the server answers; (its answer, how many bytes were sent)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     sent, answer = 0, b""
     try:
         # In pieces, each read by the server before the next: the answer is not lost to a reset.
-        while sent < len(header) and not answer:
-            writer.write(header[sent : sent + 16384])
+        while sent < len(head) and not answer:
+            writer.write(head[sent : sent + 16384])
             sent += 16384
             await writer.drain()
             with contextlib.suppress(TimeoutError):
@@ -65,12 +66,46 @@ async def test_a_1_mb_header_is_answered_431_in_the_openai_error_shape_after_64_
         answer += await asyncio.wait_for(reader.read(), 10)
     finally:
         writer.close()
+    return answer, sent
+
+
+async def test_a_1_mb_header_is_answered_431_in_the_openai_error_shape_after_64_kib_of_it(guarded_proxy):
+    header = b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1024 * 1024)
+    answer, sent = await send_huge_head(guarded_proxy.port, header)
     status, body = split_answer(answer)
     assert status == 431
     assert assert_error_shape(orjson.loads(body))["code"] == "headers_too_large"
     assert sent <= 128 * 1024  # refused after about 64 KiB, not after the whole megabyte
     async with aiohttp.ClientSession() as http, http.get(guarded_proxy.url + "/healthz") as r:
         assert r.status == 200
+
+
+@pytest.mark.parametrize("target", ["/v1/messages?beta=true", "/v1/messages/count_tokens"])
+async def test_a_huge_head_on_an_anthropic_route_is_answered_431_in_the_anthropic_error_shape(guarded_proxy, target):
+    # The big header comes first: the request line is all the server has of the request but its size.
+    header = b"POST %s HTTP/1.1\r\nX-Big: %s\r\nHost: x\r\n" % (target.encode(), b"a" * (1024 * 1024))
+    answer, _ = await send_huge_head(guarded_proxy.port, header)
+    status, body = split_answer(answer)
+    assert status == 431
+    error = orjson.loads(body)
+    assert error["type"] == "error" and set(error["error"]) == {"type", "message"}
+    assert error["error"]["type"] == "invalid_request_error" and "over 65536 bytes" in error["error"]["message"]
+
+
+async def test_a_head_whose_request_line_alone_is_over_the_limit_is_answered_in_the_openai_shape(guarded_proxy):
+    # The target never ends within the limit: its path is unknown, whatever it starts with.
+    header = b"POST /v1/messages" + b"a" * (1024 * 1024)
+    answer, _ = await send_huge_head(guarded_proxy.port, header)
+    status, body = split_answer(answer)
+    assert status == 431
+    assert assert_error_shape(orjson.loads(body))["code"] == "headers_too_large"
+
+
+async def test_a_huge_head_that_arrives_in_one_read_is_answered_in_its_routes_shape(guarded_proxy):
+    # Complete, so the parser measures it at its end (`on_headers_complete`), with the target known.
+    head = b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\nContent-Length: 0\r\n\r\n" % (b"a" * 70_000)
+    status, body = split_answer(await raw_exchange(guarded_proxy.port, head))
+    assert status == 431 and orjson.loads(body)["error"]["type"] == "invalid_request_error", body
 
 
 async def test_a_head_near_the_limit_is_served(guarded_proxy):

@@ -50,3 +50,20 @@ def test_a_line_below_the_configured_level_is_not_written_and_one_at_or_above_is
 def test_failures_are_logged_at_their_level_in_both_formats() -> None:
     assert " warning request " in line("text", "warning", status=400)
     assert orjson.loads(line("json", "error", status=500))["level"] == "error"
+
+
+def test_a_worker_of_serve_workers_names_itself_last_on_the_line_in_both_formats() -> None:
+    for fmt in ("text", "json"):
+        stream = io.StringIO()
+        log = AccessLog()
+        log.configure(fmt, stream, logging.INFO)
+        log(FIELDS)
+        log.in_worker(4242)
+        log(FIELDS)
+        alone, worker = stream.getvalue().splitlines()
+        if fmt == "text":  # (the time stamp, first, may differ)
+            assert "worker" not in alone and worker.split(" ", 1)[1] == alone.split(" ", 1)[1] + " worker=4242"
+        else:
+            before, after = orjson.loads(alone), orjson.loads(worker)
+            assert "worker" not in before and after.pop("worker") == 4242
+            assert {**after, "ts": None} == {**before, "ts": None}

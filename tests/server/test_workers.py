@@ -89,10 +89,13 @@ async def test_two_workers_on_one_port_both_answer_and_neither_is_the_supervisor
     _, _, proxy = await rig(aiohttp_server, start_proxy, tmp_path)
     seen = await answers(proxy)
     assert len(seen) == 2 and proxy.proc.pid not in seen
+    ids = set()
     async with fresh() as http:
         for _ in range(6):
             async with http.post(f"{proxy.base_url}/chat/completions", json=CHAT) as r:
                 assert r.status == 200 and (await r.json())["choices"][0]["message"]["content"]
+                ids.add(r.headers["X-Request-Id"])
+    assert len(ids) == 6  # the workers' ids differ (forked from one, they would repeat each other's)
 
 
 async def test_one_worker_is_the_single_process_server_with_no_supervisor(aiohttp_server, start_proxy, tmp_path):
@@ -100,6 +103,52 @@ async def test_one_worker_is_the_single_process_server_with_no_supervisor(aiohtt
     async with aiohttp.ClientSession() as http, http.get(proxy.url + "/-/rules") as r:
         assert (await r.json())["pid"] == proxy.proc.pid
     assert worker_pids(proxy) == set()
+    async with aiohttp.ClientSession() as http, http.post(f"{proxy.base_url}/chat/completions", json=CHAT) as r:
+        assert r.status == 200
+    (line,) = [line for line in proxy.log().splitlines() if " request request_id=" in line]
+    assert "worker=" not in line  # one process: the access log line is as it always was
+
+
+async def request_lines_by_worker(proxy, fmt: str) -> dict[int, list[str]]:
+    """Requests on new connections until each live worker has served one: worker pid -> its access log lines.
+
+    The pid is read from each line (`worker=PID` in text, `"worker": PID` in JSON): a line without one fails.
+    """
+    seen: dict[int, list[str]] = {}
+    async with fresh() as http:
+        for n in range(60):
+            headers = {"X-Request-Id": f"req-who-{n}"}
+            async with http.post(f"{proxy.base_url}/chat/completions", json=CHAT, headers=headers) as r:
+                assert r.status == 200
+            if n >= 3 and len(seen_workers(proxy, fmt)) == 2:
+                break
+    for line in proxy.log().splitlines():
+        if "req-who-" in line:
+            seen.setdefault(worker_of(line, fmt), []).append(line)
+    return seen
+
+
+def worker_of(line: str, fmt: str) -> int:
+    if fmt == "json":
+        return orjson.loads(line)["worker"]
+    assert line.split()[-1].startswith("worker="), line  # last on the line
+    return int(line.split()[-1].removeprefix("worker="))
+
+
+def seen_workers(proxy, fmt: str) -> set[int]:
+    return {worker_of(line, fmt) for line in proxy.log().splitlines() if "req-who-" in line}
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+async def test_with_workers_every_access_log_line_names_the_worker_that_served_it(
+    aiohttp_server, start_proxy, tmp_path, fmt
+):
+    _, _, proxy = await rig(aiohttp_server, start_proxy, tmp_path, "--log-format", fmt)
+    by_worker = await request_lines_by_worker(proxy, fmt)
+    assert set(by_worker) == worker_pids(proxy)  # both workers served, and each line names one of them
+    if fmt == "json":  # a field of its own, the line's others unchanged
+        record = orjson.loads(by_worker[min(by_worker)][0])
+        assert record["msg"] == "request" and record["status"] == 200 and record["request_id"].startswith("req-who-")
 
 
 @pytest.mark.parametrize("how", ["SIGHUP", "POST /-/reload", "--watch"])
@@ -227,6 +276,57 @@ async def test_a_killed_worker_is_replaced_and_serves_the_current_rules(aiohttp_
     after = await answers(proxy)
     assert victim not in after and all(body["packs"][0]["models"] == ["alpha-2"] for body in after.values())
     assert f"(pid {victim}) exited unexpectedly with signal SIGKILL; starting another" in proxy.log()
+
+
+async def test_a_killed_workers_streams_leave_the_gauge_and_its_requests_stay_counted(
+    aiohttp_server, start_proxy, tmp_path
+):
+    # The supervisor marks a dead worker dead in prometheus-client (`mark_process_dead`): its live
+    # gauges (the stream it had in flight) stop counting, its counters (requests served) still add up.
+    release = asyncio.Event()
+    fake, _, proxy = await rig(aiohttp_server, start_proxy, tmp_path)
+    pinned: dict[int, aiohttp.ClientSession] = {}  # worker pid -> a session whose one connection is on it
+    held = []
+    try:
+        for _ in range(60):
+            if len(pinned) == 2:
+                break
+            http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+            async with http.get(proxy.url + "/-/rules") as r:
+                pid = (await r.json())["pid"]
+            if pid in pinned:
+                await http.close()
+                continue
+            pinned[pid] = http
+            for _ in range(3):  # each read to its end, or the connection is not reused (and may reach the other)
+                async with http.post(f"{proxy.base_url}/chat/completions", json=CHAT) as r:
+                    assert r.status == 200 and (await r.json())["choices"]
+            fake.reply_stream([chunk({"role": "assistant", "content": "Hel"}), chunk({}, "stop")], hold=(1, release))
+            response = await http.post(f"{proxy.base_url}/chat/completions", json=STREAM)
+            await response.content.readuntil(b"\n\n")  # in flight on that worker
+            held.append(response)
+        assert len(pinned) == 2
+
+        async def scrape() -> str:
+            async with fresh() as http, http.get(proxy.url + "/metrics") as r:
+                return await r.text()
+
+        served = {"pack": "alpha", "client": "chat", "upstream": "chat", "status": "200"}
+        assert metric(await scrape(), "switchyard_active_streams") == 2
+        victim = min(pinned)
+        os.kill(victim, signal.SIGKILL)
+        await wait_for(lambda: victim not in worker_pids(proxy) and len(worker_pids(proxy)) == 2, timeout=10)
+        await answers(proxy)  # the replacement serves
+        for _ in range(4):  # from either worker, the replacement included
+            text = await scrape()
+            assert metric(text, "switchyard_active_streams") == 1  # the survivor's stream only
+            assert metric(text, "switchyard_requests_total", **served) == 6  # the dead worker's 3 included
+    finally:
+        release.set()
+        for response in held:
+            response.close()
+        for http in pinned.values():
+            await http.close()
 
 
 def test_a_taken_port_stops_start_up_before_any_worker_with_exit_2(tmp_path):
