@@ -80,23 +80,45 @@ def scenario_table(results: dict, scenario: str) -> list[str]:
     rows = results["results"][scenario]
     bare = rows.get("bare", {})
     lines = [
-        "| target | req/s, 8 conn. | vs bare | req/s, 64 conn. | vs bare "
-        "| latency p50 / p90 / p99, 1 conn. (ms) | added p50 / p90 / p99 (ms) | added p50 vs bare | errors |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| target | req/s, 8 conn. | vs bare | req/s, 64 conn. | vs bare | CPU per request, 8 / 64 conn. (µs) "
+        "| vs bare | latency p50 / p90 / p99, 1 conn. (ms) | added p50 / p90 / p99 (ms) | added p50 vs bare | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in results["targets"]:
         row = rows.get(t["name"], {})
         if "na" in row:
-            lines.append(f"| {t['label']} | n/a: {row['na']} | | | | | | | |")
+            lines.append(f"| {t['label']} | n/a: {row['na']} | | | | | | | | | |")
             continue
         latency = " / ".join(_num(_med(row, p), 3) for p in ("p50", "p90", "p99"))
         added = " / ".join(_num(_med(row, f"added_{p}"), 3) for p in ("p50", "p90", "p99"))
+        cpu = f"{_num(_med(row, 'cpu8'))} / {_num(_med(row, 'cpu64'))}" if "cpu8" in row else "-"
         lines.append(
             f"| {t['label']} | {_spread(row.get('rps8'))} | {_ratio(row.get('ratio8'))} | {_spread(row.get('rps64'))} "
-            f"| {_ratio(row.get('ratio64'))} | {latency} | {added} | {_added_ratio(row, bare)} "
-            f"| {row.get('errors', 0)} |"
+            f"| {_ratio(row.get('ratio64'))} | {cpu} | {_cpu_ratio(row, bare)} | {latency} | {added} "
+            f"| {_added_ratio(row, bare)} | {row.get('errors', 0)} |"
         )
     return lines
+
+
+def _cpu_ratio(row: dict, bare: dict) -> str:
+    mine, base = _med(row, "cpu8"), _med(bare, "cpu8")
+    return f"{mine / base:.2f}x" if mine and base else "-"
+
+
+def floor_note(results: dict, scenario: str) -> list[str]:
+    """What the JSON work alone costs a translating proxy here, and the best ratio it allows (`bench/floor.py`)."""
+    floor_us = results.get("floor", {}).get(scenario)
+    bare = _med(results["results"][scenario].get("bare", {}), "cpu8")
+    if not floor_us or not bare:
+        return []
+    best = bare / (bare + floor_us)
+    return [
+        "",
+        f"The floor (`bench/floor.py`): parsing and writing this scenario's JSON with orjson, and nothing else (the "
+        f"client's body once, each of the upstream's events once), takes {floor_us:,.0f} µs per request in the "
+        f"harness's process. With the bare pass-through's {bare:,.0f} µs of CPU per request (8 conn.), a proxy "
+        f"that translates in CPython can reach at best {best:.0%} of its throughput on one core.",
+    ]
 
 
 def stream_table(results: dict, scenario: str) -> list[str]:
@@ -179,6 +201,7 @@ def render(results: dict) -> str:
     for scenario, title in results["scenarios"].items():
         out += ["", f"## {title}", "", *scenario_table(results, scenario)]
         if scenario in ("codex", "chat_over_responses"):
+            out += floor_note(results, scenario)
             out += ["", "Streams (aiohttp client, 1 connection):", "", *stream_table(results, scenario)]
     cap = f"; a target still going after {s['memory_cap_s']} s stops there"
     out += [

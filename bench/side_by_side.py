@@ -33,9 +33,10 @@ import time
 from pathlib import Path
 
 try:
-    from bench import loadgen, report, targets
+    from bench import floor, loadgen, report, targets
     from bench.bench_server import free_port, uvicorn
 except ImportError:  # run as a script: bench/ itself is on sys.path
+    import floor  # type: ignore[no-redef]
     import loadgen  # type: ignore[no-redef]
     import report  # type: ignore[no-redef]
     import targets  # type: ignore[no-redef]
@@ -130,7 +131,13 @@ def measure(settings: Settings, run: list, upstream: subprocess.Popen) -> dict:
         figures[scenario][target].setdefault(key, []).append(value)
 
     def load(t, scenario: str, connections: int) -> loadgen.WrkResult | None:
+        before = loadgen.cpu_seconds(t.proc.pid) if t.proc is not None else None
         result = loadgen.wrk(t.base, [t.requests[scenario]], connections, settings.seconds)
+        if before is not None and result.requests and connections > 1:
+            # CPU per request: what the target itself spent, whatever the load generator and the upstream
+            # took of the shared cores (the steadier figure on a busy machine).
+            cpu = loadgen.cpu_seconds(t.proc.pid) - before
+            add(scenario, t.name, f"cpu{connections}", cpu / result.requests * 1e6)
         for proc in (t.proc, upstream):
             if proc is not None:
                 loadgen.settle(proc.pid)
@@ -241,6 +248,14 @@ def summarize(figures: dict, run: list, notes: list[str]) -> dict:
     return out
 
 
+def floors() -> dict:
+    """The JSON floor of each bridged scenario (`bench.floor`), in microseconds per request."""
+    return {
+        "codex": floor.json_floor_us(targets.CODEX, targets.CHAT_PATH, EVENTS),
+        "chat_over_responses": floor.json_floor_us(targets.CHAT_STREAM, targets.RESPONSES_PATH, EVENTS),
+    }
+
+
 def write(out_dir: Path, results: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(results, indent=1) + "\n")
@@ -321,6 +336,7 @@ def main() -> int:
         "targets": [{"name": t.name, "label": t.label, "version": t.version} for t in run],
         "scenarios": targets.SCENARIOS,
         "results": summarize(figures, run, notes),
+        "floor": floors(),
         "memory": mem,
         "notes": notes,
         "minutes": round((time.monotonic() - started) / 60, 1),

@@ -60,6 +60,11 @@ def test_a_quick_run_against_direct_bare_and_switchyard_writes_every_table(tmp_p
     for scenario in ("codex", "chat_over_responses"):
         for name in TARGETS:
             assert results["results"][scenario][name]["events"]["median"] >= 200, (scenario, name)
+    for scenario in ("chat", "codex", "chat_over_responses"):
+        for name in ("bare", "switchyard"):  # CPU per request, the target's own (direct has no process of its own)
+            assert results["results"][scenario][name]["cpu8"]["median"] > 0, (scenario, name)
+    for scenario in ("codex", "chat_over_responses"):
+        assert results["floor"][scenario] > 0  # the JSON floor of a bridged scenario, in µs
     for name in ("bare", "switchyard"):
         assert results["memory"][name]["requests"] >= 300 and results["memory"][name]["rss_after_mb"] > 10
 
@@ -80,3 +85,4 @@ def test_a_quick_run_against_direct_bare_and_switchyard_writes_every_table(tmp_p
         "Switchyard, 2 workers",
     ]
     assert headline[2][2] == "100%"  # bare against itself
+    assert report.count("can reach at best") == 2  # the floor, under each bridged scenario
