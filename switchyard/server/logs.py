@@ -89,19 +89,9 @@ class AccessLog:
         # info: served; warning: a 4xx/5xx or a stream that ended in an error; error: a pack's step failed.
         if _LEVELS[level] < self.threshold:
             return
-        now = time.time()
-        second = int(now)
-        if second != self._second:  # one strftime a second, not one a request
-            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        if self.json:
-            head = {"ts": f"{self._stamp}.{int(now % 1 * 1000):03d}Z", "level": level, "logger": "switchyard.access"}
-            line = orjson.dumps({**head, "msg": "request", **fields, **self._worker}, default=str).decode()
-        else:
-            line = f"{self._stamp}Z {level} request " + " ".join(
-                [f"{k}={v}" if type(v) in _BARE else f"{k}={_word(v)}" for k, v in fields.items() if v is not None]
-            )
-            line += self._worker_text
-        self._pending.append(line)
+        # The line is made when it is written, with the others of its batch (`flush`): made together,
+        # lines cost less than each made among its request's other work.
+        self._pending.append((time.time(), level, fields))
         if len(self._pending) == 1:
             try:
                 asyncio.get_running_loop().call_later(FLUSH_AFTER, self.flush)
@@ -111,16 +101,32 @@ class AccessLog:
             self.flush()
 
     def flush(self) -> None:
-        """Write the lines made since the last write, in one write."""
+        """Make and write the lines logged since the last write, in one write."""
         if not self._pending:
             return
-        text = "\n".join(self._pending) + "\n"
-        self._pending.clear()
+        pending, self._pending = self._pending, []
+        make = self._json_line if self.json else self._text_line
+        text = "\n".join([make(now, level, fields) for now, level, fields in pending]) + "\n"
         try:
             self.stream.write(text)
             self.stream.flush()
         except (OSError, ValueError):  # a closed or full stderr must not fail requests
             pass
+
+    def _stamp_of(self, now: float) -> str:
+        second = int(now)
+        if second != self._second:  # one strftime a second, not one a line
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return self._stamp
+
+    def _json_line(self, now: float, level: str, fields: dict) -> str:
+        ts = f"{self._stamp_of(now)}.{int(now % 1 * 1000):03d}Z"
+        head = {"ts": ts, "level": level, "logger": "switchyard.access", "msg": "request"}
+        return orjson.dumps({**head, **fields, **self._worker}, default=str).decode()
+
+    def _text_line(self, now: float, level: str, fields: dict) -> str:
+        words = [f"{k}={v}" if type(v) in _BARE else f"{k}={_word(v)}" for k, v in fields.items() if v is not None]
+        return f"{self._stamp_of(now)}Z {level} request " + " ".join(words) + self._worker_text
 
 
 # How long a line may wait for others to go out with it, and how many may wait at most.
