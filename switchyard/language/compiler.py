@@ -184,6 +184,8 @@ def _comparator(node: dict) -> Closure:
             # `_equals(x, text)`: text is neither a number nor a bool, so no special case applies and it is
             # Python's `==`; `!=` is `not _equals`, as in COMPARATOR_FUNC.
             text = right_node["value"]
+            if left_node["type"] == "field":  # `role == 'system'`, the usual filter: one call per element
+                return _field_is_text(left_node["value"], text, op == "eq")
             if op == "eq":
                 return lambda value: left(value) == text
             return lambda value: not (left(value) == text)  # noqa: SIM201 (`not ==`, as the interpreter's `ne`)
@@ -200,6 +202,25 @@ def _comparator(node: dict) -> Closure:
         return None
 
     return order
+
+
+def _field_is_text(key: str, text: str, equal: bool) -> Closure:
+    # `visit_field` then `_equals` against text (Python's `==`, see above), in one closure.
+    if equal:
+
+        def eq(value: Any) -> bool:
+            if type(value) is dict:
+                return value.get(key) == text
+            return _get(value, key) == text
+
+        return eq
+
+    def ne(value: Any) -> bool:
+        if type(value) is dict:
+            return not (value.get(key) == text)  # noqa: SIM201 (`not ==`, as the interpreter's `ne`)
+        return not (_get(value, key) == text)  # noqa: SIM201
+
+    return ne
 
 
 def _not(node: dict) -> Closure:
@@ -223,7 +244,7 @@ def _and(node: dict) -> Closure:
     def both(value: Any) -> Any:
         # `visit_and_expression`: the left operand when it is false, else the right one (operands, not bools).
         matched = left(value)
-        if _is_false(matched):
+        if matched is not True and (matched is False or matched is None or _is_false(matched)):
             return matched
         return right(value)
 
@@ -236,7 +257,7 @@ def _or(node: dict) -> Closure:
     def either(value: Any) -> Any:
         # `visit_or_expression`: the left operand unless it is false, then the right one.
         matched = left(value)
-        if _is_false(matched):
+        if matched is not True and (matched is False or matched is None or _is_false(matched)):
             return right(value)
         return matched
 
