@@ -1,13 +1,15 @@
 """Cost of the rule engine against the budgets of the rule-engine issue: `.venv/bin/python bench/bench_engine.py`.
 
-Four figures, each printed next to its budget:
+Five figures, each printed next to its budget:
 
 - response steps (rename, drop, match-guarded set) applied to one streamed chat chunk, per chunk;
 - the ten request steps of a pack applied to the 40 KB Codex request, per request, with the cost of
   the deep copy a caller would make measured separately (the steps run on copies made beforehand);
 - loading and compiling a folder of 20 packs;
 - a simple dotted expression (`reasoning.effort`), which the engine compiles to dict lookups, against
-  the same expression evaluated by jmespath.
+  the same expression evaluated by jmespath;
+- a filter on the Codex request (`input[?role == 'developer']`), which the engine compiles to closures
+  (`switchyard.language.compiler`), against the same expression evaluated by jmespath's interpreter.
 
 Timing is plain `time.perf_counter`, best of a few rounds (the round least disturbed by the rest of the
 machine). Nothing is asserted: this is a report, the budgets are there to read it against.
@@ -38,6 +40,7 @@ CHUNKS = 20_000
 REQUESTS = 300
 FOLDER_LOADS = 5
 LOOKUPS = 200_000
+FILTERS = 50_000
 
 CODEX_REQUEST = Path(__file__).resolve().parents[1] / "tests/fixtures/codex-cli-0.169.0/turn1-request.json"
 
@@ -175,11 +178,35 @@ def bench_lookup() -> None:
     line("    switchyard.language.functions.search (reused interpreter)", c * 1e9, "ns", f"ratio {c / a:.0f}x")
 
 
+def bench_filter() -> None:
+    with open(CODEX_REQUEST, encoding="utf-8") as f:
+        body = json.load(f)
+    source = "input[?role == 'developer']"
+    compiled = compile_expression(source).evaluate
+    parsed = functions.compile(source)
+    assert compiled(body) == functions.search(parsed, body) and len(compiled(body)) == 2
+
+    def closures() -> None:
+        for _ in range(FILTERS):
+            compiled(body)
+
+    def interpreter() -> None:
+        for _ in range(FILTERS):
+            functions.search(parsed, body)
+
+    a = best_of(ROUNDS, closures) / FILTERS
+    b = best_of(ROUNDS, interpreter) / FILTERS
+    items = len(body["input"])
+    line(f"(e) compiled filter `{source}` ({items} items)", a * 1e9, "ns")
+    line("    the same filter in jmespath's interpreter (functions.search)", b * 1e9, "ns", f"ratio {b / a:.1f}x")
+
+
 def main() -> None:
     bench_response_chunk()
     bench_codex_request()
     bench_folder_load()
     bench_lookup()
+    bench_filter()
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ and returning the result. Most expressions in real packs are simple dotted paths
 `reasoning.effort`); those skip JMESPath entirely and become direct dict lookups, about 6x faster
 than evaluating them with jmespath's interpreter (20x faster than `compiled.search`; `bench/bench_engine.py`
 measures it), which is what keeps per-chunk response steps within microseconds.
-Everything else is parsed once by jmespath and evaluated with the extra functions of
-`switchyard.language.functions` (replace, split, lower, upper, concat).
+Everything else is parsed once by jmespath, with the extra functions of `switchyard.language.functions`
+(replace, split, lower, upper, concat), and its syntax tree compiled into closures by
+`switchyard.language.compiler`, with exactly the results of jmespath's interpreter and several times faster
+(filters such as `messages[?role == 'system']` were most of a pack's time on a large request).
 
 Truthiness follows JMESPath, not Python: `0` is true; null, false, "", [] and {} are false.
 """
@@ -20,7 +22,8 @@ from typing import Any
 from jmespath.exceptions import IncompleteExpressionError, JMESPathError
 
 from switchyard.errors import ExpressionError
-from switchyard.language.functions import OPTIONS, search
+from switchyard.language.compiler import compile_tree
+from switchyard.language.functions import OPTIONS
 from switchyard.language.functions import compile as jmespath_compile
 
 _TABLE = OPTIONS.custom_functions.FUNCTION_TABLE
@@ -91,11 +94,7 @@ def compile_expression(source: str) -> Expression:
     problem = _check_functions(parsed.parsed)
     if problem:
         raise ExpressionError(f"invalid JMESPath {source!r}: {problem}", 0)
-
-    def evaluate(node: Any) -> Any:
-        return search(parsed, node)
-
-    return Expression(source, evaluate, simple=False)
+    return Expression(source, compile_tree(parsed.parsed), simple=False)
 
 
 def _check_functions(node: Any) -> str | None:
