@@ -149,7 +149,10 @@ def _declared(body: dict) -> list[tuple[str | None, dict, str]]:
         for i, item in enumerate(items):
             if isinstance(item, dict) and item.get("type") in ("additional_tools", "tool_search_output"):
                 lists.append((item.get("tools"), f"input[{i}].tools"))
-    declared, seen = [], []
+    declared: list[tuple[str | None, dict, str]] = []
+    # Declarations met so far, by (namespace, name): an identical one can only be among those of its own
+    # name, so each is compared with a few dicts, not with every tool before it (Codex declares dozens).
+    seen: dict[tuple, list[dict]] = {}
     for tools, param in lists:
         for i, tool in enumerate(array(tools, param, optional=True)):
             tool = obj(tool, f"{param}[{i}]")
@@ -163,8 +166,10 @@ def _declared(body: dict) -> list[tuple[str | None, dict, str]]:
             else:
                 found = [(None, tool, f"{param}[{i}]")]
             for entry in found:
-                if (entry[0], entry[1]) not in seen:
-                    seen.append((entry[0], entry[1]))
+                name = entry[1].get("name")
+                same = seen.setdefault((entry[0], name if isinstance(name, str) else None), [])
+                if entry[1] not in same:
+                    same.append(entry[1])
                     declared.append(entry)
     return declared
 
