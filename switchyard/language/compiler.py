@@ -24,7 +24,7 @@ from collections.abc import Callable
 from numbers import Number
 from typing import Any
 
-from switchyard.language.functions import _INTERPRETER, OPTIONS
+from switchyard.language.functions import INTERPRETER, OPTIONS
 
 __all__ = ["compile_tree"]
 
@@ -44,7 +44,7 @@ def compile_tree(node: dict) -> Closure:
 
 
 def _interpreted(node: dict) -> Closure:
-    visit = _INTERPRETER.visit
+    visit = INTERPRETER.visit
     return lambda value: visit(node, value)
 
 

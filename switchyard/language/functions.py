@@ -101,7 +101,8 @@ def _number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
 
 
-_INTERPRETER = _Interpreter(OPTIONS)
+# The one interpreter: `search` below, and `compiler` for a node type it has no closure for.
+INTERPRETER = _Interpreter(OPTIONS)
 
 
 def compile(expression: str) -> ParsedResult:
@@ -115,4 +116,4 @@ def compile(expression: str) -> ParsedResult:
 
 def search(compiled: ParsedResult, data: Any) -> Any:
     """Evaluate a compiled expression on `data`, with this module's functions; jmespath's errors propagate."""
-    return _INTERPRETER.visit(compiled.parsed, data)
+    return INTERPRETER.visit(compiled.parsed, data)
