@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Mapping
 
 import orjson
@@ -63,9 +63,10 @@ class Traces:
     def __init__(self, capacity: int = DEFAULT_CAPACITY, bodies: bool = False):
         self.capacity = max(0, capacity)
         self.bodies = bodies and self.capacity > 0
-        self._served: OrderedDict[int, _Kept] = OrderedDict()
-        self._failed: OrderedDict[int, _Kept] = OrderedDict()
-        self._by_id: dict[str, _Kept] = {}
+        # Oldest first. Looked up by id by scanning (an admin call over at most `capacity` traces), so
+        # keeping one costs a request an append, not the upkeep of an index.
+        self._served: deque[_Kept] = deque()
+        self._failed: deque[_Kept] = deque()
         self._seq = 0
         self._replays = blame.Replays()
 
@@ -102,7 +103,7 @@ class Traces:
 
     def listing(self, failed: bool = False, limit: int | None = None) -> bytes:
         """`GET /-/requests`: the summaries, newest first."""
-        kept = list(self._failed.values()) if failed else [*self._served.values(), *self._failed.values()]
+        kept = list(self._failed) if failed else [*self._served, *self._failed]
         kept.sort(key=lambda k: k.seq, reverse=True)
         kept = kept[:limit] if limit is not None else kept
         summaries = [k.summary or _summary(k.record()) for k in kept]
@@ -110,7 +111,8 @@ class Traces:
         return orjson.dumps({**head, "requests": summaries})
 
     def get(self, request_id: str) -> bytes | None:
-        kept = self._by_id.get(request_id)
+        # A request id sent twice: the newest answers.
+        kept = max((k for k in (*self._served, *self._failed) if k.id == request_id), key=_seq, default=None)
         if kept is None:
             return None
         full = kept.record()
@@ -120,12 +122,9 @@ class Traces:
         return len(self._served) + len(self._failed)
 
     def _keep(self, kept: _Kept) -> None:
-        (self._failed if kept.failed else self._served)[kept.seq] = kept
-        self._by_id[kept.id] = kept  # a request id sent twice: the newest answers
-        while len(self) > self.capacity:
-            gone = (self._served or self._failed).popitem(last=False)[1]
-            if self._by_id.get(gone.id) is gone:
-                del self._by_id[gone.id]
+        (self._failed if kept.failed else self._served).append(kept)
+        while len(self._served) + len(self._failed) > self.capacity:
+            (self._served or self._failed).popleft()  # the oldest served one; a failed one only when none is
 
     def _explain(self, trace: Trace, ex, record: dict) -> None:
         """The changes, the fields sent and the story of the refused field: the request path run again."""
@@ -199,6 +198,10 @@ class _Later:
         secrets = self.trace.secrets()
         record["id"], record["model"] = _clean(record["id"], secrets), _clean(record["model"], secrets)
         return record
+
+
+def _seq(kept: _Kept) -> int:
+    return kept.seq
 
 
 def _scrub(data: bytes, secrets: list[str]) -> bytes:
