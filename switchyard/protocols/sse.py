@@ -33,7 +33,7 @@ import orjson
 
 from switchyard.errors import SSEError
 
-__all__ = ["DEFAULT_MAX_BUFFER", "DONE", "Event", "SSEDecoder", "SSEError", "encode", "encode_json"]
+__all__ = ["DEFAULT_MAX_BUFFER", "DONE", "Event", "SSEDecoder", "SSEError", "encode", "encode_json", "encode_typed"]
 
 DONE = b"data: [DONE]\n\n"
 DEFAULT_MAX_BUFFER = 16 * 1024 * 1024
@@ -271,6 +271,20 @@ def encode(data: bytes | str, event: str | None = None) -> bytes:
     if event is None:
         return b"data: " + data + b"\n\n"
     return b"event: " + _check_event_name(event) + b"\ndata: " + data + b"\n\n"
+
+
+def encode_typed(obj: Any) -> bytes:
+    """One event named by its own `type` field, as Responses and Anthropic Messages streams name theirs.
+
+    `encode_json(obj, obj["type"])` in one call: it frames every event of those streams.
+    """
+    if type(obj) is not dict:
+        return encode_json(obj)
+    name = obj.get("type")
+    head = _HEADS.get(name) if type(name) is str else None
+    if head is None:
+        return encode_json(obj, name)
+    return head + orjson.dumps(obj) + b"\n\n"
 
 
 def encode_json(obj: Any, event: str | None = None) -> bytes:

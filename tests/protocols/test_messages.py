@@ -22,7 +22,7 @@ from switchyard.errors import RequestError, UpstreamError, UpstreamFailed
 from switchyard.language.loader import load_text
 from switchyard.language.pack import compile_pack
 from switchyard.pipeline import Pipeline
-from switchyard.protocols.messages import PROTOCOL, frame
+from switchyard.protocols.messages import PROTOCOL
 from switchyard.protocols.messages.aggregate import final_message
 from switchyard.protocols.messages.errors import (
     STATUS_OF_TYPE,
@@ -39,6 +39,7 @@ from switchyard.protocols.sse import Event, SSEDecoder
 
 GOLDEN = golden_files.GOLDEN / "protocols" / "messages" / "aggregate"
 CASES = sorted(path.name.removesuffix(".in.jsonl") for path in GOLDEN.glob("*.in.jsonl"))
+frame = PROTOCOL.frame  # `event: NAME` + `data: JSON`, the name the event's own `type`
 
 
 # --- errors ------------------------------------------------------------------------------------------

@@ -45,11 +45,6 @@ def count_tokens(body: dict) -> dict:
     return {"input_tokens": max(1, -(-len(orjson.dumps(counted)) // 4))}
 
 
-def frame(event) -> bytes:
-    """`event: NAME` + `data: JSON`: the name is the event's own `type`, as Anthropic writes it."""
-    return sse.encode_json(event, event.get("type") if type(event) is dict else None)
-
-
 def terminal(event) -> bool:
     return type(event) is dict and event.get("type") in TERMINAL_EVENTS
 
@@ -108,7 +103,7 @@ PROTOCOL = Protocol(
     upstream_path="/messages",
     passthrough=lambda client_body: MessagesPassthrough(),
     aggregate=final_message,
-    frame=frame,
+    frame=sse.encode_typed,  # `event: NAME` + `data: JSON`, the name the event's own `type`
     terminal=terminal,
     failure=failure,
     render_error=render_error,

@@ -24,10 +24,6 @@ def _client_status(status: int, code: str | None = None) -> int:
     return 400 if 400 < status < 500 and status not in _CLIENT_KEEPS else status
 
 
-def _frame(event) -> bytes:
-    return sse.encode_json(event, event.get("type") if type(event) is dict else None)
-
-
 def _terminal(event) -> bool:
     return type(event) is dict and event.get("type") in TERMINAL_EVENTS
 
@@ -76,7 +72,7 @@ PROTOCOL = Protocol(
     upstream_path="/responses",
     passthrough=lambda client_body: ResponsesPassthrough(),
     aggregate=final_response,
-    frame=_frame,
+    frame=sse.encode_typed,
     terminal=_terminal,
     failure=_failure,
     render_error=openai.render_error,
