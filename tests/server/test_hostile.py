@@ -30,6 +30,8 @@ SLOW_PACK = """
       - compute: {{hits: "length(messages[?contains(content, 'needle')])"}}
       - compute: {{order: "length(sort_by(messages, &content))"}}
       - compute: {{more: "length(messages[?contains(content, 'other')])"}}
+      - compute: {{by_role: "length(sort_by(messages, &role))"}}
+      - compute: {{again: "length(sort_by(reverse(messages), &content))"}}
 """
 
 
