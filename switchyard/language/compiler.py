@@ -317,14 +317,19 @@ def _projection(node: dict) -> Closure:
             return None
         if identity:
             return [item for item in items if item is not None]
-        collected = []
-        for item in items:
-            current = right(item)
-            if current is not None:
-                collected.append(current)
-        return collected
+        return _collect(right, items)
 
     return project
+
+
+def _collect(right: Closure, items) -> list:
+    """The right side on each item, nulls left out: the inner loop of the list and value projections."""
+    collected = []
+    for item in items:
+        current = right(item)
+        if current is not None:
+            collected.append(current)
+    return collected
 
 
 def _value_projection(node: dict) -> Closure:
@@ -338,12 +343,7 @@ def _value_projection(node: dict) -> Closure:
             items = items.values()
         except AttributeError:
             return None
-        collected = []
-        for item in items:
-            current = right(item)
-            if current is not None:
-                collected.append(current)
-        return collected
+        return _collect(right, items)
 
     return project
 
