@@ -44,7 +44,7 @@ from switchyard.errors import PackError
 from switchyard.server import worker as worker_process
 from switchyard.server import workermetrics
 from switchyard.server.app import refused_bind, report_pack_error
-from switchyard.server.logs import setup_logging
+from switchyard.server.logs import access_log, setup_logging
 from switchyard.server.reloader import fingerprint
 from switchyard.server.snapshot import Decider, answer
 
@@ -173,6 +173,7 @@ class Supervisor:
             except BaseException:
                 log.exception("worker %d (pid %d) failed", slot + 1, os.getpid())
             finally:
+                access_log.flush()  # os._exit runs no atexit hook: the last lines of the drain go out here
                 logging.shutdown()
                 os._exit(code)
         self.workers[pid] = Worker(slot)
