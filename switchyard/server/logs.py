@@ -65,7 +65,7 @@ class AccessLog:
         self.stream = sys.stderr
         self.threshold = logging.INFO
         self._second, self._stamp = -1, ""
-        self._pending: list[str] = []
+        self._pending: list[tuple[float, str, dict]] = []  # (time, level, fields) of the lines not yet written
         self._worker: dict = {}  # `{"worker": pid}` in a worker of `serve --workers N` (N > 1), else empty
         self._worker_text = ""
 

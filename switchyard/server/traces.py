@@ -13,14 +13,16 @@ endpoints; one request's trace, and the hooks that fill it in, are `server/trace
 Design choices:
 
 - Off costs nothing: `Traces.start` returns None and every hook in the proxy is `if ex.trace is not None`.
-- On, a served request costs a small record: no copy of the body, no diff. The changes are worked
+- On, a served request costs a reference: its record is made (and scrubbed) only when someone asks
+  for it, from what the request left behind less its bodies; no copy, no diff. The changes are worked
   out for failed requests only, and after the fact, by running the request path again, observed
   (`switchyard.server.blame`: recording it live would cost every request 12 to 15 times its
   request path), within a budget of 5% of one core.
 - No values from bodies unless `--trace-bodies`: paths and field names only (prompts are user data).
 - No secrets, ever: the client's credentials (any header named like authorization, cookie, api-key,
   *token*, *secret*, *key*), the packs' keys and anything shaped like a key are replaced by `[key]`
-  in the whole serialized trace before it is kept, and header values are kept only with
+  in the whole serialized trace before it is kept (a served one's two client-chosen strings, when it
+  is made), and header values are kept only with
   `--trace-bodies`, sensitive ones never.
 - Bounded: N traces; when full, the oldest served request's trace goes first, a failed one only
   when every trace kept is of a failed request. Bodies and events are cut at 64 KiB each.
