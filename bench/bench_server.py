@@ -105,6 +105,14 @@ def uvicorn(module: str, port: int, env: dict | None = None) -> subprocess.Popen
     return start([*cmd, "--log-level", "warning", "--no-access-log"], env)
 
 
+def stop(procs: list[subprocess.Popen]) -> None:
+    """Stop every process started, all at once, then wait for each."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(10)
+
+
 async def wait_up(url: str) -> None:
     async with aiohttp.ClientSession() as s:
         for _ in range(200):
@@ -309,10 +317,7 @@ async def main() -> None:
         line(f"growth across a further {rounds:,}", f"{growth:+.1f} MB", f"~0 (< {5 * processes} MB)",
              growth < 5 * processes)  # fmt: skip
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(10)
+        stop(procs)
 
 
 if __name__ == "__main__":

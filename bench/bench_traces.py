@@ -41,10 +41,10 @@ from switchyard.server.exchange import Exchange
 from switchyard.server.traces import Traces
 
 try:
-    from bench.bench_server import BODY, PACK, free_port, line, rss_mb, start, throughput, uvicorn, wait_up
+    from bench.bench_server import BODY, PACK, free_port, line, rss_mb, start, stop, throughput, uvicorn, wait_up
     from bench.kit import best_of, compile_text
 except ImportError:  # run as a script: bench/ itself is on sys.path
-    from bench_server import BODY, PACK, free_port, line, rss_mb, start, throughput, uvicorn, wait_up  # type: ignore
+    from bench_server import BODY, PACK, free_port, line, rss_mb, start, stop, throughput, uvicorn, wait_up  # type: ignore
     from kit import best_of, compile_text  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,10 +189,7 @@ async def main() -> None:
         growth = max(b - a for a, b in rss.values())
         line(f"largest growth across a further {count:,}", f"{growth:+.1f} MB", "< 5 MB", growth < 5)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(10)
+        stop(procs)
 
 
 if __name__ == "__main__":

@@ -109,12 +109,18 @@ def _chat_stream(frames: list[tuple[str | None, str]]) -> Outcome:
 _RESPONSES_TERMINAL = {"response.completed", "response.failed", "response.incomplete", "error"}
 
 
-def _responses_stream(frames: list[tuple[str | None, str]]) -> Outcome:
+def _named_events(frames: list[tuple[str | None, str]]) -> list[dict]:
+    """The events of a stream whose SSE event name must be each event's own `type` (Responses, Messages)."""
     events = []
     for name, data in frames:
         event = orjson.loads(data)
         assert event["type"] == name, (name, event.get("type"))
         events.append(event)
+    return events
+
+
+def _responses_stream(frames: list[tuple[str | None, str]]) -> Outcome:
+    events = _named_events(frames)
     terminal = [i for i, e in enumerate(events) if e["type"] in _RESPONSES_TERMINAL]
     assert terminal == [len(events) - 1], [e["type"] for e in events]
     text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
@@ -127,11 +133,7 @@ def _responses_stream(frames: list[tuple[str | None, str]]) -> Outcome:
 
 
 def _messages_stream(frames: list[tuple[str | None, str]]) -> Outcome:
-    events = []
-    for name, data in frames:
-        event = orjson.loads(data)
-        assert event["type"] == name, (name, event.get("type"))
-        events.append(event)
+    events = _named_events(frames)
     if [e["type"] for e in events] == ["error"]:  # failed before it started: Anthropic's SDKs raise it as well
         return Outcome(200, False, message=error_message("messages", events[0]))
     assert events[0]["type"] == "message_start", events[0]

@@ -39,17 +39,19 @@ def scope(path: str = "/v1/chat/completions", method: str = "POST", spec: str = 
     }
 
 
-def request_once(body: bytes):
-    """An ASGI `receive` giving the body, then waiting as a server does while the client stays."""
+def request_once(body: bytes, leave: asyncio.Event | None = None):
+    """An ASGI `receive` giving the body, then waiting as a server does while the client stays: for ever,
+    or until `leave` is set, when the client's `http.disconnect` comes."""
     given = False
+    gone = leave or asyncio.Event()
 
     async def receive() -> dict:
         nonlocal given
         if not given:
             given = True
             return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()
-        return {"type": "http.disconnect"}  # pragma: no cover - never reached
+        await gone.wait()
+        return {"type": "http.disconnect"}
 
     return receive
 
@@ -123,16 +125,7 @@ async def test_a_stream_whose_client_disconnects_mid_way_stops_reading_and_is_cl
     fake.reply_stream(text_chunks("first", "held back"), hold=(2, release))
     first_event = asyncio.Event()
     leave = asyncio.Event()
-    given = False
-
-    async def receive() -> dict:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": BODY, "more_body": False}
-        await leave.wait()
-        return {"type": "http.disconnect"}
-
+    receive = request_once(BODY, leave)
     sent: list[dict] = []
 
     async def send(message: dict) -> None:
