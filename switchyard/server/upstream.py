@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiohttp
-import yarl
 
 from switchyard import protocols
 from switchyard.errors import UpstreamError
@@ -186,20 +185,10 @@ class Upstreams:
         timeout = _timeout(upstream.connect_timeout, upstream.read_timeout)
         try:
             return await self.session.post(
-                _url(upstream), data=body, headers=headers, timeout=timeout, proxy=self.proxy
+                endpoint(upstream), data=body, headers=headers, timeout=timeout, proxy=self.proxy
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise failure(exc, "request") from None
-
-
-def _url(upstream: Upstream) -> yarl.URL:
-    return _parsed(endpoint(upstream))
-
-
-@functools.lru_cache(maxsize=256)
-def _parsed(url: str) -> yarl.URL:
-    # Parsed once per endpoint: aiohttp would otherwise parse the same string on every call.
-    return yarl.URL(url)
 
 
 @functools.lru_cache(maxsize=64)
