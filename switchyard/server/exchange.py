@@ -132,6 +132,9 @@ class Finish:
                 "duration_ms": round(elapsed * 1000, 2),
                 "upstream_ms": None if ex.upstream_ms is None else round(ex.upstream_ms, 2),
                 "first_byte_ms": None if ex.first_byte_ms is None else round(ex.first_byte_ms, 2),
+                "first_token_ms": None
+                if ex.first_content is None
+                else round((ex.first_content - ex.started) * 1000, 2),
                 "bytes_in": ex.bytes_in,
                 "bytes_out": ex.bytes_out,
                 "source": source,

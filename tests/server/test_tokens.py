@@ -79,6 +79,7 @@ async def test_every_bridge_logs_and_counts_the_tokens_its_client_received(rig):
                 [line] = await wait_for(lambda request_id=request_id: log_lines(proxy, request_id))
                 assert (line["tokens_in"], line["tokens_out"]) == (tokens_in, tokens_out), request_id
                 assert "tokens" not in line
+                assert (line.get("first_token_ms") is not None) == stream
                 counted[model] = counted.get(model, 0) + 1
     after = await get_metrics(http, proxy)
     for upstream, (model, (tokens_in, tokens_out)) in UPSTREAMS.items():
