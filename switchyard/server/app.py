@@ -40,6 +40,7 @@ from starlette.routing import Route
 from switchyard import protocols
 from switchyard.errors import PackError, RequestError
 from switchyard.protocols.openai import error_body
+from switchyard.server import otel
 from switchyard.server.access import ClientGate, admin_denied, open_bind_refusal, read_tokens
 from switchyard.server.asgi import Incoming
 from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT, guarded
@@ -82,14 +83,27 @@ def create_app(
     lifecycle = lifecycle or Lifecycle()
     traces = Traces(trace, trace_bodies)
     gate = ClientGate(client_tokens)
+    telemetry = otel.from_environment(trace_bodies)  # None unless OTEL_* asks for it
     proxy = Proxy(
-        rules, upstreams, metrics, max_body, gate, lifecycle, max_concurrency, keepalive, traces, body_timeout
+        rules,
+        upstreams,
+        metrics,
+        max_body,
+        gate,
+        lifecycle,
+        max_concurrency,
+        keepalive,
+        traces,
+        body_timeout,
+        telemetry=telemetry,
     )
     tasks: set[asyncio.Task] = set()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await upstreams.start()
+        if telemetry is not None:
+            telemetry.open()
         loop = asyncio.get_running_loop()
 
         # uvicorn handles SIGINT/SIGTERM only; SIGHUP's default action would kill the process.
@@ -110,6 +124,8 @@ def create_app(
             for task in list(tasks):
                 task.cancel()
             await upstreams.close()
+            if telemetry is not None:
+                await asyncio.to_thread(telemetry.close)  # what is left is sent, off the loop
 
     async def models(request: Request) -> Response:
         started = int(rules.current.loaded_at)

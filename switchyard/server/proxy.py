@@ -64,6 +64,7 @@ class Proxy:
         keepalive: float = 10.0,
         traces: Traces | None = None,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        telemetry=None,
     ):
         self.rules = rules
         self.upstreams = upstreams
@@ -75,6 +76,7 @@ class Proxy:
         self.max_concurrency = max_concurrency  # `--max-concurrency`: beyond it, 503 at once (None: unlimited)
         self.in_flight = 0  # requests and streams not finished yet
         self.traces = traces if traces is not None else Traces(0)  # (an empty store is falsy)
+        self.telemetry = telemetry  # OpenTelemetry (`server/otel`), None unless OTEL_* asks for it
         self.finish = Finish(metrics, self.traces)
         self.relay = Relay(metrics, self.lifecycle, keepalive, self.finish, self._released)
         # A label child looked up in a dict: `labels()` validates and takes a lock on every call.
@@ -95,6 +97,8 @@ class Proxy:
     async def handle(self, request: Incoming, client: str) -> Response:
         ex = Exchange(_request_id(request), client)
         ex.trace = self.traces.start(request.headers)
+        if self.telemetry is not None:
+            ex.otel = self.telemetry.start(request.headers, client)
         if self.saturated:
             # Refused at once rather than queued without bound; the client's SDK retries after the pause.
             ex.source = "proxy"
@@ -168,10 +172,14 @@ class Proxy:
                 more = n + 1 < tries or i + 1 < len(targets)
                 if ex.trace is not None:
                     ex.trace.call(target.pack, target.model, prepared[3])
+                if ex.otel is not None:
+                    ex.otel.call(target.pack, target.model)
                 outcome = await self._attempt(request, ex, prepared, more)
                 if not isinstance(outcome, Retry):
                     return outcome
                 calls.add(target.pack.name, outcome.reason)
+                if ex.otel is not None:
+                    ex.otel.retried(outcome.reason)
                 self.metrics.retries.labels(target.pack.name, outcome.reason).inc()
                 last = outcome
         # Every target failed in a way another call might have fixed: the last failure is the answer.
@@ -191,6 +199,8 @@ class Proxy:
         pack = ex.pack = pipeline.pack
         # A gateway token is the gateway's: never sent on to a provider.
         headers = upstream_headers(request.headers, pack.upstream, ex.request_id, upstream_stream, not self.gate)
+        if ex.otel is not None:
+            ex.otel.inject(headers)  # the upstream call's parent is its client span
         sent = time.perf_counter()
         try:
             resp = await self.upstreams.post(pack.upstream, headers, outgoing)
@@ -202,6 +212,8 @@ class Proxy:
         ex.upstream_ms = (time.perf_counter() - sent) * 1000
         if ex.trace is not None:
             ex.trace.answered(resp.status, headers)
+        if ex.otel is not None:
+            ex.otel.answered(resp.status)
         self._latency(pack.name).observe(ex.upstream_ms / 1000)
         passed = back_headers(resp.raw_headers, ex.request_id, pack.name)
         ex.sent_fields = _fields(outgoing) if 400 <= resp.status < 500 else None
@@ -364,7 +376,8 @@ def _answer(pipeline: Pipeline, data: bytes, client_body: dict, ex: Exchange) ->
     except orjson.JSONDecodeError:
         raise UpstreamError("upstream sent a body that is not JSON", code="upstream_bad_body", status=502) from None
     answer = pipeline.body(body, client_body)
-    ex.usage = pipeline.client.usage(answer)
+    ex.answer = pipeline.client.meter().body(answer)
+    ex.usage = ex.answer.usage
     return _dumps(answer, "upstream body")
 
 
