@@ -20,6 +20,7 @@ client's body only with `--trace-bodies`.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from urllib.parse import urlsplit
@@ -158,21 +159,15 @@ class RequestSpans:
             telemetry.exporter.add(self)
 
     def _measure(self, ex, metrics: GenAIMetrics) -> None:
-        pack = ex.pack
-        model = ex.model if ex.model in pack.models else OTHER_MODEL
-        base = (
-            ("gen_ai.operation.name", "chat"),
-            ("gen_ai.provider.name", pack.name),
-            ("gen_ai.request.model", model),
-            ("server.address", _address(pack.upstream)[0]),
-        )
+        base = _metric_base(ex.pack, ex.model if ex.model in ex.pack.models else OTHER_MODEL)
         failed = ex.status >= 400 or ex.source is not None
-        error = (("error.type", _error_type(ex)),) if failed else ()
-        metrics.duration.record((self.wall_end - self.start) / 1e9, base + error)
+        metrics.duration.record(
+            (self.wall_end - self.start) / 1e9, (*base, ("error.type", _error_type(ex))) if failed else base
+        )
         usage = ex.usage
         if usage is not None:
-            metrics.tokens.record(usage.input, (*base, ("gen_ai.token.type", "input")))
-            metrics.tokens.record(usage.output, (*base, ("gen_ai.token.type", "output")))
+            metrics.tokens.record(usage.input, (*base, _INPUT))
+            metrics.tokens.record(usage.output, (*base, _OUTPUT))
         if ex.first_content is not None:
             metrics.first_chunk.record(ex.first_content - ex.started, base)
 
@@ -210,39 +205,30 @@ class RequestSpans:
 
     def _server_attributes(self, ex) -> tuple[bytes, bytes]:
         a = wire.attribute
-        route = protocols.get(self.client).route
+        pack = ex.pack
         parts = [
-            a(9, "http.request.method", "POST"),
-            a(9, "http.route", route),
-            a(9, "url.path", route),
-            a(9, "gen_ai.operation.name", "chat"),
-            a(9, "switchyard.client_protocol", self.client),
+            _server_constant(self.client, pack.name if pack else None, pack.upstream.protocol if pack else None),
+            a(9, "http.response.status_code", ex.status),
+            wire.varying(9, "switchyard.request_id", ex.request_id),
         ]
-        if ex.pack is not None:
-            parts.append(a(9, "switchyard.pack", ex.pack.name))
-            parts.append(a(9, "switchyard.bridge", _bridge(self.client, ex.pack.upstream.protocol)))
-        varying = {
-            "http.response.status_code": ex.status,
-            "switchyard.request_id": ex.request_id,
-            "gen_ai.request.model": ex.model[:200] if type(ex.model) is str else None,
-            "error.type": _error_type(ex) if ex.status >= 400 or ex.source is not None else None,
-            "switchyard.first_token_ms": None
-            if ex.first_content is None
-            else round((ex.first_content - ex.started) * 1000, 3),
-        }
+        if type(ex.model) is str:
+            parts.append(a(9, "gen_ai.request.model", ex.model[:200]))
+        if ex.status >= 400 or ex.source is not None:
+            parts.append(a(9, "error.type", _error_type(ex)))
+        if ex.first_content is not None:
+            parts.append(wire.varying(9, "switchyard.first_token_ms", round((ex.first_content - ex.started) * 1000, 3)))
         if self.raw is not None:
-            varying["switchyard.request.body"] = self.raw[:BODY].decode("utf-8", "replace")
-        server = b"".join(parts) + wire.attributes(9, varying)
-        return server, _usage_attributes(ex.usage)
+            parts.append(wire.varying(9, "switchyard.request.body", self.raw[:BODY].decode("utf-8", "replace")))
+        return b"".join(parts), _usage_attributes(ex.usage)
 
     def _answer_attributes(self, ex) -> bytes:
         answer = ex.answer
         if answer is None:
             return b""
-        found = {"gen_ai.response.model": answer.model}
+        out = b"" if answer.model is None else wire.attribute(9, "gen_ai.response.model", answer.model)
         if answer.finish:
-            found["gen_ai.response.finish_reasons"] = list(answer.finish)
-        return wire.attributes(9, found)
+            out += wire.attribute(9, "gen_ai.response.finish_reasons", tuple(answer.finish))
+        return out
 
     def _events(self) -> bytes:
         """What the bridge and each request step changed, for a failed request (`switchyard trace`'s changes)."""
@@ -279,28 +265,84 @@ class Call:
 
     def attributes(self, ex, index: int) -> bytes:
         a = wire.attribute
-        upstream = self.pack.upstream
-        host, port = _address(upstream)
         parts = [
-            a(9, "gen_ai.operation.name", "chat"),
-            a(9, "gen_ai.provider.name", self.pack.name),
-            a(9, "switchyard.pack", self.pack.name),
-            a(9, "switchyard.upstream_protocol", upstream.protocol),
-            a(9, "http.request.method", "POST"),
-            a(9, "server.address", host),
+            _call_constant(self.pack),
+            a(9, "gen_ai.request.model", self.model_name(ex)),
+            a(9, "switchyard.attempt", index + 1),
         ]
-        if port is not None:
-            parts.append(a(9, "server.port", port))
-        varying = {
-            "gen_ai.request.model": self.model_name(ex),
-            "http.response.status_code": self.status,
-            "switchyard.attempt": index + 1,
-            "error.type": self.error,
-        }
-        return b"".join(parts) + wire.attributes(9, varying)
+        if self.status is not None:
+            parts.append(a(9, "http.response.status_code", self.status))
+        if self.error is not None:
+            parts.append(a(9, "error.type", self.error))
+        return b"".join(parts)
 
 
 # -- helpers
+
+
+_INPUT, _OUTPUT = ("gen_ai.token.type", "input"), ("gen_ai.token.type", "output")
+_BASES: dict[tuple, tuple] = {}
+
+
+def _metric_base(pack, model: str) -> tuple:
+    """The attributes every GenAI metric point of this pack and model carries (made once per pair)."""
+    key = (pack.name, pack.upstream.url, pack.upstream.protocol, model)
+    base = _BASES.get(key)
+    if base is None:
+        if len(_BASES) > 4096:  # packs reloaded many times over: start again rather than grow
+            _BASES.clear()
+        base = _BASES[key] = (
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.provider.name", pack.name),
+            ("gen_ai.request.model", model),
+            ("server.address", _address(pack.upstream)[0]),
+        )
+    return base
+
+
+@functools.lru_cache(maxsize=256)
+def _server_constant(client: str, pack: str | None, upstream: str | None) -> bytes:
+    """The server span's attributes that depend only on the route and the pack."""
+    a = wire.attribute
+    route = protocols.get(client).route
+    parts = [
+        a(9, "http.request.method", "POST"),
+        a(9, "http.route", route),
+        a(9, "url.path", route),
+        a(9, "gen_ai.operation.name", "chat"),
+        a(9, "switchyard.client_protocol", client),
+    ]
+    if pack is not None:
+        parts.append(a(9, "switchyard.pack", pack))
+        parts.append(a(9, "switchyard.bridge", _bridge(client, upstream)))
+    return b"".join(parts)
+
+
+_CALLS: dict[tuple, bytes] = {}
+
+
+def _call_constant(pack) -> bytes:
+    """A client span's attributes that depend only on its pack."""
+    upstream = pack.upstream
+    key = (pack.name, upstream.url, upstream.protocol)
+    found = _CALLS.get(key)
+    if found is None:
+        if len(_CALLS) > 1024:
+            _CALLS.clear()
+        a = wire.attribute
+        host, port = _address(upstream)
+        found = _CALLS[key] = b"".join(
+            [
+                a(9, "gen_ai.operation.name", "chat"),
+                a(9, "gen_ai.provider.name", pack.name),
+                a(9, "switchyard.pack", pack.name),
+                a(9, "switchyard.upstream_protocol", upstream.protocol),
+                a(9, "http.request.method", "POST"),
+                a(9, "server.address", host),
+                a(9, "server.port", port) if port is not None else b"",
+            ]
+        )
+    return found
 
 
 def _usage_attributes(usage) -> bytes:

@@ -92,13 +92,34 @@ def key_value(key: str, value) -> bytes:
 @functools.lru_cache(maxsize=4096)
 def attribute(number: int, key: str, value) -> bytes:
     """A KeyValue as field `number` of its message (Span 9, Event 3, Resource 1, data point 9), kept:
-    most attributes of a span repeat from request to request. Only bounded values come here."""
+    most attributes of a span repeat from request to request (a pack, a route, a status, a model)."""
     return nested(number, key_value(key, value))
+
+
+@functools.cache
+def _key(key: str) -> bytes:
+    return text(1, key)
+
+
+def varying(number: int, key: str, value) -> bytes:
+    """A KeyValue whose value changes every time (an id, a count, a time): the short forms spelled out."""
+    kind = type(value)
+    if kind is int and value >= 0:
+        inner = b"\x18" + varint(value)  # AnyValue.int_value
+    elif kind is str:
+        data = value.encode("utf-8", "replace")
+        inner = (b"\x0a" + _SMALL[len(data)] + data) if len(data) < 128 else nested(1, data)
+    elif kind is float:
+        inner = b"\x21" + struct.pack("<d", value)  # AnyValue.double_value
+    else:
+        return nested(number, key_value(key, value))
+    kv = _key(key) + b"\x12" + _SMALL[len(inner)] + inner if len(inner) < 128 else _key(key) + nested(2, inner)
+    return (tag(number, _LEN) + _SMALL[len(kv)] + kv) if len(kv) < 128 else nested(number, kv)
 
 
 def attributes(number: int, items: dict) -> bytes:
     """Attributes whose values vary (token counts, a client's model): encoded each time."""
-    return b"".join([nested(number, key_value(k, v)) for k, v in items.items() if v is not None])
+    return b"".join([varying(number, k, v) for k, v in items.items() if v is not None])
 
 
 # -- trace.proto
@@ -119,17 +140,27 @@ def span(
     remote_parent: bool = False,
 ) -> bytes:
     """One `Span` (its bytes, without the field tag of the message holding it). `error` sets status ERROR."""
-    parts = [nested(1, trace_id), nested(2, span_id)]
+    parts = [b"\x0a\x10", trace_id, b"\x12\x08", span_id]  # trace_id (16 bytes), span_id (8)
     if trace_state:
         parts.append(text(3, trace_state))
     if parent_id is not None:
-        parts.append(nested(4, parent_id))
-    parts += [text(5, name), uint(6, kind), fixed64(7, start), fixed64(8, end), attrs, events]
+        parts += (b"\x22\x08", parent_id)
+    parts += (_name(name), _KINDS[kind], b"\x39", _Q(start), b"\x41", _Q(end), attrs, events)
     if error is not None:
         parts.append(nested(15, text(2, error[:300]) + uint(3, STATUS_ERROR)))
     # flags: sampled (0x01), whether the parent is remote is known (0x100), and it is (0x200)
-    parts.append(fixed32(16, 0x101 | (0x200 if remote_parent else 0)))
+    parts.append(_REMOTE if remote_parent else _LOCAL)
     return b"".join(parts)
+
+
+_Q = struct.Struct("<Q").pack
+_KINDS = {SERVER: uint(6, SERVER), CLIENT: uint(6, CLIENT)}
+_LOCAL, _REMOTE = fixed32(16, 0x101), fixed32(16, 0x301)
+
+
+@functools.lru_cache(maxsize=1024)
+def _name(name: str) -> bytes:
+    return text(5, name)
 
 
 def event(time_ns: int, name: str, attrs: bytes) -> bytes:
