@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from collections import deque
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 log = logging.getLogger("switchyard")
 
@@ -107,5 +108,6 @@ class Exporter:
             if now - self._last_warning > 60:
                 self._last_warning = now
                 reason = getattr(exc, "reason", None) or exc
+                where = urlsplit(url).hostname  # never the URL's user info or query
                 log.warning("telemetry: export to %s failed (%s); dropped, and so are later failures' for a minute",
-                            url.split("?")[0], reason)  # fmt: skip
+                            where, reason)  # fmt: skip

@@ -21,6 +21,7 @@ client's body only with `--trace-bodies`.
 from __future__ import annotations
 
 import functools
+import logging
 import random
 import time
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ from switchyard.server.otel.export import Exporter
 from switchyard.server.otel.metrics import GenAIMetrics
 from switchyard.server.upstream import endpoint
 
+log = logging.getLogger("switchyard")
 SCOPE = "switchyard"
 BODY = 16 * 1024  # of the client's body, as an attribute, with --trace-bodies
 _random = random.Random()  # ids need to be unique, not secret: the fast generator, seeded from the OS
@@ -77,7 +79,10 @@ class Telemetry:
     def _encode_spans(self, batch: list) -> bytes:
         spans: list[bytes] = []
         for request in batch:
-            spans.extend(request.encode())
+            try:
+                spans.extend(request.encode())
+            except Exception:  # a bug must cost that request's spans, not the batch's
+                log.exception("telemetry: the spans of request %s were not encoded", request.ex.request_id)
         return wire.traces_request(self._resource, self._scope, spans, SCHEMA_URL)
 
     def _encode_metrics(self) -> bytes | None:
@@ -152,7 +157,10 @@ class RequestSpans:
         if self.calls and not self.calls[-1].end:
             self.calls[-1].end = self.wall_end
         if telemetry.metrics is not None and ex.pack is not None:
-            self._measure(ex, telemetry.metrics)
+            try:
+                self._measure(ex, telemetry.metrics)
+            except Exception:  # a bug here must cost a metric point, never the request
+                log.exception("telemetry: request %s not measured", ex.request_id)
         if self.sampled:
             self.ex, self.record = ex, record
             self.raw = raw if telemetry.bodies else None
