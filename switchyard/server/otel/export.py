@@ -1,15 +1,15 @@
 """The export thread: finished requests' spans in batches, metrics on an interval, to the OTLP/HTTP endpoints.
 
-The event loop only appends a finished request's encoded spans to a deque (`Exporter.add`, bounded
-by `OTEL_BSP_MAX_QUEUE_SIZE`: when the collector is slow, requests are dropped from telemetry, never
-delayed). This thread wakes every `OTEL_BSP_SCHEDULE_DELAY` (or when a batch is full), joins a
-batch into one export request and POSTs it; every `OTEL_METRIC_EXPORT_INTERVAL` it POSTs the metrics. A failed
+The event loop only appends a finished request to a deque (`Exporter.add`, bounded by
+`OTEL_BSP_MAX_QUEUE_SIZE`: when the collector is slow, requests are dropped from telemetry, never
+delayed). This thread wakes every `OTEL_BSP_SCHEDULE_DELAY` (or when a batch is full), encodes the
+spans (`wire.py`) and POSTs them; every `OTEL_METRIC_EXPORT_INTERVAL` it POSTs the metrics. A failed
 export is dropped and logged (at most one line a minute): telemetry never retries at the expense of
 the requests it describes. `close` sends what is left, once, within the export timeout.
 
 Design choice: a plain thread and `urllib`, not the event loop and aiohttp: an export (a collector
 that is slow, unreachable or answering 503) must never take the loop's time, and the thread holds
-the GIL only to join a batch and to hand it to the socket.
+the GIL only while it encodes.
 """
 
 from __future__ import annotations

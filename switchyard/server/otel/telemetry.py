@@ -6,9 +6,9 @@
                                                 the `traceparent` of that call
 
 The hooks are called by `server/proxy.py` (`call`, `inject`, `answered`, `retried`) and by
-`Finish.done` (`finish`), always behind `if ex.otel is not None`. While a request runs it costs a
-few ids and timestamps; when it ends, its metric points and its spans' bytes (`wire.py`, most of
-them made once and kept) go to the export queue, which a thread sends (`export.py`).
+`Finish.done` (`finish`), always behind `if ex.otel is not None`. On the loop a request costs a few
+ids and timestamps and, when it ends, one append to the export queue; the spans are encoded by the
+export thread (`export.py`, `wire.py`).
 
 Attributes follow the GenAI semantic conventions v1.41.0 (`gen_ai.operation.name` is `chat` for
 the three protocols; `gen_ai.provider.name` is the pack's name: Switchyard knows its providers
@@ -76,8 +76,13 @@ class Telemetry:
 
     # -- the export thread's side
 
-    def _encode_spans(self, batch: list[list[bytes]]) -> bytes:
-        spans = [span for request in batch for span in request]
+    def _encode_spans(self, batch: list) -> bytes:
+        spans: list[bytes] = []
+        for request in batch:
+            try:
+                spans.extend(request.encode())
+            except Exception:  # a bug must cost that request's spans, not the batch's
+                log.exception("telemetry: the spans of request %s were not encoded", request.ex.request_id)
         return wire.traces_request(self._resource, self._scope, spans, SCHEMA_URL)
 
     def _encode_metrics(self) -> bytes | None:
@@ -91,6 +96,7 @@ class RequestSpans:
     __slots__ = (
         "calls",
         "client",
+        "ex",
         "parent_id",
         "raw",
         "record",
@@ -110,6 +116,7 @@ class RequestSpans:
         self.span_id = _random.getrandbits(64).to_bytes(8, "big")
         self.start = time.time_ns()
         self.calls: list[Call] = []
+        self.ex = None
         self.record: dict | None = None  # a failed request's trace record (its changes become events)
         self.raw: bytes | None = None  # the client's body, with --trace-bodies
         self.wall_end = 0
@@ -155,14 +162,9 @@ class RequestSpans:
             except Exception:  # a bug here must cost a metric point, never the request
                 log.exception("telemetry: request %s not measured", ex.request_id)
         if self.sampled:
-            # Encoded now, so that the queue holds bytes rather than the request's objects (kept alive,
-            # they would cost the garbage collector more than the encoding costs); sent by the thread.
-            self.record = record
+            self.ex, self.record = ex, record
             self.raw = raw if telemetry.bodies else None
-            try:
-                telemetry.exporter.add(self.encode(ex))
-            except Exception:  # a bug must cost this request's spans, never the request
-                log.exception("telemetry: the spans of request %s were not encoded", ex.request_id)
+            telemetry.exporter.add(self)
 
     def _measure(self, ex, metrics: GenAIMetrics) -> None:
         base = _metric_base(ex.pack, ex.model if ex.model in ex.pack.models else OTHER_MODEL)
@@ -177,9 +179,10 @@ class RequestSpans:
         if ex.first_content is not None:
             metrics.first_chunk.record(ex.first_content - ex.started, base)
 
-    # -- the spans, as OTLP
+    # -- the export thread's side
 
-    def encode(self, ex) -> list[bytes]:
+    def encode(self) -> list[bytes]:
+        ex = self.ex
         server_attrs, usage_attrs = self._server_attributes(ex)
         spans = []
         failed = ex.status >= 500 or ex.source is not None
