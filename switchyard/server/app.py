@@ -83,20 +83,10 @@ def create_app(
     lifecycle = lifecycle or Lifecycle()
     traces = Traces(trace, trace_bodies)
     gate = ClientGate(client_tokens)
-    telemetry = otel.from_environment(trace_bodies)  # None unless OTEL_* asks for it
     proxy = Proxy(
-        rules,
-        upstreams,
-        metrics,
-        max_body,
-        gate,
-        lifecycle,
-        max_concurrency,
-        keepalive,
-        traces,
-        body_timeout,
-        telemetry=telemetry,
+        rules, upstreams, metrics, max_body, gate, lifecycle, max_concurrency, keepalive, traces, body_timeout
     )
+    telemetry = proxy.telemetry = otel.from_environment(trace_bodies)  # None unless OTEL_* asks for it
     tasks: set[asyncio.Task] = set()
 
     @contextlib.asynccontextmanager

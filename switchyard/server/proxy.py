@@ -64,7 +64,6 @@ class Proxy:
         keepalive: float = 10.0,
         traces: Traces | None = None,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
-        telemetry=None,
     ):
         self.rules = rules
         self.upstreams = upstreams
@@ -76,7 +75,7 @@ class Proxy:
         self.max_concurrency = max_concurrency  # `--max-concurrency`: beyond it, 503 at once (None: unlimited)
         self.in_flight = 0  # requests and streams not finished yet
         self.traces = traces if traces is not None else Traces(0)  # (an empty store is falsy)
-        self.telemetry = telemetry  # OpenTelemetry (`server/otel`), None unless OTEL_* asks for it
+        self.telemetry = None  # OpenTelemetry (`server/otel`), set by the app when OTEL_* asks for it
         self.finish = Finish(metrics, self.traces)
         self.relay = Relay(metrics, self.lifecycle, keepalive, self.finish, self._released)
         # A label child looked up in a dict: `labels()` validates and takes a lock on every call.
