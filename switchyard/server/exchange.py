@@ -23,6 +23,7 @@ from switchyard.errors import ClientFacing
 from switchyard.language.pack import Pack
 from switchyard.server import attempts
 from switchyard.server.asgi import Answer, raw_headers
+from switchyard.server.limits import Admitted
 from switchyard.server.logs import access_log
 from switchyard.server.metrics import Bound, Metrics
 from switchyard.server.trace import Trace
@@ -52,6 +53,9 @@ class Exchange:
     sent_fields: str | None = None  # the top-level fields sent to an upstream that answered 4xx, for the log
     trace: Trace | None = None  # with `--trace`: what `server/trace.py` records of this request
     counted_until_stream_end: bool = False  # in `Proxy.in_flight` until its stream ends
+    endpoint: int | None = None  # the index of the endpoint and key of the last upstream call (`server/pool.py`)
+    key: int | None = None
+    admitted: Admitted | None = None  # within its pack's limits: told the tokens used when the request ends
     ended: bool = False  # the stream's clean-up has run (`Relay.end_stream`)
 
     @property
@@ -117,6 +121,8 @@ class Finish:
                 "error": ex.error,
                 "retried": str(calls) if calls is not None and calls.seen else None,
                 "sent_fields": ex.sent_fields,
+                "endpoint": ex.endpoint,
+                "key": ex.key,
             },
             level,
         )
