@@ -1,0 +1,96 @@
+"""Limits per client and per pack (switchyard/server/limits.py), through a real `switchyard serve`.
+
+Requests over a limit get 429 with Retry-After in the client's own protocol's error shape; the count
+is by client token name (`name:token` lines in --client-token-file), or by address without tokens.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from fakes.pool_provider import PoolProvider
+from proxy_process import write_pack
+from server_kit import metric, post_json
+
+HI = {"messages": [{"role": "user", "content": "hi"}]}
+BODIES = {
+    "chat": ("/chat/completions", {"model": "p", **HI}),
+    "messages": ("/messages", {"model": "p", "max_tokens": 16, **HI}),
+    "responses": ("/responses", {"model": "p", "input": "hi"}),
+}
+
+
+async def limited(start_proxy, tmp_path, aiohttp_server, limits: str, args: tuple = (), fake=None):
+    fake = fake or PoolProvider(keys={"k"})
+    url = (await aiohttp_server(fake.endpoint_app("a"))).make_url("/v1")
+    write_pack(
+        tmp_path / "rules",
+        "p",
+        f"""
+        pack: p
+        match: "model == 'p'"
+        upstream: {{url: "{url}", protocol: chat, api_key: k}}
+        limits:
+        {limits}
+        """,
+    )
+    return fake, start_proxy(tmp_path / "rules", args=args)
+
+
+def tokens_file(tmp_path, *lines: str) -> str:
+    path = tmp_path / "tokens"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+async def send(http, proxy, client: str = "chat", token: str | None = None, **extra):
+    path, body = BODIES[client]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return await post_json(http, f"{proxy.base_url}{path}", {**body, **extra}, headers=headers)
+
+
+async def test_requests_per_minute_per_named_client_token(start_proxy, tmp_path, aiohttp_server):
+    tokens = tokens_file(tmp_path, "# agents", "alice:tok-alice", "bob:tok-bob")
+    limit = "  - {per: client, requests_per_minute: 2}"
+    _, proxy = await limited(start_proxy, tmp_path, aiohttp_server, limit, ("--client-token-file", tokens))
+    async with aiohttp.ClientSession() as http:
+        alice = [(await send(http, proxy, token="tok-alice"))[0] for _ in range(3)]
+        bob = [(await send(http, proxy, token="tok-bob"))[0] for _ in range(2)]
+        status, headers, body = await send(http, proxy, token="tok-alice")
+        async with http.get(proxy.url + "/metrics") as r:
+            text = await r.text()
+    assert (alice, bob, status) == ([200, 200, 429], [200, 200], 429)
+    assert 20 <= int(headers["Retry-After"]) <= 30  # one request's share of the minute
+    assert body["error"]["code"] == "rate_limit_exceeded" and body["error"]["type"] == "requests"
+    assert "client alice" in body["error"]["message"]
+    assert metric(text, "switchyard_rate_limited_total", pack="p", per="client") == 2
+    log = proxy.log()
+    assert "client alice" in log and "tok-alice" not in log and "tok-bob" not in log
+
+
+@pytest.mark.parametrize("client", ["chat", "messages", "responses"])
+async def test_over_a_limit_the_429_is_in_the_clients_protocol(start_proxy, tmp_path, aiohttp_server, client):
+    _, proxy = await limited(start_proxy, tmp_path, aiohttp_server, "  - {per: pack, requests_per_minute: 1}")
+    async with aiohttp.ClientSession() as http:
+        first, _, _ = await send(http, proxy, client)
+        status, headers, body = await send(http, proxy, client)
+    assert (first, status) == (200, 429) and int(headers["Retry-After"]) >= 1
+    if client == "messages":
+        assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
+    else:
+        assert body["error"]["code"] == "rate_limit_exceeded"
+
+
+async def test_without_client_tokens_a_client_is_its_address(start_proxy, tmp_path, aiohttp_server):
+    _, proxy = await limited(start_proxy, tmp_path, aiohttp_server, "  - {per: client, requests_per_minute: 1}")
+    async with aiohttp.ClientSession() as http:
+        statuses = [(await send(http, proxy))[0] for _ in range(2)]
+    assert statuses == [200, 429]
+    assert "client 127.0.0.1" in proxy.log()
+
+
+async def test_a_refused_request_never_reaches_the_upstream(start_proxy, tmp_path, aiohttp_server):
+    fake, proxy = await limited(start_proxy, tmp_path, aiohttp_server, "  - {per: pack, requests_per_minute: 2}")
+    async with aiohttp.ClientSession() as http:
+        statuses = [(await send(http, proxy))[0] for _ in range(5)]
+    assert statuses == [200, 200, 429, 429, 429] and len(fake.calls) == 2
