@@ -84,6 +84,16 @@ def describe(t: dict) -> str:
         f"answered {t['status']} after {t['duration_ms']} ms"
         + (f"; source {t['source']}: {t['error']}" if t.get("source") else f": {t['error']}" if t.get("error") else ""),
     ]
+    tokens = t.get("tokens")
+    if isinstance(tokens, dict):
+        lines.append(
+            f"tokens: in {tokens['input']} (cached {tokens['cached']}), out {tokens['output']} "
+            f"(reasoning {tokens['reasoning']})"
+            + (f", cache written {tokens['cache_written']}" if tokens.get("cache_written") else "")
+            + (f"; first token after {t['first_token_ms']} ms" if t.get("first_token_ms") is not None else "")
+        )
+    elif tokens == "unknown":
+        lines.append("tokens: unknown (the answer carried no usage)")
     if t.get("client_fields") is not None:
         lines.append("the client sent: " + ", ".join(t["client_fields"]))
     for change in t.get("changes", ()):

@@ -5,8 +5,9 @@ Protocols are code: a few specifications, each written once, in one folder (`cha
 record: the route clients call, the path appended to an upstream URL, how its stream is framed and
 when it is over, the identity translator that ends a same-protocol stream properly, how a whole
 stream folds into one body, how its upstreams report failures, how its clients are told of them,
-and which statuses its clients act on. The server's routes, `apply --client` and the pack schema's
-enums are read from this registry; nothing else names a protocol.
+which statuses its clients act on, and where its answers carry their usage (tokens). The server's
+routes, `apply --client` and the pack schema's enums are read from this registry; nothing else
+names a protocol.
 
 Adding a protocol is one new folder with a `PROTOCOL` record and one line in `_FOLDERS` below
 (the bridges to and from it live in `switchyard.bridges`, the other registry).
@@ -22,6 +23,7 @@ from typing import Any
 from typing import Protocol as Interface
 
 from switchyard.errors import ClientFacing, UpstreamFailed
+from switchyard.protocols.usage import Meter, Usage
 
 
 class StreamTranslator(Interface):
@@ -68,6 +70,10 @@ class Protocol:
     required_headers: dict = field(default_factory=dict)
     # Endpoints answered by the proxy itself for this protocol's clients: (path, body -> answer body).
     local_routes: tuple[tuple[str, Callable[[dict], Any]], ...] = ()
+    # Tokens, read from what the client receives (`usage.py` in the folder): a whole client body's
+    # usage (None: it carried none), and a new per-stream `Meter` fed the client's events.
+    usage: Callable[[Any], Usage | None] = field(default=lambda body: None)
+    meter: Callable[[], Meter] = field(default=Meter)
 
 
 # Each folder's module holds a `PROTOCOL`; the order is the order of `--client` choices and routes.

@@ -21,11 +21,12 @@ import orjson
 from switchyard import protocols
 from switchyard.errors import ClientFacing
 from switchyard.language.pack import Pack
+from switchyard.protocols.usage import Usage
 from switchyard.server import attempts
 from switchyard.server.asgi import Answer, raw_headers
 from switchyard.server.limits import Admitted
 from switchyard.server.logs import access_log
-from switchyard.server.metrics import Bound, Metrics
+from switchyard.server.metrics import OTHER_MODEL, Bound, Metrics
 from switchyard.server.trace import Trace
 from switchyard.server.traces import Traces
 from switchyard.server.upstream import KEY_SHAPE
@@ -57,6 +58,13 @@ class Exchange:
     key: int | None = None
     admitted: Admitted | None = None  # within its pack's limits: told the tokens used when the request ends
     ended: bool = False  # the stream's clean-up has run (`Relay.end_stream`)
+    # The answer's tokens as its client received them, after the pack's response steps and the bridge
+    # back, read by the client protocol's reader (`protocols/<name>/usage.py`). Set before `Finish.done`:
+    # by the relay for a stream (its `Meter`, from the client events), by the proxy for a whole body
+    # (`server/proxy.py:_answer`) and for a stream folded into one (`Relay.aggregate`). None: the
+    # answer carried no usage (or there was no answer), which is "unknown", never zero.
+    usage: Usage | None = None
+    first_content: float | None = None  # perf_counter when a stream's first content event was sent
 
     @property
     def pack_name(self) -> str:
@@ -76,6 +84,9 @@ class Finish:
         self._requests = Bound(metrics.requests)
         self._duration = Bound(metrics.request_duration)
         self._failed_streams = Bound(metrics.failed_streams)
+        self._tokens = Bound(metrics.tokens)
+        self._ttft = Bound(metrics.time_to_first_token)
+        self._rate = Bound(metrics.output_tokens_per_second)
 
     def ok(self, ex: Exchange, content: bytes, headers: list) -> Answer:
         ex.status = 200
@@ -91,18 +102,30 @@ class Finish:
         return Answer(error.status, content, raw_headers({"X-Request-Id": ex.request_id, **(headers or {})}))
 
     def done(self, ex: Exchange) -> None:
-        elapsed = time.perf_counter() - ex.started
+        now = time.perf_counter()
+        elapsed = now - ex.started
         pack, client, upstream, status, source = ex.pack_name, ex.client, ex.upstream_protocol, ex.status, ex.source
         self._requests(pack, client, upstream, status).inc()
         self._duration(pack, client).observe(elapsed)
         if status == 200 and source is not None:  # a stream answered 200 that ended in an error event
             self._failed_streams(pack, client, source).inc()
+        usage = ex.usage
+        if usage is not None:
+            self._count_tokens(ex, pack, usage)
+            if ex.admitted is not None:  # a pack's tokens_per_minute: the tokens the provider reported
+                ex.admitted.done(usage.input + usage.output)
+        if ex.first_content is not None:
+            self._ttft(pack).observe(ex.first_content - ex.started)
+            generating = now - ex.first_content
+            if usage is not None and usage.output and generating > 0:
+                self._rate(pack).observe(usage.output / generating)
         if ex.trace is not None:
             self.traces.finish(ex)
         level = "error" if source == "step" else "warning" if source or status >= 400 else "info"
         if not access_log.wants(level):  # a line nobody reads is not made
             return
         calls = ex.attempts
+        usage = ex.usage
         access_log(
             {
                 "request_id": ex.request_id,
@@ -115,6 +138,9 @@ class Finish:
                 "duration_ms": round(elapsed * 1000, 2),
                 "upstream_ms": None if ex.upstream_ms is None else round(ex.upstream_ms, 2),
                 "first_byte_ms": None if ex.first_byte_ms is None else round(ex.first_byte_ms, 2),
+                "first_token_ms": None
+                if ex.first_content is None
+                else round((ex.first_content - ex.started) * 1000, 2),
                 "bytes_in": ex.bytes_in,
                 "bytes_out": ex.bytes_out,
                 "source": source,
@@ -123,9 +149,36 @@ class Finish:
                 "sent_fields": ex.sent_fields,
                 "endpoint": ex.endpoint,
                 "key": ex.key,
+                **(_UNKNOWN if usage is None else _tokens(usage)),
             },
             level,
         )
+
+    def _count_tokens(self, ex: Exchange, pack: str, usage: Usage) -> None:
+        model = ex.model if ex.pack is not None and ex.model in ex.pack.models else OTHER_MODEL
+        tokens = self._tokens
+        tokens(pack, model, "input").inc(usage.input)
+        tokens(pack, model, "output").inc(usage.output)
+        tokens(pack, model, "cached").inc(usage.cached)
+        tokens(pack, model, "reasoning").inc(usage.reasoning)
+        if usage.cache_written:
+            tokens(pack, model, "cache_written").inc(usage.cache_written)
+
+
+# The log's token fields: flat, so that a text line reads `tokens_in=12 tokens_out=34 ...`.
+_UNKNOWN = {"tokens": "unknown"}  # no usage reached the client: said, never logged as zero
+
+
+def _tokens(usage: Usage) -> dict:
+    fields = {
+        "tokens_in": usage.input,
+        "tokens_out": usage.output,
+        "tokens_cached": usage.cached,
+        "tokens_reasoning": usage.reasoning,
+    }
+    if usage.cache_written:
+        fields["tokens_cache_written"] = usage.cache_written
+    return fields
 
 
 # What a provider's message may carry of a key: OpenAI-style keys (masked or not) and bearer tokens.

@@ -6,8 +6,9 @@ workers' values combine (`multiprocess_mode`, unused by one process).
 
 Each app gets its own `CollectorRegistry` rather than the process-wide default, so that tests can
 build several apps in one process and a library embedding Switchyard does not collide with its
-host's metrics. Labels are pack names, protocols and status codes only: never a model string from
-a client (unbounded cardinality) and never anything from a header (secrets).
+host's metrics. Labels are pack names, protocols and status codes, and models from the packs'
+`models` lists: never a model string a client chose (unbounded cardinality; `OTHER_MODEL` instead)
+and never anything from a header (secrets).
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 # Buckets for a proxy hop in front of LLMs: sub-millisecond to minutes.
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+# Buckets for a stream's output tokens per second: a slow local model to a fast hosted one.
+_RATE = (1, 2.5, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000, 2500)
+# The `model` label of a model not in its pack's `models` (a client's string is not a label value).
+OTHER_MODEL = "other"
 
 
 class Metrics:
@@ -108,6 +114,28 @@ class Metrics:
         self.rate_limit_store_errors = Counter(
             "switchyard_rate_limit_store_errors",
             "Limit checks the rate-limit store (Redis) failed to answer; see --rate-limit-on-store-error.",
+            registry=r,
+        )
+        self.tokens = Counter(
+            "switchyard_tokens",
+            "Tokens of the answers clients received, by pack, model (one of the pack's `models`, else other) "
+            "and type: input (cached included), output (reasoning included), cached, reasoning, cache_written.",
+            ["pack", "model", "type"],
+            registry=r,
+        )
+        self.time_to_first_token = Histogram(
+            "switchyard_time_to_first_token_seconds",
+            "Time from a streamed request's arrival to the first content event (text, reasoning, tool call) "
+            "sent to its client.",
+            ["pack"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.output_tokens_per_second = Histogram(
+            "switchyard_output_tokens_per_second",
+            "A stream's output tokens divided by the time from its first content event to its end.",
+            ["pack"],
+            buckets=_RATE,
             registry=r,
         )
         self.reloads = Counter("switchyard_reloads", "Rule reloads by result.", ["result"], registry=r)

@@ -369,8 +369,8 @@ class Proxy:
             resp.release()
         ex.first_byte_ms = ex.upstream_ms
         if len(data) > OFF_LOOP_BYTES:
-            return self.finish.ok(ex, await asyncio.to_thread(_answer, pipeline, data, client_body), headers)
-        return self.finish.ok(ex, _answer(pipeline, data, client_body), headers)
+            return self.finish.ok(ex, await asyncio.to_thread(_answer, pipeline, data, client_body, ex), headers)
+        return self.finish.ok(ex, _answer(pipeline, data, client_body, ex), headers)
 
 
 class BodyTooSlow(RequestError):
@@ -416,13 +416,15 @@ async def _read_capped(resp, limit: int) -> bytes:
     return b"".join(chunks)[:limit]
 
 
-def _answer(pipeline: Pipeline, data: bytes, client_body: dict) -> bytes:
-    """A whole upstream body through the response path, encoded for the client."""
+def _answer(pipeline: Pipeline, data: bytes, client_body: dict, ex: Exchange) -> bytes:
+    """A whole upstream body through the response path, encoded for the client (its usage on `ex`)."""
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError:
         raise UpstreamError("upstream sent a body that is not JSON", code="upstream_bad_body", status=502) from None
-    return _dumps(pipeline.body(body, client_body), "upstream body")
+    answer = pipeline.body(body, client_body)
+    ex.usage = pipeline.client.usage(answer)
+    return _dumps(answer, "upstream body")
 
 
 def _dumps(value, what: str) -> bytes:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 import aiohttp
 import orjson
 
+from switchyard import protocols
 from switchyard.errors import SSEError
 from switchyard.pipeline import Pipeline, Stream
 from switchyard.protocols.sse import SSEDecoder
@@ -102,8 +103,12 @@ class Relay:
             resp.close()
 
         self.lifecycle.track(id(ex), end_for_shutdown)
+        # The client's events, read for their usage and the first content event (time to first token).
+        meter = protocols.get(ex.client).meter()
         try:
             async for events in self.events(ex, reader, stream, sent):
+                if meter.see(events):
+                    ex.first_content = time.perf_counter()
                 out = stream.encode(events)
                 ex.bytes_out += len(out)
                 if ex.trace is not None:
@@ -114,6 +119,7 @@ class Relay:
             ex.status, ex.error = 499, "client went away"
             raise
         finally:
+            ex.usage = meter.usage
             self.end_stream(ex, resp)
 
     def end_stream(self, ex: Exchange, resp) -> None:
@@ -203,4 +209,6 @@ class Relay:
                 events.extend(out)
         finally:
             reader.resp.release()
-        return self.finish.ok(ex, orjson.dumps(pipeline.aggregate(events)), headers)
+        body = pipeline.aggregate(events)
+        ex.usage = pipeline.client.usage(body)
+        return self.finish.ok(ex, orjson.dumps(body), headers)

@@ -95,6 +95,9 @@ class Trace:
             "source": ex.source,
             "error": ex.error,
             "duration_ms": round(((finished or time.perf_counter()) - ex.started) * 1000, 2),
+            # What the client received of usage; "unknown" when the answer carried none (never zeros).
+            "tokens": ex.usage.record() if ex.usage is not None else "unknown",
+            "first_token_ms": None if ex.first_content is None else round((ex.first_content - ex.started) * 1000, 2),
             "attempts": [
                 call.record(seen[i][1] if i < len(seen) else None, self.bodies) for i, call in enumerate(self.calls)
             ],

@@ -94,3 +94,36 @@ async def test_a_refused_request_never_reaches_the_upstream(start_proxy, tmp_pat
     async with aiohttp.ClientSession() as http:
         statuses = [(await send(http, proxy))[0] for _ in range(5)]
     assert statuses == [200, 200, 429, 429, 429] and len(fake.calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("client", "extra"),
+    [
+        ("chat", {}),
+        ("chat", {"stream": True, "stream_options": {"include_usage": True}}),
+        ("messages", {"stream": True}),
+        ("responses", {}),
+    ],
+    ids=["chat", "chat-stream", "messages-stream", "responses"],
+)
+async def test_tokens_per_minute_count_the_usage_the_provider_reported(
+    start_proxy, tmp_path, aiohttp_server, client, extra
+):
+    # Every answer reports 7 + 3 tokens. A budget of 25 a minute admits a request while one more token
+    # fits: the third overshoots it (30), the fourth waits until the debt is paid.
+    limit = "  - {per: client, tokens_per_minute: 25}"
+    _, proxy = await limited(start_proxy, tmp_path, aiohttp_server, limit)
+    statuses = []
+    async with aiohttp.ClientSession() as http:
+        for _ in range(4):
+            path, body = BODIES[client]
+            async with http.post(f"{proxy.base_url}{path}", json={**body, **extra}) as r:
+                statuses.append(r.status)
+                text = await r.text()
+                headers = r.headers
+    assert statuses == [200, 200, 200, 429], proxy.log()
+    assert 10 <= int(headers["Retry-After"]) <= 16
+    if client == "messages":
+        assert '"rate_limit_error"' in text
+    else:
+        assert '"rate_limit_exceeded"' in text and '"tokens"' in text

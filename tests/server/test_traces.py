@@ -295,6 +295,29 @@ async def test_a_stream_cut_mid_way_is_a_failed_trace(traced, chat_upstream, htt
     assert t["sent_fields"] == ["model", "messages", "stream"] and "events" not in t
 
 
+async def test_a_stream_is_traced_with_its_tokens_and_switchyard_trace_prints_them(traced, chat_upstream, http) -> None:
+    chat_upstream.reply_stream(text_chunks("Hel", "lo"))
+    body = {"model": "plain-model", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    async with http.post(f"{traced.base_url}/chat/completions", json=body) as resp:
+        request_id = resp.headers["X-Request-Id"]
+        await resp.read()
+    t = await trace(http, traced, request_id)
+    assert t["tokens"] == {"input": 10, "output": 5, "cached": 0, "cache_written": 0, "reasoning": 0}
+    assert 0 < t["first_token_ms"] <= t["duration_ms"]
+    out = switchyard_trace(traced, request_id)
+    assert "tokens: in 10 (cached 0), out 5 (reasoning 0); first token after " in out.stdout
+
+
+async def test_a_request_whose_answer_had_no_usage_is_traced_with_tokens_unknown(traced, chat_upstream, http) -> None:
+    chat_upstream.reply_cut(text_chunks("Hel", "lo", usage=False)[:2])
+    body = {"model": "plain-model", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    async with http.post(f"{traced.base_url}/chat/completions", json=body) as resp:
+        request_id = resp.headers["X-Request-Id"]
+        await resp.read()
+    assert (await trace(http, traced, request_id))["tokens"] == "unknown"
+    assert "tokens: unknown (the answer carried no usage)" in switchyard_trace(traced, request_id).stdout
+
+
 # --- the buffer, the endpoints, the gate, the command --------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from switchyard.protocols import Protocol, openai, sse
 from switchyard.protocols.chat.aggregate import chat_completion
 from switchyard.protocols.chat.passthrough import ChatPassthrough
+from switchyard.protocols.chat.usage import ChatMeter, body_usage
 
 
 def _ask_stream(body: dict) -> None:
@@ -80,4 +81,6 @@ PROTOCOL = Protocol(
         "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
         "max_tokens": 100,
     },
+    usage=body_usage,
+    meter=ChatMeter,
 )

@@ -24,6 +24,7 @@ from switchyard.protocols.messages.errors import (
     upstream_error,
 )
 from switchyard.protocols.messages.passthrough import MessagesPassthrough
+from switchyard.protocols.messages.usage import MessagesMeter, body_usage
 
 TERMINAL_EVENTS = frozenset({"message_stop", "error"})
 
@@ -124,4 +125,6 @@ PROTOCOL = Protocol(
     auth_header=lambda key: {"x-api-key": key},
     required_headers={"anthropic-version": "2023-06-01"},
     local_routes=(("/v1/messages/count_tokens", count_tokens),),
+    usage=body_usage,
+    meter=MessagesMeter,
 )

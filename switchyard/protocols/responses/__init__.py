@@ -14,6 +14,7 @@ from __future__ import annotations
 from switchyard.protocols import Protocol, openai, sse
 from switchyard.protocols.responses.aggregate import final_response
 from switchyard.protocols.responses.passthrough import TERMINAL_EVENTS, ResponsesPassthrough
+from switchyard.protocols.responses.usage import ResponsesMeter, body_usage
 
 _CLIENT_KEEPS = frozenset({401, 403, 429})
 
@@ -90,4 +91,6 @@ PROTOCOL = Protocol(
         "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
         "max_output_tokens": 100,
     },
+    usage=body_usage,
+    meter=ResponsesMeter,
 )
