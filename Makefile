@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-clients soak lint format run demo bench bench-peers bench-budgets bench-tools bench-peer-tools clients codex claude clean
+.PHONY: install services test test-clients soak lint format run demo bench bench-peers bench-budgets bench-tools bench-peer-tools clients codex claude clean
 
 # The real clients the end-to-end tests drive, pinned to the versions the suite is known to pass with.
 # `make test-clients CLIENTS=latest` runs the same tests against the newest releases from npm instead.
@@ -45,7 +45,15 @@ test-clients: install $(if $(filter latest,$(CLIENTS)),,clients)
 	     $(BIN)/python -m pytest -m clients -rs; \
 	else $(BIN)/python -m pytest -m clients -rs; fi
 
-test: install clients
+# Debian's redis-server, for the tests of limits shared through Redis: installed when missing (as root; the
+# tests then skip, saying why, only where it cannot be).
+APT_INSTALL = apt-get install -y -qq -o DPkg::Lock::Timeout=600
+services:
+	@command -v redis-server >/dev/null 2>&1 || test "$$(id -u)" != 0 \
+	  || $(APT_INSTALL) redis-server >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && $(APT_INSTALL) redis-server >/dev/null 2>&1) \
+	  || echo "services: could not install redis-server; the Redis tests will be skipped"
+
+test: install clients services
 	$(BIN)/python -m pytest
 
 # The long runs (tests marked `soak`: a minute of 200 bridged streams, the full reload storm, the fault

@@ -59,6 +59,8 @@ class Over(RequestError):
 class StoreUnavailable(ClientFacing):
     """`--rate-limit-on-store-error closed` and the store failed: 503, try again shortly."""
 
+    retry_after = 1
+
     def __init__(self):
         super().__init__("the rate-limit store is unavailable; retry shortly", code="rate_limit_store", status=503)
 

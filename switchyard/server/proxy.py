@@ -39,7 +39,7 @@ from switchyard.server.asgi import Answer, ClientDisconnect, Incoming, StreamAns
 from switchyard.server.exchange import Exchange, Finish, redact
 from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT
 from switchyard.server.lifecycle import Lifecycle
-from switchyard.server.limits import Limits, Over
+from switchyard.server.limits import Limits, Over, StoreUnavailable
 from switchyard.server.metrics import Bound, Metrics
 from switchyard.server.pool import KEY_STATUSES, Pick, Pool, Pools, affinity_hash
 from switchyard.server.relay import Reader, Relay
@@ -125,7 +125,10 @@ class Proxy:
         except UpstreamError as exc:  # unreachable, timed out, cut, or the upstream reported a failure
             ex.source = "upstream"
             return self.finish.fail(ex, exc, redact(str(exc), ex.pack.upstream.api_key if ex.pack else ""))
-        except Over as exc:  # a pack's `limits`: 429 with Retry-After, in the client's own error shape
+        except (
+            Over,
+            StoreUnavailable,
+        ) as exc:  # a pack's `limits`: 429 (or 503) with Retry-After, in the client's shape
             ex.source = "proxy"
             return self.finish.fail(ex, exc, str(exc), {"Retry-After": str(exc.retry_after)})
         except BodyTooSlow as exc:
