@@ -19,6 +19,7 @@ ORDER = [
     "bench_messages",
     "bench_server",
     "bench_traces",
+    "bench_pool",
 ]
 
 for name in ORDER:

@@ -75,55 +75,108 @@ class Store(Protocol):
 
 
 class LocalStore:
-    """The TATs in this process's memory (a dict); ones already in the past are dropped now and then."""
+    """The TATs in this process's memory: one cell (a one-item list) per key, so that a client's checks
+    reach their cells through one cached list (`Plan.admitted`) without building or hashing a key."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self.clock = clock
-        self.tat: dict[str, float] = {}
+        self.cells: dict[str, list[float]] = {}
 
-    def admit_now(self, keys: list[str], costs: list[float]) -> tuple[float, int]:
+    def cell(self, key: str) -> list[float]:
+        found = self.cells.get(key)
+        if found is None:
+            found = self.cells[key] = [0.0]
+        return found
+
+    def admit_cells(self, cells: list[list[float]], costs: list[float]) -> tuple[float, int]:
         now = self.clock()
-        tat = self.tat
-        news = []
-        wait, worst = 0.0, -1
-        for i, key in enumerate(keys):
-            new = max(tat.get(key, now), now) + costs[i]
-            news.append(new)
-            over = new - now - WINDOW
-            if over > wait:
-                wait, worst = over, i
-        if worst >= 0:
-            return wait, worst
-        for i, key in enumerate(keys):
-            tat[key] = news[i]
-        if len(tat) > 100_000:  # clients come and go (addresses): forget those whose TAT has passed
-            self.tat = {k: v for k, v in tat.items() if v > now}
+        limit = now + WINDOW
+        for cell, cost in zip(cells, costs):  # noqa: B905 - built together, one cost per cell
+            tat = cell[0]
+            if (tat if tat > now else now) + cost > limit:  # over: nothing is charged
+                return self._over(cells, costs, now, limit)
+        for cell, cost in zip(cells, costs):  # noqa: B905
+            tat = cell[0]
+            cell[0] = (tat if tat > now else now) + cost
         return 0.0, -1
 
+    @staticmethod
+    def _over(cells, costs, now: float, limit: float) -> tuple[float, int]:
+        # The limit most over says how long to wait.
+        news = [max(cell[0], now) + cost for cell, cost in zip(cells, costs)]  # noqa: B905
+        worst = max(range(len(news)), key=news.__getitem__)
+        return news[worst] - limit, worst
+
+    def forget_past(self) -> None:
+        """Clients come and go (addresses): drop the cells whose TAT has passed."""
+        now = self.clock()
+        self.cells = {k: c for k, c in self.cells.items() if c[0] > now}
+
     async def admit(self, keys: list[str], costs: list[float]) -> tuple[float, int]:
-        return self.admit_now(keys, costs)
+        return self.admit_cells([self.cell(k) for k in keys], costs)
 
     async def charge(self, keys: list[str], costs: list[float]) -> None:
+        self.charge_cells([self.cell(k) for k in keys], costs)
+
+    def charge_cells(self, cells: list[list[float]], costs: list[float]) -> None:
         now = self.clock()
-        for key, cost in zip(keys, costs, strict=True):
-            self.tat[key] = max(self.tat.get(key, now), now) + cost
+        for cell, cost in zip(cells, costs, strict=True):
+            cell[0] = max(cell[0], now) + cost
+
+
+class Plan:
+    """A pack's limits compiled for checks: each one's key prefix, who it counts (client or everyone),
+    its cost in seconds of TAT per request (a token limit reserves one token), and which count tokens;
+    and, per client, the `Admitted` its requests share (keys built once, cells found once)."""
+
+    __slots__ = ("admitted", "costs", "kinds", "pack", "pers", "prefixes", "tokens")
+
+    def __init__(self, pack: Pack):
+        self.pack = pack
+        self.prefixes: list[str] = []
+        self.pers: list[str] = []
+        self.kinds: list[str] = []
+        self.costs: list[float] = []
+        for limit in pack.limits:
+            for kind, rate in (("r", limit.requests_per_minute), ("t", limit.tokens_per_minute)):
+                if rate:
+                    # The key names the rate too: a reload that changes a limit starts its count afresh.
+                    self.prefixes.append(f"{pack.name}|{limit.per}|{kind}{rate}|")
+                    self.pers.append(limit.per)
+                    self.kinds.append(kind)
+                    self.costs.append(WINDOW / rate)
+        self.tokens = [i for i, kind in enumerate(self.kinds) if kind == "t"]
+        self.admitted: dict[str, Admitted] = {}
+
+    def keys(self, client: str) -> list[str]:
+        return [prefix + (client if per == "client" else "*") for prefix, per in zip(self.prefixes, self.pers)]  # noqa: B905
 
 
 class Admitted:
-    """A request within its limits; `done(tokens)` charges the tokens it used to its token limits."""
+    """A client's requests within a pack's limits; `done(tokens)` charges the tokens one used."""
 
-    __slots__ = ("costs", "keys", "limits")
+    __slots__ = ("cells", "keys", "limits", "plan")
 
-    def __init__(self, limits: Limits, keys: list[str], costs: list[float]):
-        self.limits, self.keys, self.costs = limits, keys, costs
+    def __init__(self, limits: Limits, plan: Plan, keys: list[str], cells: list[list[float]] | None):
+        self.limits, self.plan, self.keys, self.cells = limits, plan, keys, cells
 
     def done(self, tokens: int) -> None:
-        if tokens > 1 and self.keys:  # one token of each was reserved when the request was admitted
-            self.limits.charge(self.keys, [(tokens - 1) * c for c in self.costs])
+        plan = self.plan
+        if tokens <= 1 or not plan.tokens:  # one token of each was reserved when the request was admitted
+            return
+        costs = [(tokens - 1) * plan.costs[i] for i in plan.tokens]
+        if self.cells is not None:
+            self.limits.store.charge_cells([self.cells[i] for i in plan.tokens], costs)
+        else:
+            self.limits.charge([self.keys[i] for i in plan.tokens], costs)
 
 
 class Limits:
-    """The limits of a server: checks a request against its pack's `limits`, through one store."""
+    """The limits of a server: checks a request against its pack's `limits`, through one store.
+
+    `local` says which call the proxy makes: `admit_now` (this process's memory: no coroutine, no
+    await) or `admit` (the shared store).
+    """
 
     def __init__(self, store: Store | None = None, on_store_error: str = "open", on_refusal=None, on_store_fail=None):
         self.store = store or LocalStore()
@@ -132,36 +185,51 @@ class Limits:
         self.on_refusal = on_refusal or (lambda pack, per: None)  # metrics
         self.on_store_fail = on_store_fail or (lambda: None)
         self._tasks: set[asyncio.Task] = set()
-        self._plans: dict[int, tuple[Pack, list]] = {}
+        self._plans: dict[int, Plan] = {}
 
-    def _plan(self, pack: Pack) -> list:
-        """The pack's limits as (per, kind, cost in seconds): compiled once per pack record."""
-        found = self._plans.get(id(pack))
-        if found is not None and found[0] is pack:
-            return found[1]
-        plan = []
-        for limit in pack.limits:
-            for kind, rate in (("r", limit.requests_per_minute), ("t", limit.tokens_per_minute)):
-                if rate:
-                    # The key names the rate too: a reload that changes a limit starts its count afresh.
-                    plan.append((limit.per, kind, WINDOW / rate, f"{pack.name}|{limit.per}|{kind}{rate}|"))
+    def _plan(self, pack: Pack) -> Plan:
+        """Compiled once per pack record (a reload makes new records, so a changed limit gets a new plan)."""
+        plan = self._plans.get(id(pack))
+        if plan is not None and plan.pack is pack:
+            return plan
         if len(self._plans) > 1024:
             self._plans.clear()
-        self._plans[id(pack)] = (pack, plan)
+        plan = self._plans[id(pack)] = Plan(pack)
         return plan
 
-    async def admit(self, pack: Pack, client: str) -> Admitted | None:
-        """None when the pack has no limits; raises `Over` (429) or `StoreUnavailable` (503)."""
+    def admit_now(self, pack: Pack, client: str) -> Admitted | None:
+        """The check in this process's memory; None when the pack has no limits; raises `Over` (429)."""
         if not pack.limits:
             return None
         plan = self._plan(pack)
-        keys = [prefix + (client if per == "client" else "*") for per, _, _, prefix in plan]
-        costs = [cost for _, _, cost, _ in plan]  # a request reserves one token of each token limit
+        admitted = plan.admitted.get(client)
+        if admitted is None:
+            admitted = self._first_of(plan, client)
+        wait, worst = self.store.admit_cells(admitted.cells, plan.costs)
+        if worst >= 0:
+            self._refuse(plan, worst, client, wait)
+        return admitted
+
+    def _first_of(self, plan: Plan, client: str) -> Admitted:
+        store = self.store
+        if len(store.cells) > 100_000:  # forget clients long gone, and every cached list of cells with them
+            store.forget_past()
+            for known in self._plans.values():
+                known.admitted.clear()
+        keys = plan.keys(client)
+        admitted = plan.admitted[client] = Admitted(self, plan, keys, [store.cell(k) for k in keys])
+        return admitted
+
+    async def admit(self, pack: Pack, client: str) -> Admitted | None:
+        """The check in whichever store; raises `Over` (429) or `StoreUnavailable` (503)."""
+        if self.local:
+            return self.admit_now(pack, client)
+        if not pack.limits:
+            return None
+        plan = self._plan(pack)
+        keys = plan.keys(client)
         try:
-            if self.local:
-                wait, worst = self.store.admit_now(keys, costs)
-            else:
-                wait, worst = await self.store.admit(keys, costs)
+            wait, worst = await self.store.admit(keys, plan.costs)
         except Exception as exc:  # the store went away mid-flight (Redis down, a timeout)
             self.on_store_fail()
             log.warning(
@@ -171,19 +239,15 @@ class Limits:
                 raise StoreUnavailable() from None
             return None
         if worst >= 0:
-            per, kind = plan[worst][0], plan[worst][1]
-            self.on_refusal(pack.name, per)
-            raise Over(pack.name, per, kind, client, max(1, math.ceil(wait)))
-        tokens = [(k, c) for (_, kind, c, _), k in zip(plan, keys, strict=True) if kind == "t"]
-        return Admitted(self, [k for k, _ in tokens], [c for _, c in tokens])
+            self._refuse(plan, worst, client, wait)
+        return Admitted(self, plan, keys, None)
+
+    def _refuse(self, plan: Plan, worst: int, client: str, wait: float) -> None:
+        self.on_refusal(plan.pack.name, plan.pers[worst])
+        raise Over(plan.pack.name, plan.pers[worst], plan.kinds[worst], client, max(1, math.ceil(wait)))
 
     def charge(self, keys: list[str], costs: list[float]) -> None:
-        if self.local:
-            now = self.store.clock()
-            tat = self.store.tat
-            for key, cost in zip(keys, costs, strict=True):
-                tat[key] = max(tat.get(key, now), now) + cost
-            return
+        """Tokens counted in the shared store, after the answer (a task: the request does not wait)."""
         task = asyncio.get_running_loop().create_task(self._charge(keys, costs))
         self._tasks.add(task)  # kept until done: a task nobody references may be collected mid-run
         task.add_done_callback(self._tasks.discard)

@@ -49,11 +49,17 @@ class Pick:
         self.endpoint, self.key, self.upstream = endpoint, key, upstream
 
 
-def affinity_hash(value: Any) -> int | None:
-    """A 64-bit hash of an affinity value (None: the request has none, and goes by weight)."""
+def affinity_key(value: Any) -> str | bytes | None:
+    """An affinity value as the pool takes it: text as it is, anything else as canonical JSON; None when
+    the request has none (it then goes by weight)."""
     if value is None or value == "":
         return None
-    data = value.encode() if type(value) is str else orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return value if type(value) is str else orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def affinity_hash(key: str | bytes) -> int:
+    """A 64-bit hash of an affinity key, the same in every process (blake2b, not Python's salted `hash`)."""
+    data = key.encode() if type(key) is str else key
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
@@ -100,20 +106,39 @@ class Pool:
         # Seeds from the position and URL (never the key): the same in every process.
         self.endpoint_seeds = [_seed(f"{i} {e.url}") for i, e in enumerate(endpoints)]
         self.key_seeds = [[_seed(f"{i} {j}") for j in range(len(ks))] for i, ks in enumerate(keys)]
-        self.first = Pick(0, 0, self.calls[0][0])
+        self.picks = [[Pick(i, j, call) for j, call in enumerate(row)] for i, row in enumerate(self.calls)]
+        self.first = self.picks[0][0]
+        self.everyone = list(range(len(endpoints)))
+        # Nothing rests from this moment on (the latest end of any rest): until then the careful path runs.
+        self.calm_from = 0.0
+        # Affinity key -> its pick, while nothing rests: a conversation's later turns cost one dict lookup.
+        self.sticky: dict[str | bytes, Pick] = {}
         self.size = sum(len(ks) for ks in keys)  # endpoint and key pairs: a bound on the keys one request tries
 
     # -- the choice
 
-    def pick(self, affinity: int | None = None, avoid: Pick | None = None) -> Pick | None:
+    def pick(self, affinity: str | bytes | None = None, avoid: Pick | None = None) -> Pick | None:
         """The endpoint and key of the next call, or None when every one rests.
 
-        `avoid`: the pick whose call just failed; another endpoint (or, on the same endpoint, another
-        key) is taken when one is healthy.
+        `affinity`: the request's affinity key (`affinity_key`), None for none. `avoid`: the pick whose
+        call just failed; another endpoint (or, on the same endpoint, another key) is taken when one is healthy.
         """
         if not self.active:
             return self.first
         now = self.clock()
+        if avoid is None and now >= self.calm_from:  # the usual case: nothing rests
+            if affinity is None:
+                endpoint = self._weighted(self.everyone) if len(self.everyone) > 1 else 0
+                keys = self.picks[endpoint]
+                j = self.turn[endpoint]
+                self.turn[endpoint] = (j + 1) % len(keys)
+                return keys[j]
+            found = self.sticky.get(affinity)
+            if found is None:
+                if len(self.sticky) >= 65_536:  # conversations come and go
+                    self.sticky.clear()
+                found = self.sticky[affinity] = self._by_hash(affinity_hash(affinity), self.everyone, now, None)
+            return found
         healthy = [i for i in range(len(self.calls)) if self.endpoint_until[i] <= now and self._has_key(i, now)]
         if not healthy:
             return None
@@ -127,11 +152,12 @@ class Pool:
             healthy.remove(avoid.endpoint)
         if affinity is None:
             endpoint = healthy[0] if len(healthy) == 1 else self._weighted(healthy)
-            key = self._in_turn(endpoint, now, avoid)
-        else:
-            endpoint = healthy[0] if len(healthy) == 1 else self._rendezvous(healthy, affinity)
-            key = self._key_by_hash(endpoint, affinity, now, avoid)
-        return Pick(endpoint, key, self.calls[endpoint][key])
+            return self.picks[endpoint][self._in_turn(endpoint, now, avoid)]
+        return self._by_hash(affinity_hash(affinity), healthy, now, avoid)
+
+    def _by_hash(self, hashed: int, healthy: list[int], now: float, avoid: Pick | None) -> Pick:
+        endpoint = healthy[0] if len(healthy) == 1 else self._rendezvous(healthy, hashed)
+        return self.picks[endpoint][self._key_by_hash(endpoint, hashed, now, avoid)]
 
     def _has_key(self, endpoint: int, now: float, but: int | None = None) -> bool:
         return any(until <= now for j, until in enumerate(self.key_until[endpoint]) if j != but)
@@ -219,15 +245,21 @@ class Pool:
             self._failed(pick.endpoint, None)
 
     def _rest_key(self, pick: Pick, retry_after: str | None) -> None:
-        self.key_until[pick.endpoint][pick.key] = self.clock() + self._rest_for(retry_after)
+        self.key_until[pick.endpoint][pick.key] = self._resting_until(retry_after)
         self.on_rest(self.name, pick.endpoint, pick.key)
 
     def _failed(self, endpoint: int, retry_after: str | None) -> None:
         self.failures[endpoint] += 1
         if self.failures[endpoint] >= self.upstream.rest_after:
             self.failures[endpoint] = 0
-            self.endpoint_until[endpoint] = self.clock() + self._rest_for(retry_after)
+            self.endpoint_until[endpoint] = self._resting_until(retry_after)
             self.on_rest(self.name, endpoint, None)
+
+    def _resting_until(self, retry_after: str | None) -> float:
+        until = self.clock() + self._rest_for(retry_after)
+        self.calm_from = max(self.calm_from, until)
+        self.sticky.clear()  # the conversations of what rests move now, and come back when it is healthy
+        return until
 
     def _rest_for(self, retry_after: str | None) -> float:
         asked = attempts.retry_after_seconds(retry_after)

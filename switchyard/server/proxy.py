@@ -41,7 +41,7 @@ from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT
 from switchyard.server.lifecycle import Lifecycle
 from switchyard.server.limits import Limits, Over, StoreUnavailable
 from switchyard.server.metrics import Bound, Metrics
-from switchyard.server.pool import KEY_STATUSES, Pick, Pool, Pools, affinity_hash
+from switchyard.server.pool import KEY_STATUSES, Pick, Pool, Pools, affinity_key
 from switchyard.server.relay import Reader, Relay
 from switchyard.server.reloader import Rules
 from switchyard.server.traces import Traces
@@ -174,7 +174,9 @@ class Proxy:
         rules = self.rules.current  # the snapshot this request keeps to its end, fallbacks included
         first = await self._prepared(raw, rules, ex)
         if first[0].pack.limits:  # the selected pack's limits, before any upstream call
-            ex.admitted = await self.limits.admit(first[0].pack, caller)
+            limits = self.limits
+            pack = first[0].pack
+            ex.admitted = limits.admit_now(pack, caller) if limits.local else await limits.admit(pack, caller)
         targets = attempts.plan(first[0].pack, rules)
         calls = ex.attempts = attempts.Attempts()
         last: Retry | None = None
@@ -320,7 +322,7 @@ class Proxy:
         upstream_stream = pipeline.upstream_streams(body)
         # `affinity`: evaluated on the request as the client sent it, before any step changes it.
         affinity = pack.upstream.affinity
-        sticky = affinity_hash(_affinity_value(affinity, body)) if affinity is not None else None
+        sticky = affinity_key(_affinity_value(affinity, body)) if affinity is not None else None
         return pipeline, client_body, upstream_stream, _dumps(pipeline.request(body), "request body"), sticky
 
     async def read_body(self, request: Incoming) -> bytes:
