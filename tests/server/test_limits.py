@@ -12,6 +12,10 @@ from fakes.pool_provider import PoolProvider
 from proxy_process import write_pack
 from server_kit import metric, post_json
 
+from switchyard.language.loader import load_text
+from switchyard.language.pack import compile_pack
+from switchyard.server.limits import Limits, LocalStore, Over
+
 HI = {"messages": [{"role": "user", "content": "hi"}]}
 BODIES = {
     "chat": ("/chat/completions", {"model": "p", **HI}),
@@ -127,3 +131,58 @@ async def test_tokens_per_minute_count_the_usage_the_provider_reported(
         assert '"rate_limit_error"' in text
     else:
         assert '"rate_limit_exceeded"' in text and '"tokens"' in text
+
+
+# -- GCRA itself, with a clock the test moves
+
+
+def limits_of(text: str, clock) -> tuple[Limits, object]:
+    doc, problems = load_text(
+        f'pack: p\nmatch: "`true`"\nupstream: {{url: "https://a.example/v1", protocol: chat}}\n{text}', "p.yaml"
+    )
+    assert doc is not None, problems
+    pack, problems = compile_pack(doc, env={})
+    assert pack is not None, [str(p) for p in problems]
+    return Limits(LocalStore(clock)), pack
+
+
+def test_a_minutes_budget_may_be_used_at_once_then_the_steady_rate_with_no_window_edge() -> None:
+    now = [100.0]
+    limits, pack = limits_of("limits: [{per: client, requests_per_minute: 6}]", lambda: now[0])
+    for _ in range(6):
+        limits.admit_now(pack, "a")
+    with pytest.raises(Over) as over:
+        limits.admit_now(pack, "a")
+    assert over.value.retry_after == 10  # one request's share of the minute
+    now[0] += 9.9
+    with pytest.raises(Over):
+        limits.admit_now(pack, "a")
+    now[0] += 0.2
+    limits.admit_now(pack, "a")  # one more, not a fresh minute's worth
+    with pytest.raises(Over):
+        limits.admit_now(pack, "a")
+    limits.admit_now(pack, "b")  # another client has its own budget
+
+
+def test_tokens_are_charged_after_the_answer_and_a_request_over_the_budget_waits_for_the_debt() -> None:
+    now = [0.0]
+    limits, pack = limits_of("limits: [{per: pack, tokens_per_minute: 600}]", lambda: now[0])
+    limits.admit_now(pack, "a").done(1200)  # two minutes' worth in one answer
+    with pytest.raises(Over) as over:
+        limits.admit_now(pack, "b")
+    assert over.value.retry_after == 61 and over.value.kind == "t"
+    now[0] = 60.2
+    limits.admit_now(pack, "b")
+
+
+def test_a_refused_request_charges_none_of_the_limits() -> None:
+    now = [0.0]
+    text = "limits: [{per: client, requests_per_minute: 1}, {per: pack, requests_per_minute: 2}]"
+    limits, pack = limits_of(text, lambda: now[0])
+    limits.admit_now(pack, "a")
+    with pytest.raises(Over):
+        limits.admit_now(pack, "a")  # refused by the client's limit: the pack's count is not touched
+    limits.admit_now(pack, "b")
+    with pytest.raises(Over) as over:
+        limits.admit_now(pack, "c")
+    assert over.value.per == "pack"

@@ -7,12 +7,19 @@ which endpoint and which key each call used, answering as scripted per key or pe
 from __future__ import annotations
 
 import collections
+import os
+import subprocess
+import sys
 
 import aiohttp
 import pytest
 from fakes.pool_provider import PoolProvider
 from proxy_process import write_pack
 from server_kit import metric, post_json
+
+from switchyard.language.loader import load_text
+from switchyard.language.pack import compile_pack
+from switchyard.server.pool import Pool, affinity_hash
 
 HI = {"messages": [{"role": "user", "content": "hi"}]}
 
@@ -246,3 +253,72 @@ async def test_a_reload_keeps_the_state_of_a_pack_whose_upstream_did_not_change(
     fake.calls.clear()
     assert await calls(proxy, 3) == [200] * 3
     assert [key for _, key in fake.used()] == ["k2", "k2", "k2"]  # k1 still rests
+
+
+# -- the choice itself, on a Pool with a clock the test moves
+
+
+def compiled_pool(upstream: str, clock) -> Pool:
+    doc, problems = load_text(f'pack: p\nmatch: "`true`"\nupstream:\n  protocol: chat\n{upstream}', "p.yaml")
+    assert doc is not None, problems
+    pack, problems = compile_pack(doc, env={})
+    assert pack is not None, [str(p) for p in problems]
+    return Pool(pack.name, pack.upstream, clock=clock)
+
+
+THREE = """\
+  api_key: [k1, k2]
+  endpoints: [{url: "https://a.example/v1", weight: 2}, {url: "https://b.example/v1"}, {url: "https://c.example/v1"}]
+  rest: {after: 1, for: 30}
+"""
+
+
+def test_rendezvous_moves_only_the_conversations_of_a_resting_endpoint_and_brings_them_back() -> None:
+    now = [1000.0]
+    pool = compiled_pool(THREE, lambda: now[0])
+    keys = [f"conversation-{i}" for i in range(300)]
+    before = {k: (p.endpoint, p.key) for k in keys for p in [pool.pick(k)]}
+    shares = collections.Counter(endpoint for endpoint, _ in before.values())
+    assert 120 <= shares[0] <= 180 and shares[1] > 50 and shares[2] > 50, shares  # weights 2:1:1
+    pool.answered(pool.picks[1][0], 503)  # endpoint 1 fails once: with after 1, it rests
+    during = {k: (p.endpoint, p.key) for k in keys for p in [pool.pick(k)]}
+    for k in keys:
+        if before[k][0] == 1:
+            assert during[k][0] != 1
+        else:
+            assert during[k] == before[k]
+    now[0] += 31
+    assert {k: (p.endpoint, p.key) for k in keys for p in [pool.pick(k)]} == before
+
+
+def test_the_affinity_hash_is_the_same_in_another_process() -> None:
+    # Python's own hash of a string changes with every process; the pool's must not, or two workers (or
+    # two replicas) would send one conversation to two endpoints.
+    code = (
+        "from switchyard.server.pool import affinity_hash;print([affinity_hash(f'conversation-{i}') for i in range(5)])"
+    )
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed}
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(seen) == 1 and seen != {""}
+    assert seen == {str([affinity_hash(f"conversation-{i}") for i in range(5)]) + "\n"}
+
+
+def test_a_retry_after_decides_how_long_a_key_rests_and_all_resting_says_when_one_is_back() -> None:
+    now = [0.0]
+    pool = compiled_pool('  url: "https://a.example/v1"\n  api_key: [k1, k2]\n', lambda: now[0])
+    pool.answered(pool.picks[0][0], 429, "7")
+    pool.answered(pool.picks[0][1], 401)  # no Retry-After: rest.for, 30 s by default
+    assert pool.pick() is None and pool.retry_after() == 7
+    now[0] = 7.5
+    assert (pool.pick().key, pool.pick().key) == (0, 0)
+
+
+def test_one_endpoint_and_one_key_without_rest_is_not_pooled() -> None:
+    pool = compiled_pool('  url: "https://a.example/v1"\n  api_key: k\n', lambda: 0.0)
+    for _ in range(5):
+        pool.answered(pool.first, 503)
+    assert not pool.active and pool.pick() is pool.first and pool.first.upstream is pool.upstream
