@@ -186,3 +186,14 @@ def test_a_refused_request_charges_none_of_the_limits() -> None:
     with pytest.raises(Over) as over:
         limits.admit_now(pack, "c")
     assert over.value.per == "pack"
+
+
+async def test_a_reload_keeps_the_counts_of_a_limit_that_did_not_change(start_proxy, tmp_path, aiohttp_server):
+    _, proxy = await limited(start_proxy, tmp_path, aiohttp_server, "  - {per: pack, requests_per_minute: 2}")
+    async with aiohttp.ClientSession() as http:
+        assert [(await send(http, proxy))[0] for _ in range(2)] == [200, 200]
+        path = tmp_path / "rules" / "p.yaml"
+        path.write_text(path.read_text().replace("pack: p\n", "pack: p\ndescription: reloaded\n"))
+        async with http.post(proxy.url + "/-/reload") as r:
+            assert r.status == 200
+        assert (await send(http, proxy))[0] == 429  # still the same minute's budget
