@@ -12,7 +12,8 @@ WORKDIR /src
 RUN python -m venv /opt/switchyard
 COPY pyproject.toml README.md LICENSE ./
 COPY switchyard ./switchyard
-RUN /opt/switchyard/bin/pip install --no-cache-dir .
+# with the redis extra: `serve --rate-limit-store redis://...` works in the image as it is
+RUN /opt/switchyard/bin/pip install --no-cache-dir '.[redis]'
 
 FROM python:3.11-slim
 LABEL org.opencontainers.image.title="switchyard" \

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-clients soak lint format run demo bench bench-peers bench-budgets bench-tools bench-peer-tools clients codex claude clean promtool
+.PHONY: install services test test-clients soak lint format run demo bench bench-peers bench-budgets bench-tools bench-peer-tools clients codex claude clean promtool
 
 # The real clients the end-to-end tests drive, pinned to the versions the suite is known to pass with.
 # `make test-clients CLIENTS=latest` runs the same tests against the newest releases from npm instead.
@@ -45,15 +45,23 @@ test-clients: install $(if $(filter latest,$(CLIENTS)),,clients)
 	     $(BIN)/python -m pytest -m clients -rs; \
 	else $(BIN)/python -m pytest -m clients -rs; fi
 
-test: install clients promtool
+# Debian's packages the tests run for real, installed when missing (as root), waiting for a dpkg lock another
+# install may hold; the tests that need one skip, saying why, only where it cannot be installed.
+APT_INSTALL = apt-get install -y -qq -o DPkg::Lock::Timeout=600
+# redis-server: the tests of limits shared through Redis.
+services:
+	@command -v redis-server >/dev/null 2>&1 || test "$$(id -u)" != 0 \
+	  || $(APT_INSTALL) redis-server >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && $(APT_INSTALL) redis-server >/dev/null 2>&1) \
+	  || echo "services: could not install redis-server; the Redis tests will be skipped"
+
+test: install clients promtool services
 	$(BIN)/python -m pytest
 
 # promtool (Debian's `prometheus` package) tests the alerts (`make lint`) and checks a live /metrics (a test);
 # installed when missing (as root), with a wait for the dpkg lock other installs may hold.
-APT_GET = apt-get -o DPkg::Lock::Timeout=600
 promtool:
-	@command -v promtool >/dev/null 2>&1 || ($(APT_GET) install -y -qq prometheus >/dev/null 2>&1 \
-	  || ($(APT_GET) update -qq >/dev/null 2>&1 && $(APT_GET) install -y -qq prometheus >/dev/null 2>&1)) \
+	@command -v promtool >/dev/null 2>&1 || ($(APT_INSTALL) prometheus >/dev/null 2>&1 \
+	  || (apt-get update -qq >/dev/null 2>&1 && $(APT_INSTALL) prometheus >/dev/null 2>&1)) \
 	  || echo "promtool: could not install Debian's prometheus package (as root: apt-get install prometheus)"
 
 # The long runs (tests marked `soak`: a minute of 200 bridged streams, the full reload storm, the fault

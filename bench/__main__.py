@@ -20,6 +20,7 @@ ORDER = [
     "bench_server",
     "bench_traces",
     "bench_otel",
+    "bench_pool",
 ]
 
 for name in ORDER:

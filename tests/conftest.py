@@ -5,4 +5,4 @@ Helper modules live at the top of tests/ (on `pythonpath`, see pyproject.toml) a
 name; fixtures come in through `pytest_plugins`, never through imports of a conftest.
 """
 
-pytest_plugins = ["proxy_process", "server_kit", "fault_kit"]
+pytest_plugins = ["proxy_process", "server_kit", "fault_kit", "redis_server"]

@@ -111,6 +111,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
         action="store_true",
         help="traces also keep bodies and first/last stream events (user data: for debugging only)",
     )
+    p.add_argument(
+        "--rate-limit-store",
+        metavar="URL",
+        help="keep the packs' limits in Redis (redis://HOST:PORT/DB), shared by every worker and replica "
+        "(default: in each process's memory)",
+    )
+    p.add_argument(
+        "--rate-limit-on-store-error",
+        choices=("open", "closed"),
+        default="open",
+        help="when the rate-limit store fails mid-way: admit the request (open) or answer 503 (closed)",
+    )
     environment_defaults(p)
     return p
 
@@ -184,6 +196,10 @@ def cores() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.rate_limit_store:  # an unreachable Redis stops start-up here, before anything binds
+        from switchyard.server.limit_store import check
+
+        check(args.rate_limit_store)
     if args.workers > 1:
         from switchyard.server.supervisor import serve as serve_workers
 

@@ -125,7 +125,7 @@ def load_text(text: str, name: str) -> tuple[Document | None, list[Problem]]:
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True  # so that columns inside quoted expressions can be reported exactly
     try:
-        tree = yaml.load(text)
+        tree = yaml.load(_ENV.sub(_hide_braces, text) if "${" in text else text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -142,6 +142,22 @@ def load_text(text: str, name: str) -> tuple[Document | None, list[Problem]]:
     if doc.tagged:
         return None, [doc.problem(at, f"the YAML tag {tag} is not allowed in a pack") for at, tag in doc.tagged]
     return doc, []
+
+
+# `[${KEY_A}, ${KEY_B}]` and `{url: ..., api_key: ${KEY}}` are what the contract writes, but in YAML's flow
+# context a brace ends a plain scalar. Before parsing, the braces of each `${...}` become two characters of
+# Unicode's private use area (one for one, so every column stays where it was), and back in every string after.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_BACK = str.maketrans({_OPEN: "{", _CLOSE: "}"})
+
+
+def _hide_braces(m: re.Match) -> str:
+    text = m.group(0)
+    return "$" + _OPEN + text[2:-1] + _CLOSE
+
+
+def _unhide(text: str) -> str:
+    return text.translate(_BACK) if _OPEN in text else text
 
 
 def _plain(node: Any, at: Location, doc: Document, budget: list[int]) -> Any:
@@ -164,7 +180,7 @@ def _plain(node: Any, at: Location, doc: Document, budget: list[int]) -> Any:
         lc = getattr(node, "lc", None)
         for key, value in node.items():
             # YAML allows non-string keys (`1: x`, `true: y`); JSON does not, so keys become strings
-            name = str(key)
+            name = _unhide(str(key))
             here = (*at, name)
             if type(key) is not str and getattr(key, "style", None) in ("'", '"'):
                 doc.quoted_keys.add(here)
@@ -204,7 +220,7 @@ def _plain(node: Any, at: Location, doc: Document, budget: list[int]) -> Any:
     if isinstance(node, str):
         if type(node) is not str and getattr(node, "style", None) in ("'", '"'):
             doc.quoted.add(at)
-        return str(node)
+        return _unhide(str(node))
     if isinstance(node, datetime.date | datetime.datetime):
         return node.isoformat()
     return node

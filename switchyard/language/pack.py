@@ -32,19 +32,53 @@ DEFAULT_READ_TIMEOUT = 600.0
 MAX_RETRIES = 10
 
 
+DEFAULT_REST_AFTER = 3
+DEFAULT_REST_FOR = 30.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One of `upstream.endpoints` (or the one `upstream.url` makes): its URL, weight and own keys."""
+
+    url: str
+    weight: float = 1.0
+    api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: the pack's keys (`upstream.api_key`)
+
+
 @dataclass(frozen=True)
 class Upstream:
-    """Where a pack's requests go and how: URL, protocol, credentials, headers, streaming, timeouts."""
+    """Where a pack's requests go and how: URL, protocol, credentials, headers, streaming, timeouts.
+
+    `url` and `api_key` are the first endpoint's and the first key: what a pack with one of each uses,
+    and what every call is made with after the server's pool (`switchyard.server.pool`) has put in
+    the endpoint and key it chose.
+    """
 
     url: str
     protocol: str
     api_key: str = field(default="", repr=False)  # never printed: repr, logs and /-/rules leave it out
+    api_keys: tuple[str, ...] = field(default=(), repr=False)  # the pack's keys, in turn (`api_key: [...]`)
+    endpoints: tuple[Endpoint, ...] = ()  # at least one once compiled
+    affinity: Expression | None = field(default=None, compare=False)  # its text is in `affinity_source`
+    affinity_source: str = ""
+    rest_after: int = DEFAULT_REST_AFTER  # consecutive failures before an endpoint rests
+    rest_for: float = DEFAULT_REST_FOR  # seconds a key or endpoint rests when no Retry-After says
+    rest_given: bool = False  # `rest:` written: a pack with one endpoint and one key rests only then
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     force_stream: bool = False
     forward_client_auth: bool = True  # without an api_key, the client's own credentials go upstream
     retries: int = 0  # calls retried while nothing reached the client (switchyard.server.attempts)
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One `limits:` entry: per client or for the whole pack, in requests and tokens per minute."""
+
+    per: str  # "client" or "pack"
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +134,7 @@ class Pack:
     tests: tuple[Case, ...] = ()
     digest: str = ""
     fallback: tuple[Fallback, ...] = ()
+    limits: tuple[Limit, ...] = ()
 
     def matches(self, body: Any) -> bool:
         # A match that errors on an odd body (say `starts_with(model, 'x')` with no model) is a
@@ -284,6 +319,8 @@ def compile_pack(
     retries = data["upstream"].get("retries") if isinstance(data.get("upstream"), dict) else None
     if type(retries) is int and not 0 <= retries <= MAX_RETRIES:
         c.error(("upstream", "retries"), f"retries must be between 0 and {MAX_RETRIES}")
+    endpoints, affinity = _pool(c, data.get("upstream"))
+    limits = _limits(c, data.get("limits"))
     match = c.expr(data["match"], ("match",)) if isinstance(data.get("match"), str) else None
     steps = {}
     for stage in ("request", "response"):
@@ -294,10 +331,19 @@ def compile_pack(
         return None, problems
     up = data["upstream"]
     timeout = up.get("timeout") or {}
+    keys = _keys(up.get("api_key"))
+    rest = up.get("rest") or {}
     upstream = Upstream(
-        url=up["url"].rstrip("/"),
+        url=endpoints[0].url,
         protocol=up["protocol"],
-        api_key=up.get("api_key") or "",
+        api_key=(endpoints[0].api_keys or keys or ("",))[0],
+        api_keys=keys,
+        endpoints=endpoints,
+        affinity=affinity,
+        affinity_source=up.get("affinity", ""),
+        rest_after=int(rest.get("after", DEFAULT_REST_AFTER)),
+        rest_for=float(rest.get("for", DEFAULT_REST_FOR)),
+        rest_given="rest" in up,
         headers=MappingProxyType(dict(up.get("headers") or {})),
         force_stream=bool(up.get("force_stream", False)),
         forward_client_auth=bool(up.get("forward_client_auth", True)),
@@ -321,8 +367,64 @@ def compile_pack(
             Fallback(entry["pack"], entry.get("model"), *doc.position(("fallback", i, "pack")))
             for i, entry in enumerate(data.get("fallback") or ())
         ),
+        limits=limits,
     )
     return pack, problems
+
+
+def _keys(raw: Any) -> tuple[str, ...]:
+    """`api_key` as a tuple: one key, a list of keys, or none (an empty `${VAR:-}` is no key)."""
+    items = raw if isinstance(raw, list) else [raw]
+    return tuple(k for k in items if isinstance(k, str) and k)
+
+
+def _pool(c: Compiler, up: Any) -> tuple[tuple[Endpoint, ...], Expression | None]:
+    """`url` or `endpoints` (exactly one), `affinity` compiled once, `rest` in range."""
+    if not isinstance(up, dict):
+        return (), None
+    if "url" in up and "endpoints" in up:
+        line, column = c.doc.position(("upstream", "url"), key=True)
+        c.error(
+            ("upstream", "endpoints"),
+            f"`url` ({c.doc.file}:{line}:{column}) and `endpoints` are exclusive: "
+            "give one endpoint as `url`, or several as `endpoints`",
+            key=True,
+        )
+    elif "url" not in up and "endpoints" not in up:
+        c.error(("upstream",), "upstream needs `url` or `endpoints`", key=True)
+    affinity = c.expr(up["affinity"], ("upstream", "affinity")) if isinstance(up.get("affinity"), str) else None
+    rest = up.get("rest")
+    if isinstance(rest, dict) and type(rest.get("after")) is int and rest["after"] < 1:
+        c.error(("upstream", "rest", "after"), "rest.after must be at least 1")
+    if isinstance(up.get("url"), str):
+        return (Endpoint(up["url"].rstrip("/")),), affinity
+    out = []
+    for item in up.get("endpoints") if isinstance(up.get("endpoints"), list) else ():
+        if isinstance(item, dict) and isinstance(item.get("url"), str):
+            weight = item.get("weight", 1)
+            weight = float(weight) if isinstance(weight, int | float) and not isinstance(weight, bool) else 1.0
+            out.append(Endpoint(item["url"].rstrip("/"), weight, _keys(item.get("api_key"))))
+    return tuple(out), affinity
+
+
+def _limits(c: Compiler, raw: Any) -> tuple[Limit, ...]:
+    out: list[Limit] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw if isinstance(raw, list) else ()):
+        if not isinstance(item, dict) or item.get("per") not in ("client", "pack"):
+            continue  # the schema check reported it
+        at = ("limits", i)
+        rates = {k: item.get(k) for k in ("requests_per_minute", "tokens_per_minute")}
+        for name, value in rates.items():
+            if type(value) is int and value < 1:
+                c.error((*at, name), f"{name} must be at least 1")
+        if all(v is None for v in rates.values()):
+            c.error(at, "a limit needs requests_per_minute or tokens_per_minute (or both)")
+        if item["per"] in seen:
+            c.error((*at, "per"), f"a second limit per {item['per']}: give both rates in one entry")
+        seen.add(item["per"])
+        out.append(Limit(item["per"], *(v if type(v) is int else None for v in rates.values())))
+    return tuple(out)
 
 
 def _cases(c: Compiler, raw: Any) -> tuple[Case, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 
 from switchyard.language.actions import ARGS, DOCS, STEP_EXTRA_KEYS
-from switchyard.language.validate import Any_, Bool, Int, List, Map, Num, Obj, Steps, Str
+from switchyard.language.validate import Any_, Bool, Int, List, Map, Num, Obj, OneOf, Steps, Str
 
 PACK_NAME = r"[a-z0-9][a-z0-9-]*"
 ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -27,16 +27,36 @@ def pack_shape(protocols: tuple[str, ...] | None = None) -> Obj:
         else Str(what="a protocol name", pattern=r"[a-z][a-z0-9_]*", doc="what the upstream speaks")
     )
     client = Str(enum=protocols) if protocols else Str(what="a protocol name", pattern=r"[a-z][a-z0-9_]*")
+    url = Str(
+        what="a URL",
+        pattern=r"https?://\S+",
+        env=True,
+        doc="base URL; the protocol's path (/chat/completions, /responses, ...) is appended",
+    )
+    api_key = OneOf(
+        Str(doc="sent as the upstream protocol takes a key (Authorization: Bearer <key> ...) when not empty"),
+        List(Str(what="a key"), min_items=1),
+        what="a key or a list of keys",
+    )
+    endpoint = Obj(
+        {"url": url, "weight": Num(), "api_key": api_key},
+        required=("url",),
+        what="an endpoint (a mapping with url, and optionally weight and api_key)",
+    )
     upstream = Obj(
         {
-            "url": Str(
-                what="a URL",
-                pattern=r"https?://\S+",
-                env=True,
-                doc="base URL; the protocol's path (/chat/completions, /responses, ...) is appended",
-            ),
+            "url": url,
+            "endpoints": List(endpoint, min_items=1, what="a list of endpoints"),
             "protocol": protocol,
-            "api_key": Str(doc="sent as 'Authorization: Bearer <key>' when not empty"),
+            "api_key": api_key,
+            "affinity": Str(
+                what="a JMESPath expression",
+                doc="on the client's request: requests with the same value go to the same endpoint and key",
+            ),
+            "rest": Obj(
+                {"after": Int(doc="consecutive failures before an endpoint rests (default 3)"), "for": Num()},
+                what="a mapping with after (failures) and for (seconds)",
+            ),
             "headers": Map(Str(), what="a mapping of header names to values"),
             "force_stream": Bool(),
             "forward_client_auth": Bool(),
@@ -45,7 +65,16 @@ def pack_shape(protocols: tuple[str, ...] | None = None) -> Obj:
             ),  # without api_key: send the client's own credentials (default true)
             "timeout": Obj({"connect": Num(), "read": Num()}, what="a mapping with connect and read (seconds)"),
         },
-        required=("url", "protocol"),
+        required=("protocol",),  # and one of url, endpoints: the compiler says which is missing or doubled
+    )
+    limit = Obj(
+        {
+            "per": Str(enum=("client", "pack"), doc="client: each client token (or address) apart; pack: all together"),
+            "requests_per_minute": Int(),
+            "tokens_per_minute": Int(doc="counted from the usage the provider reported"),
+        },
+        required=("per",),
+        what="a limit (a mapping with per, and requests_per_minute or tokens_per_minute)",
     )
 
     test_case = Obj(
@@ -73,6 +102,7 @@ def pack_shape(protocols: tuple[str, ...] | None = None) -> Obj:
             "request": Steps(),
             "response": Steps(),
             "tests": List(test_case),
+            "limits": List(limit, min_items=1, what="a list of limits"),
             "fallback": List(
                 Obj({"pack": Str(what="a pack name", pattern=PACK_NAME), "model": Str()}, required=("pack",)),
             ),
@@ -96,6 +126,10 @@ def json_schema(protocols: tuple[str, ...] | None = None) -> dict:
     schema = pack_shape(protocols).json()
     # the compiler refuses a case with none of the three checks; Obj cannot say "one of these keys"
     schema["properties"]["tests"]["items"]["anyOf"] = [{"required": [k]} for k in ("expect", "includes", "excludes")]
+    # likewise: an upstream has a url or endpoints (not both), a limit at least one of its two rates
+    schema["properties"]["upstream"]["oneOf"] = [{"required": ["url"]}, {"required": ["endpoints"]}]
+    rates = ("requests_per_minute", "tokens_per_minute")
+    schema["properties"]["limits"]["items"]["anyOf"] = [{"required": [k]} for k in rates]
     schema["properties"]["request"] = {"$ref": "#/$defs/steps"}
     schema["properties"]["response"] = {"$ref": "#/$defs/steps"}
     return {

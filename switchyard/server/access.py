@@ -3,7 +3,8 @@
 A sidecar listens on loopback and its app is its only client; then nothing needs a token. Bound to
 any other address, `/v1` would serve anyone on the network with the packs' keys, so `serve` refuses
 a non-loopback `--host` unless client tokens gate `/v1` (`--client-token`, `--client-token-file`,
-several allowed) or the operator says `--allow-open`.
+several allowed) or the operator says `--allow-open`. A line `name:token` names its token: limits per
+client (`server/limits.py`) count by that name, and the access log shows it.
 
 A client presents its token the way its SDK sends a key: `Authorization: Bearer <token>` (OpenAI
 SDKs, Codex) or `x-api-key: <token>` (Anthropic SDKs, Claude Code). The token is the gateway's, not
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 
 from starlette.requests import Request
@@ -62,25 +64,43 @@ def open_bind_refusal(host: str, client_tokens: tuple[str, ...], allow_open: boo
     )
 
 
+# `name:token`: a named client token (the name is what limits count by and the log shows; never the token).
+_NAMED = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.@-]{0,63}):(\S+)")
+
+
+def named_tokens(tokens: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """(name, token) pairs: `name:token` lines are named; any other token is `token-N`, its place in the list."""
+    out = []
+    for i, token in enumerate(tokens, 1):
+        named = _NAMED.fullmatch(token)
+        out.append((named.group(1), named.group(2)) if named else (f"token-{i}", token))
+    return tuple(out)
+
+
 class ClientGate:
-    """Whether a request to `/v1` presents one of the client tokens (always, when there are none)."""
+    """Whether a request to `/v1` presents one of the client tokens (always, when there are none), and whose."""
 
     def __init__(self, tokens: tuple[str, ...] = ()):
-        self.tokens = tuple(t.encode() for t in tokens)
+        pairs = named_tokens(tokens)
+        self.names = tuple(name for name, _ in pairs)
+        self.tokens = tuple(token.encode() for _, token in pairs)
 
     def __bool__(self) -> bool:
         return bool(self.tokens)
 
     def admits(self, headers: Mapping[str, str]) -> bool:
-        if not self.tokens:
-            return True
+        return not self.tokens or self.identify(headers) is not None
+
+    def identify(self, headers: Mapping[str, str]) -> str | None:
+        """The name of the token the request presents, or None (no token of ours)."""
         given = headers.get("x-api-key") or ""
         authorization = headers.get("authorization") or ""
         if authorization[:7].lower() == "bearer ":
             given = authorization[7:].strip()
         presented = given.encode()
         # Every token is compared, so the time taken says nothing about which one came close.
-        return any([hmac.compare_digest(presented, token) for token in self.tokens])
+        matches = [hmac.compare_digest(presented, token) for token in self.tokens]
+        return self.names[matches.index(True)] if True in matches else None
 
 
 def admin_denied(request: Request, token: str | None) -> Response | None:

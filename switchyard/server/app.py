@@ -46,6 +46,8 @@ from switchyard.server.asgi import Incoming
 from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT, guarded
 from switchyard.server.lifecycle import Lifecycle
 from switchyard.server.lifecycle import run as lifecycle_run
+from switchyard.server.limit_store import RedisStore
+from switchyard.server.limits import Limits
 from switchyard.server.logs import setup_logging
 from switchyard.server.metrics import Metrics
 from switchyard.server.proxy import BodyTooSlow, Proxy
@@ -75,6 +77,8 @@ def create_app(
     trace: int = DEFAULT_CAPACITY,
     trace_bodies: bool = False,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    rate_limit_store: str | None = None,
+    rate_limit_on_store_error: str = "open",
 ):
     """Build the app. Loading the rules here (not at start-up) makes a broken pack fail before binding."""
     metrics = metrics or Metrics()
@@ -83,8 +87,10 @@ def create_app(
     lifecycle = lifecycle or Lifecycle()
     traces = Traces(trace, trace_bodies)
     gate = ClientGate(client_tokens)
+    store = RedisStore(rate_limit_store) if rate_limit_store else None
+    limits = Limits(store, rate_limit_on_store_error)
     proxy = Proxy(
-        rules, upstreams, metrics, max_body, gate, lifecycle, max_concurrency, keepalive, traces, body_timeout
+        rules, upstreams, metrics, max_body, gate, lifecycle, max_concurrency, keepalive, traces, body_timeout, limits
     )
     telemetry = proxy.telemetry = otel.from_environment(trace_bodies)  # None unless OTEL_* asks for it
     tasks: set[asyncio.Task] = set()
@@ -114,6 +120,8 @@ def create_app(
             for task in list(tasks):
                 task.cancel()
             await upstreams.close()
+            if store is not None:
+                await store.close()
             if telemetry is not None:
                 await asyncio.to_thread(telemetry.close)  # what is left is sent, off the loop
 
@@ -171,7 +179,14 @@ def create_app(
                             "force_stream": p.upstream.force_stream,
                             "api_key": "set" if p.upstream.api_key else "client's",
                             "headers": sorted(p.upstream.headers),  # names only: values may be secrets
+                            # each endpoint's and key's state (`server/pool.py`): indexes, never keys
+                            "endpoints": [
+                                {"url": redact_url(e.url), **state}
+                                for e, state in zip(p.upstream.endpoints, proxy.pools.get(p).state(), strict=True)
+                            ],
+                            "affinity": p.upstream.affinity_source or None,
                         },
+                        "limits": [{k: v for k, v in vars(limit).items() if v is not None} for limit in p.limits],
                         "request_steps": len(p.request),
                         "response_steps": len(p.response),
                         "hash": p.digest,
@@ -362,6 +377,8 @@ def app_from_args(args: argparse.Namespace, lifecycle: Lifecycle, **overrides):
         trace=args.trace,
         trace_bodies=args.trace_bodies,
         body_timeout=args.body_timeout,
+        rate_limit_store=args.rate_limit_store,
+        rate_limit_on_store_error=args.rate_limit_on_store_error,
     )
     return create_app(args.rules, **{**options, **overrides})
 

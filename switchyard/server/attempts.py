@@ -54,14 +54,14 @@ def plan(pack: Pack, rules: RuleSet) -> list[Target]:
 
 def delay(retry: int, retry_after: str | None = None) -> float | None:
     """Seconds to wait before retry number `retry` (1-based); None when the upstream asks for too long."""
-    asked = _retry_after(retry_after)
+    asked = retry_after_seconds(retry_after)
     if asked is not None:
         return asked if asked <= MAX_RETRY_AFTER else None
     backoff = min(MAX_DELAY, BASE_DELAY * 2 ** (retry - 1))
     return backoff * random.uniform(0.5, 1.0)  # jitter: retries of many clients do not arrive together
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     """`Retry-After` as seconds: a number of seconds, or an HTTP date."""
     if not value:
         return None

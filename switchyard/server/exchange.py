@@ -25,6 +25,7 @@ from switchyard.language.pack import Pack
 from switchyard.protocols.usage import Meter, Usage
 from switchyard.server import attempts
 from switchyard.server.asgi import Answer, raw_headers
+from switchyard.server.limits import Admitted
 from switchyard.server.logs import access_log
 from switchyard.server.metrics import OTHER_MODEL, Bound, Metrics
 from switchyard.server.trace import Trace
@@ -55,6 +56,9 @@ class Exchange:
     trace: Trace | None = None  # with `--trace`: what `server/trace.py` records of this request
     otel: Any = None  # with OTEL_* set: the request's spans (`server/otel/telemetry.py:RequestSpans`)
     counted_until_stream_end: bool = False  # in `Proxy.in_flight` until its stream ends
+    endpoint: int | None = None  # the index of the endpoint and key of the last upstream call (`server/pool.py`)
+    key: int | None = None
+    admitted: Admitted | None = None  # within its pack's limits: told the tokens used when the request ends
     ended: bool = False  # the stream's clean-up has run (`Relay.end_stream`)
     # The answer's tokens as its client received them, after the pack's response steps and the bridge
     # back, read by the client protocol's reader (`protocols/<name>/usage.py`). Set before `Finish.done`:
@@ -111,6 +115,8 @@ class Finish:
         usage = ex.usage
         if usage is not None:
             self._count_tokens(ex, pack, usage)
+            if ex.admitted is not None:  # a pack's tokens_per_minute: the tokens the provider reported
+                ex.admitted.done(usage.input + usage.output)
         if ex.first_content is not None:
             self._ttft(pack).observe(ex.first_content - ex.started)
             generating = now - ex.first_content
@@ -147,6 +153,8 @@ class Finish:
                 "error": ex.error,
                 "retried": str(calls) if calls is not None and calls.seen else None,
                 "sent_fields": ex.sent_fields,
+                "endpoint": ex.endpoint,
+                "key": ex.key,
                 **(_UNKNOWN if usage is None else _tokens(usage)),
             },
             level,

@@ -93,6 +93,29 @@ class Metrics:
             ["pack", "reason"],
             registry=r,
         )
+        self.upstream_calls = Counter(
+            "switchyard_upstream_calls",
+            "Upstream calls made, by pack, endpoint index and key index (never the key itself).",
+            ["pack", "endpoint", "key"],
+            registry=r,
+        )
+        self.rests = Counter(
+            "switchyard_upstream_rests",
+            "Times an endpoint or a key was put to rest, by pack, endpoint index and key index ('-': the endpoint).",
+            ["pack", "endpoint", "key"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "switchyard_rate_limited",
+            "Requests refused with 429 for a pack's limits, by pack and limit (per client or per pack).",
+            ["pack", "per"],
+            registry=r,
+        )
+        self.rate_limit_store_errors = Counter(
+            "switchyard_rate_limit_store_errors",
+            "Limit checks the rate-limit store (Redis) failed to answer; see --rate-limit-on-store-error.",
+            registry=r,
+        )
         self.tokens = Counter(
             "switchyard_tokens",
             "Tokens of the answers clients received, by pack, model (one of the pack's `models`, else other) "

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import orjson
+from jmespath.exceptions import JMESPathError
 
 from switchyard.errors import ClientFacing, RequestError, StepError, UpstreamError
 from switchyard.ids import new_id
@@ -38,7 +39,9 @@ from switchyard.server.asgi import Answer, ClientDisconnect, Incoming, StreamAns
 from switchyard.server.exchange import Exchange, Finish, redact
 from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT
 from switchyard.server.lifecycle import Lifecycle
+from switchyard.server.limits import Limits, Over, StoreUnavailable
 from switchyard.server.metrics import Bound, Metrics
+from switchyard.server.pool import KEY_STATUSES, Pick, Pool, Pools, affinity_key
 from switchyard.server.relay import Reader, Relay
 from switchyard.server.reloader import Rules
 from switchyard.server.traces import Traces
@@ -64,6 +67,7 @@ class Proxy:
         keepalive: float = 10.0,
         traces: Traces | None = None,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        limits: Limits | None = None,
     ):
         self.rules = rules
         self.upstreams = upstreams
@@ -80,6 +84,14 @@ class Proxy:
         self.relay = Relay(metrics, self.lifecycle, keepalive, self.finish, self._released)
         # A label child looked up in a dict: `labels()` validates and takes a lock on every call.
         self._latency = Bound(metrics.upstream_latency)
+        self._calls = Bound(metrics.upstream_calls)
+        rests = Bound(metrics.rests)
+        # Each pack's endpoints and keys: which one a call uses, which rest (`server/pool.py`).
+        self.pools = Pools(lambda pack, endpoint, key: rests(pack, endpoint, "-" if key is None else key).inc())
+        limited = Bound(metrics.rate_limited)
+        self.limits = limits or Limits()
+        self.limits.on_refusal = lambda pack, per: limited(pack, per).inc()
+        self.limits.on_store_fail = metrics.rate_limit_store_errors.inc
 
     def _released(self) -> None:
         self.in_flight -= 1  # a stream's place, given back when it ends (`Relay.end_stream`)
@@ -116,6 +128,12 @@ class Proxy:
         except UpstreamError as exc:  # unreachable, timed out, cut, or the upstream reported a failure
             ex.source = "upstream"
             return self.finish.fail(ex, exc, redact(str(exc), ex.pack.upstream.api_key if ex.pack else ""))
+        except (
+            Over,
+            StoreUnavailable,
+        ) as exc:  # a pack's `limits`: 429 (or 503) with Retry-After, in the client's shape
+            ex.source = "proxy"
+            return self.finish.fail(ex, exc, str(exc), {"Retry-After": str(exc.retry_after)})
         except BodyTooSlow as exc:
             # The rest of that body may still come: the connection is closed after the answer rather
             # than read to the end of a body nobody waits for (uvicorn honours `Connection: close`).
@@ -143,7 +161,9 @@ class Proxy:
                 self.in_flight -= 1
 
     async def _handle(self, request: Incoming, ex: Exchange) -> Response:
-        if not self.gate.admits(request.headers):
+        # Who the client is, for `per: client` limits: its token's name, or its address without tokens.
+        caller = self.gate.identify(request.headers) if self.gate else (request.scope.get("client") or ("-",))[0]
+        if caller is None:
             raise RequestError(
                 "a client token is required: send it as 'Authorization: Bearer <token>' or 'x-api-key'",
                 code="invalid_client_token",
@@ -156,34 +176,65 @@ class Proxy:
             ex.trace.client(raw)
         rules = self.rules.current  # the snapshot this request keeps to its end, fallbacks included
         first = await self._prepared(raw, rules, ex)
+        if first[0].pack.limits:  # the selected pack's limits, before any upstream call
+            limits = self.limits
+            pack = first[0].pack
+            ex.admitted = limits.admit_now(pack, caller) if limits.local else await limits.admit(pack, caller)
         targets = attempts.plan(first[0].pack, rules)
         calls = ex.attempts = attempts.Attempts()
         last: Retry | None = None
+        failed: tuple[str, str] | None = None  # the last failure, counted as a retry once another call follows
         for i, target in enumerate(targets):
             prepared = first if i == 0 else await self._prepared(raw, rules, ex, target)
+            pool = self.pools.get(target.pack)
             tries = target.pack.upstream.retries + 1
-            for n in range(tries):
-                if n:
-                    wait = attempts.delay(n, last.retry_after if last else None)
-                    if wait is None:  # the upstream asked for a longer pause than a retry is worth
-                        break
-                    await asyncio.sleep(wait)
-                more = n + 1 < tries or i + 1 < len(targets)
+            n, switches, avoid = 0, 0, None
+            while True:
+                pick = pool.pick(prepared[4], avoid)
+                if pick is None:  # every endpoint or key of this pack rests: the next target, or a 503
+                    last = Retry("resting", None, functools.partial(self._resting, ex, target.pack, pool))
+                    failed = (target.pack.name, "resting")
+                    break
+                if failed is not None:
+                    calls.add(*failed)
+                    self.metrics.retries.labels(*failed).inc()
+                    failed = None
+                rotate = pool.active and pool.has_other(pick)
+                more = n + 1 < tries or i + 1 < len(targets) or rotate
                 if ex.trace is not None:
                     ex.trace.call(target.pack, target.model, prepared[3])
                 if ex.otel is not None:
                     ex.otel.call(target.pack, target.model)
-                outcome = await self._attempt(request, ex, prepared, more)
+                outcome = await self._attempt(request, ex, prepared, more, pool, pick, rotate)
                 if not isinstance(outcome, Retry):
                     return outcome
-                calls.add(target.pack.name, outcome.reason)
                 if ex.otel is not None:
                     ex.otel.retried(outcome.reason)
-                self.metrics.retries.labels(target.pack.name, outcome.reason).inc()
-                last = outcome
+                failed, last, avoid = (target.pack.name, outcome.reason), outcome, pick
+                if rotate and outcome.status in KEY_STATUSES and switches < pool.size:
+                    switches += 1  # the key was to blame and rests now: another key at once, no retry spent
+                    continue
+                n += 1
+                if n >= tries:
+                    break
+                wait = attempts.delay(n, last.retry_after)
+                if wait is None:  # the upstream asked for a longer pause than a retry is worth
+                    break
+                await asyncio.sleep(wait)
         # Every target failed in a way another call might have fixed: the last failure is the answer.
         assert last is not None
         return await last.answer()
+
+    async def _resting(self, ex: Exchange, pack, pool: Pool) -> Answer:
+        """503 with Retry-After: every endpoint or key of the pack rests (and no fallback answered)."""
+        ex.pack, ex.source = pack, "proxy"
+        wait = pool.retry_after()
+        error = ClientFacing(
+            f"every endpoint or key of pack {pack.name} is resting after failures; retry in {wait} s",
+            code="upstream_resting",
+            status=503,
+        )
+        return self.finish.fail(ex, error, f"pack {pack.name}: every endpoint or key rests", {"Retry-After": str(wait)})
 
     async def _prepared(self, raw: bytes, rules, ex: Exchange, target: attempts.Target | None = None):
         if len(raw) > OFF_LOOP_BYTES:
@@ -192,23 +243,32 @@ class Proxy:
             return await asyncio.to_thread(self._prepare, raw, rules, ex, target)
         return self._prepare(raw, rules, ex, target)
 
-    async def _attempt(self, request: Incoming, ex: Exchange, prepared, more: bool) -> Response | Retry:
-        """One call of the upstream. With `more` calls left, a failure another call may fix is a `Retry`."""
-        pipeline, client_body, upstream_stream, outgoing = prepared
+    async def _attempt(
+        self, request: Incoming, ex: Exchange, prepared, more: bool, pool: Pool, pick: Pick, rotate: bool = False
+    ) -> Response | Retry:
+        """One call of the upstream, with the endpoint and key of `pick`. With `more` calls left, a failure
+        another call may fix is a `Retry`; with `rotate` (another key is healthy), so is a 401 or 403."""
+        pipeline, client_body, upstream_stream, outgoing, _ = prepared
         pack = ex.pack = pipeline.pack
+        upstream = pick.upstream
+        ex.endpoint, ex.key = pick.endpoint, pick.key
+        self._calls(pack.name, pick.endpoint, pick.key).inc()
         # A gateway token is the gateway's: never sent on to a provider.
-        headers = upstream_headers(request.headers, pack.upstream, ex.request_id, upstream_stream, not self.gate)
+        headers = upstream_headers(request.headers, upstream, ex.request_id, upstream_stream, not self.gate)
         if ex.otel is not None:
             ex.otel.inject(headers)  # the upstream call's parent is its client span
         sent = time.perf_counter()
         try:
-            resp = await self.upstreams.post(pack.upstream, headers, outgoing)
+            resp = await self.upstreams.post(upstream, headers, outgoing)
         except UpstreamError as exc:
             self.metrics.upstream_errors.labels(pack.name, exc.code).inc()
+            pool.unreachable(pick)
             if more:
                 return Retry(exc.code or "unreachable", None, _raiser(exc))
             raise
         ex.upstream_ms = (time.perf_counter() - sent) * 1000
+        if pool.active:
+            pool.answered(pick, resp.status, resp.headers.get("Retry-After"))
         if ex.trace is not None:
             ex.trace.answered(resp.status, headers)
         if ex.otel is not None:
@@ -220,10 +280,10 @@ class Proxy:
             data = await self._error_data(resp)
             if ex.trace is not None:
                 ex.trace.error_data(data)
-            if more and resp.status in attempts.RETRY_STATUSES:
+            if (more and resp.status in attempts.RETRY_STATUSES) or (rotate and resp.status in KEY_STATUSES):
                 self.metrics.upstream_http_errors.labels(pack.name, str(resp.status)).inc()
                 later = functools.partial(self._upstream_error, ex, resp.status, data, passed, pipeline, counted=True)
-                return Retry(str(resp.status), resp.headers.get("Retry-After"), later)
+                return Retry(str(resp.status), resp.headers.get("Retry-After"), later, resp.status)
             return await self._upstream_error(ex, resp.status, data, passed, pipeline)
         if "text/event-stream" not in resp.headers.get("Content-Type", ""):
             return await self._whole(ex, resp, passed, pipeline, client_body)
@@ -271,7 +331,10 @@ class Proxy:
         if target is not None and target.model is not None:
             client_body["model"] = target.model
         upstream_stream = pipeline.upstream_streams(body)
-        return pipeline, client_body, upstream_stream, _dumps(pipeline.request(body), "request body")
+        # `affinity`: evaluated on the request as the client sent it, before any step changes it.
+        affinity = pack.upstream.affinity
+        sticky = affinity_key(_affinity_value(affinity, body)) if affinity is not None else None
+        return pipeline, client_body, upstream_stream, _dumps(pipeline.request(body), "request body"), sticky
 
     async def read_body(self, request: Incoming) -> bytes:
         """The request's body: 413 (`RequestError`) over `--max-body`, 408 (`BodyTooSlow`) past `--body-timeout`."""
@@ -342,6 +405,7 @@ class Retry:
     reason: str
     retry_after: str | None
     answer: Callable[[], Awaitable[Answer]]
+    status: int = 0  # the upstream's HTTP status (0: no answer, or a stream that broke)
 
 
 def _raiser(error: Exception) -> Callable[[], Awaitable[Answer]]:
@@ -398,6 +462,13 @@ def _fields(sent: bytes) -> str | None:
     except orjson.JSONDecodeError:
         return None
     return ",".join(body) if type(body) is dict else None
+
+
+def _affinity_value(expression, body: dict):
+    try:
+        return expression.evaluate(body)
+    except JMESPathError:  # an odd body is a request without affinity, not a failure
+        return None
 
 
 def _parse(raw: bytes) -> dict:

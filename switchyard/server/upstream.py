@@ -238,10 +238,12 @@ def sensitive(name: str | bytes) -> bool:
 
 
 def pack_secrets(upstream: Upstream) -> list[str]:
-    """A pack's key, its credential-like header values, and credential-like values in its URL's query
-    (cut from every URL shown, but a provider may echo the URL it was called with in an error)."""
-    values = [upstream.api_key or "", *(v for k, v in upstream.headers.items() if sensitive(k))]
-    values += [v for k, v in parse_qsl(urlsplit(upstream.url).query) if sensitive(k)]
+    """A pack's keys (every endpoint's), its credential-like header values, and credential-like values in its URLs'
+    query (cut from every URL shown, but a provider may echo the URL it was called with in an error)."""
+    keys = [upstream.api_key or "", *upstream.api_keys, *(k for e in upstream.endpoints for k in e.api_keys)]
+    values = [*keys, *(v for k, v in upstream.headers.items() if sensitive(k))]
+    for url in {upstream.url, *(e.url for e in upstream.endpoints)}:
+        values += [v for k, v in parse_qsl(urlsplit(url).query) if sensitive(k)]
     return [v for v in (v.strip() for v in values) if len(v) >= 4]
 
 
