@@ -91,39 +91,73 @@ def _count(value, default: int = 0) -> int:
 
 # -- the Response object's echo of the request
 
-# Request fields a Response object echoes, with OpenAI's value when the client did not send them.
+# Request fields a Response object echoes, in order, with the value a Response carries when the client did
+# not send one: the Open Responses spec (ResponseResource, 2026-04-24) requires every one of them, and its
+# defaults are OpenAI's (the sampling parameters the spec documents, `background: false`, `service_tier:
+# "default"`). These say what the request asked for; the upstream's answer never contradicts them.
 _ECHO = (
     ("instructions", None),
     ("max_output_tokens", None),
+    ("max_tool_calls", None),
     ("model", None),
     ("parallel_tool_calls", True),
     ("previous_response_id", None),
-    ("reasoning", {"effort": None, "summary": None}),
+    ("reasoning", None),  # filled by `_reasoning`
     ("store", False),  # not OpenAI's default, but true here: nothing is stored
-    ("temperature", None),
-    ("text", {"format": {"type": "text"}}),
+    ("temperature", 1.0),
+    ("top_p", 1.0),
+    ("presence_penalty", 0.0),
+    ("frequency_penalty", 0.0),
+    ("top_logprobs", 0),
+    ("text", None),  # filled by `_text`
     ("tool_choice", "auto"),
-    ("tools", []),
-    ("top_p", None),
+    ("tools", None),  # filled by `_tools`
     ("truncation", "disabled"),
-    ("user", None),
+    ("background", False),
+    ("service_tier", "default"),
+    ("prompt_cache_key", None),
+    ("safety_identifier", None),
+    ("user", None),  # not in the spec; OpenAI still echoes it and the openai SDK reads it
     ("metadata", {}),
 )
-# Echoed only when the client sent them.
-_ECHO_IF_SENT = (
-    "service_tier",
-    "prompt_cache_key",
-    "safety_identifier",
-    "top_logprobs",
-    "max_tool_calls",
-    "background",
-)
 
 
-def echo(client_body: dict) -> tuple[dict, dict]:
-    """The request fields a Response echoes: (those always present, in order; those only when sent)."""
+def echo(client_body: dict) -> dict:
+    """The request fields a Response echoes, every one the spec requires: computed once per request."""
     always = {}
     for key, default in _ECHO:
         value = client_body.get(key)
         always[key] = default if value is None else value
-    return always, {key: client_body[key] for key in _ECHO_IF_SENT if key in client_body}
+    always["reasoning"] = _reasoning(client_body.get("reasoning"))
+    always["text"] = _text(client_body.get("text"))
+    always["tools"] = _tools(client_body.get("tools"))
+    return always
+
+
+def _reasoning(sent) -> dict:
+    # Both keys are required (nullable): a client that set only `effort` still gets `summary: null`.
+    return {"effort": None, "summary": None, **sent} if isinstance(sent, dict) else {"effort": None, "summary": None}
+
+
+def _text(sent) -> dict:
+    # `format` is required; a client that set only `verbosity` asked for plain text.
+    if not isinstance(sent, dict):
+        return {"format": {"type": "text"}}
+    return sent if isinstance(sent.get("format"), dict) else {**sent, "format": {"type": "text"}}
+
+
+def _tools(sent) -> list:
+    """The client's tools as sent; a function tool gets the keys the spec requires (null when not sent).
+
+    `strict` stays null rather than OpenAI's `true`: a Chat upstream enforces no schema it was not told to.
+    Tools the spec has no type for (Codex's `custom`, `namespace`, `web_search`) are echoed as they came.
+    """
+    if not isinstance(sent, list):
+        return []
+    tools = []
+    for tool in sent:
+        if isinstance(tool, dict) and tool.get("type") == "function":
+            missing = {key: None for key in ("description", "parameters", "strict") if key not in tool}
+            tool = {**tool, **missing} if missing else tool
+        tools.append(tool)
+    return tools

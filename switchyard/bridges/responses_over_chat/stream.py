@@ -349,15 +349,15 @@ class ResponsesStream:
         return item
 
     def _response(self, status: str, **fields) -> dict:
+        # Every field the spec requires, from the request's echo computed once (`mapping.echo`); only a
+        # completed response has a `completed_at`.
         response = {"id": self._id, "object": "response", "created_at": self._created_at, "status": status}
-        if status == "completed":
-            response["completed_at"] = self._clock()
+        response["completed_at"] = self._clock() if status == "completed" else None
         response["error"] = fields.get("error")
         response["incomplete_details"] = fields.get("incomplete_details")
-        response.update(self._echo[0])
+        response.update(self._echo)
         response["output"] = [item for item in self._items if item is not None] if status != "in_progress" else []
         response["usage"] = fields.get("usage")
-        response.update(self._echo[1])
         return response
 
 

@@ -21,7 +21,7 @@ class ResponsesPassthrough:
     def __init__(self) -> None:
         self.ended = False
         self.seq = -1  # the last sequence_number seen, so a synthetic failure continues the numbering
-        self.response_id: str | None = None
+        self.response: dict | None = None  # the upstream's last Response object, for a synthetic failure
 
     def feed(self, event: dict) -> list[dict]:
         if self.ended or type(event) is not dict:
@@ -31,7 +31,7 @@ class ResponsesPassthrough:
             self.seq = seq
         response = event.get("response")
         if type(response) is dict and response.get("id"):
-            self.response_id = response["id"]
+            self.response = response
         kind = event.get("type")
         if kind in TERMINAL_EVENTS:
             self.ended = True
@@ -49,12 +49,12 @@ class ResponsesPassthrough:
             return []
         self.ended = True
         self.seq += 1
-        response = {
-            "id": self.response_id or new_id("resp"),
-            "object": "response",
-            "status": "failed",
-            "error": {"code": code, "message": message},
-            "output": [],
-            "usage": None,
-        }
+        error = {"code": code, "message": message}
+        if self.response is not None:
+            # The upstream's own Response (every field the spec requires, as it sent them), now failed. Its
+            # output is left out: the items of a broken stream are not complete.
+            response = {**self.response, "status": "failed", "completed_at": None, "error": error, "output": []}
+        else:
+            response = {"id": new_id("resp"), "object": "response", "status": "failed", "error": error, "output": []}
+        response["usage"] = None
         return [{"type": "response.failed", "sequence_number": self.seq, "response": response}]
