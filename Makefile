@@ -148,7 +148,10 @@ test-image: install
 test-image-run:
 	base=$$(deploy/image/base.sh $(PYTHON_IMAGE) $(STAND_IN_IMAGE) $(STAND_IN_SUITE)) \
 	  && $(MAKE) --no-print-directory image PYTHON_IMAGE=$$base \
-	  && SWITCHYARD_IMAGE=$(IMAGE) SWITCHYARD_IMAGE_BASE=$$base $(BIN)/python -m pytest -m image -rs
+	  && rm -f .image/figures.txt \
+	  && SWITCHYARD_IMAGE=$(IMAGE) SWITCHYARD_IMAGE_FIGURES=.image/figures.txt $(BIN)/python -m pytest -m image -rs \
+	  && echo "image: $(IMAGE) on $$base, $$(docker image inspect --format '{{.Size}}' $(IMAGE) | awk '{printf "%.0f MB", $$1 / 1e6}')" \
+	  && cat .image/figures.txt
 
 clean:
 	rm -rf $(VENV) node_modules .clients .pytest_cache .soak $(BENCH)

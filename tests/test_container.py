@@ -317,3 +317,24 @@ def test_the_sidecars_flags_parse_fit_the_grace_period_and_probe_the_admin_port(
         assert sidecar["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin"}
         assert sidecar["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
         assert sidecar["volumeMounts"][0]["mountPath"] == "/etc/switchyard/rules"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_image_tags_the_one_version_and_passes_the_base_and_the_extras_to_the_build() -> None:
+    from switchyard import __version__
+
+    # `make -n`: what the target would run, without running it (no recipe of `image` calls $(MAKE))
+    script = subprocess.run(
+        ["make", "-n", "image", "IMAGE_EXTRAS=otel", "PYTHON_IMAGE=base:1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "pip wheel --quiet --no-deps" in script  # this project's wheel, made on the host
+    assert re.search(r"pip download .*--only-binary=:all: --python-version 3\.\d+ ", script)
+    assert f"switchyard_proxy-{__version__}-*.whl)[otel]" in script  # the extras' wheels too
+    build = " ".join(script.split("docker build", 1)[1].split())
+    assert "--build-arg PYTHON_IMAGE=base:1" in build and f"--build-arg VERSION={__version__}" in build
+    assert "--build-arg EXTRAS=otel" in build and f"--tag switchyard:{__version__}" in build

@@ -99,6 +99,8 @@ def test_the_installed_command_says_the_one_version(venv, tmp_path):
 
 
 def test_init_writes_the_shipped_packs_and_a_readme_then_check_passes_and_a_second_init_refuses(venv, tmp_path):
+    before = run(venv, tmp_path, "check")
+    assert before.returncode == 2 and "no such file or folder: rules (`switchyard init`" in before.stderr
     done = run(venv, tmp_path, "init")
     assert done.returncode == 0, done.stderr
     written = sorted(p.relative_to(tmp_path / "rules").as_posix() for p in (tmp_path / "rules").rglob("*.yaml"))

@@ -53,7 +53,8 @@ def existing(paths: list[str]) -> list[str]:
     """The paths, all of them present: a missing file or folder is a usage error, not a pack problem."""
     for path in paths:
         if not os.path.exists(path):
-            raise UsageError(f"no such file or folder: {path}")
+            hint = " (`switchyard init` writes the shipped packs there)" if path == DEFAULT_RULES else ""
+            raise UsageError(f"no such file or folder: {path}{hint}")
     return paths
 
 
