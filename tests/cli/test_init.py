@@ -56,3 +56,13 @@ def test_a_missing_default_folder_says_how_to_make_it(tmp_path, monkeypatch, cap
     monkeypatch.chdir(tmp_path)
     assert main([command]) == 2
     assert "no such file or folder: rules (`switchyard init` writes the shipped packs there)" in capsys.readouterr().err
+
+
+def test_apply_with_no_folder_uses_the_shipped_packs_and_says_so_on_stderr(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "body.json").write_text(
+        '{"model": "qwen3-coder-plus", "messages": [{"role": "user", "content": "hi"}]}'
+    )
+    assert main(["apply", "--client", "chat", "body.json"]) == 0
+    out, err = capsys.readouterr()
+    assert '"model"' in out and "serving the packs shipped with switchyard" in err
