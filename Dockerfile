@@ -15,6 +15,8 @@ ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE} AS build
 ARG VERSION
 ARG EXTRAS=""
+# so that `make image` can remove what the builder leaves of this stage (the final image does not inherit it)
+LABEL switchyard.stage=build
 COPY .image/wheels /wheels
 # pip goes once it has installed: nothing installs at run time.
 RUN python -m venv /opt/switchyard \

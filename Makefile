@@ -138,6 +138,9 @@ image-wheels: install
 image: image-wheels
 	docker build --quiet --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) --build-arg VERSION=$(VERSION) \
 	  --build-arg EXTRAS=$(IMAGE_EXTRAS) --tag $(IMAGE) .
+	# what a build leaves untagged: its build stage, and the image this tag named before
+	docker image prune --force --filter label=switchyard.stage=build >/dev/null
+	docker image prune --force --filter label=org.opencontainers.image.title=switchyard >/dev/null
 
 # `make test-image`: the real container, tested (tests marked `image`: tests/test_image.py). Docker is installed from
 # Debian's packages when missing (as root), and a dockerd started for the run and stopped after it when none is

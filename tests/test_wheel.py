@@ -129,7 +129,7 @@ def test_demo_from_an_empty_folder_serves_the_shipped_packs_and_says_so_first(ve
     done = run(venv, tmp_path, "demo", "--once", "--port", "0")
     assert done.returncode == 0, done.stdout + done.stderr
     first = done.stdout.splitlines()[0]
-    assert first.startswith("serving the packs shipped with switchyard") and "site-packages" in first
+    assert first.startswith("using the packs shipped with switchyard") and "site-packages" in first
     assert "What the client got back: HTTP 200" in done.stdout
 
 
@@ -166,4 +166,4 @@ def test_serve_from_an_empty_folder_serves_the_shipped_packs_and_says_so_in_its_
     finally:
         proc.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=60)[0]
-    assert "serving the packs shipped with switchyard" in out.splitlines()[0], out
+    assert "using the packs shipped with switchyard" in out.splitlines()[0], out

@@ -44,7 +44,7 @@ def rules_to_serve(given: str | None) -> tuple[str, str | None]:
         return DEFAULT_RULES, None
     folder = shipped_rules()
     return folder, (
-        f"serving the packs shipped with switchyard ({folder}): no --rules, SWITCHYARD_RULES or ./rules; "
+        f"using the packs shipped with switchyard ({folder}): no --rules, SWITCHYARD_RULES or ./rules; "
         "`switchyard init` copies them into ./rules to edit"
     )
 

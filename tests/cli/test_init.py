@@ -22,7 +22,7 @@ def test_rules_come_from_the_flag_then_dot_rules_then_the_shipped_packs_which_ar
     monkeypatch.chdir(tmp_path)
     assert rules_to_serve("mine") == ("mine", None)
     folder, said = rules_to_serve(None)
-    assert folder == shipped_rules() and said.startswith("serving the packs shipped with switchyard")
+    assert folder == shipped_rules() and said.startswith("using the packs shipped with switchyard")
     assert "switchyard init" in said
     (tmp_path / "rules").mkdir()
     assert rules_to_serve(None) == ("rules", None)
@@ -65,4 +65,4 @@ def test_apply_with_no_folder_uses_the_shipped_packs_and_says_so_on_stderr(tmp_p
     )
     assert main(["apply", "--client", "chat", "body.json"]) == 0
     out, err = capsys.readouterr()
-    assert '"model"' in out and "serving the packs shipped with switchyard" in err
+    assert '"model"' in out and "using the packs shipped with switchyard" in err
