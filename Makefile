@@ -135,10 +135,10 @@ image-wheels: install
 	$(BIN)/python -m pip download --quiet --only-binary=:all: --python-version $(IMAGE_PYTHON) $(IMAGE_PLATFORMS) \
 	  --dest $(IMAGE_WHEELS) "$$(ls $(IMAGE_WHEELS)/switchyard_proxy-$(VERSION)-*.whl)$(if $(IMAGE_EXTRAS),[$(IMAGE_EXTRAS)])"
 
+# After the build, what it leaves untagged goes: its build stage, and the image the tag named before.
 image: image-wheels
 	docker build --quiet --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) --build-arg VERSION=$(VERSION) \
 	  --build-arg EXTRAS=$(IMAGE_EXTRAS) --tag $(IMAGE) .
-	# what a build leaves untagged: its build stage, and the image this tag named before
 	docker image prune --force --filter label=switchyard.stage=build >/dev/null
 	docker image prune --force --filter label=org.opencontainers.image.title=switchyard >/dev/null
 
