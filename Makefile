@@ -115,12 +115,12 @@ bench-peer-tools:
 # `make image`: switchyard:<version>, built hermetically (see the Dockerfile). The wheels are made here, on the
 # host: this project's (pip wheel) and its dependencies' binary wheels for the image's Python and platform (pip
 # download), so the build itself needs no network. PYTHON_IMAGE is the base; IMAGE_EXTRAS the optional extras
-# the image installs (comma-separated, e.g. otel).
+# the image installs (comma-separated; redis: `serve --rate-limit-store redis://...` works in the image as it is).
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' switchyard/__init__.py)
 IMAGE ?= switchyard:$(VERSION)
 IMAGE_PYTHON ?= 3.11
 PYTHON_IMAGE ?= python:$(IMAGE_PYTHON)-slim
-IMAGE_EXTRAS ?=
+IMAGE_EXTRAS ?= redis
 IMAGE_WHEELS := .image/wheels
 IMAGE_PLATFORMS := $(foreach tag,manylinux_2_28 manylinux_2_17 manylinux2014 manylinux_2_5 manylinux1,--platform $(tag)_$(shell uname -m))
 # Where PYTHON_IMAGE cannot be pulled, `make test-image` builds on a stand-in of the same Python from this Debian
