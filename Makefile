@@ -130,5 +130,49 @@ bench-peer-tools:
 	  || npm install --prefix $(BENCH)/peers/portkey --no-save --no-audit --no-fund --silent @portkey-ai/gateway@$(PORTKEY_VERSION) >/dev/null 2>&1 \
 	  || echo "bench: could not install @portkey-ai/gateway@$(PORTKEY_VERSION) (needs npm); Portkey will be skipped"
 
+# `make image`: switchyard:<version>, built hermetically (see the Dockerfile). The wheels are made here, on the
+# host: this project's (pip wheel) and its dependencies' binary wheels for the image's Python and platform (pip
+# download), so the build itself needs no network. PYTHON_IMAGE is the base; IMAGE_EXTRAS the optional extras
+# the image installs (comma-separated; redis: `serve --rate-limit-store redis://...` works in the image as it is).
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' switchyard/__init__.py)
+IMAGE ?= switchyard:$(VERSION)
+IMAGE_PYTHON ?= 3.11
+PYTHON_IMAGE ?= python:$(IMAGE_PYTHON)-slim
+IMAGE_EXTRAS ?= redis
+IMAGE_WHEELS := .image/wheels
+IMAGE_PLATFORMS := $(foreach tag,manylinux_2_28 manylinux_2_17 manylinux2014 manylinux_2_5 manylinux1,--platform $(tag)_$(shell uname -m))
+# Where PYTHON_IMAGE cannot be pulled, `make test-image` builds on a stand-in of the same Python from this Debian
+# release's packages (bookworm: Python 3.11), once (deploy/image/base.sh).
+STAND_IN_SUITE ?= bookworm
+STAND_IN_IMAGE ?= switchyard-base:python$(IMAGE_PYTHON)-$(STAND_IN_SUITE)
+
+.PHONY: image image-wheels test-image test-image-run
+image-wheels: install
+	rm -rf $(IMAGE_WHEELS) && mkdir -p $(IMAGE_WHEELS)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(IMAGE_WHEELS) .
+	$(BIN)/python -m pip download --quiet --only-binary=:all: --python-version $(IMAGE_PYTHON) $(IMAGE_PLATFORMS) \
+	  --dest $(IMAGE_WHEELS) "$$(ls $(IMAGE_WHEELS)/switchyard_proxy-$(VERSION)-*.whl)$(if $(IMAGE_EXTRAS),[$(IMAGE_EXTRAS)])"
+
+# After the build, what it leaves untagged goes: its build stage, and the image the tag named before.
+image: image-wheels
+	docker build --quiet --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) --build-arg VERSION=$(VERSION) \
+	  --build-arg EXTRAS=$(IMAGE_EXTRAS) --tag $(IMAGE) .
+	docker image prune --force --filter label=switchyard.stage=build >/dev/null
+	docker image prune --force --filter label=org.opencontainers.image.title=switchyard >/dev/null
+
+# `make test-image`: the real container, tested (tests marked `image`: tests/test_image.py). Docker is installed from
+# Debian's packages when missing (as root), and a dockerd started for the run and stopped after it when none is
+# running (deploy/image/with-docker.sh); DOCKER_OPTIONAL=1 turns "Docker cannot run here" into a visible skip.
+test-image: install
+	deploy/image/with-docker.sh $(if $(DOCKER_OPTIONAL),--optional) $(MAKE) --no-print-directory test-image-run
+
+test-image-run:
+	base=$$(deploy/image/base.sh $(PYTHON_IMAGE) $(STAND_IN_IMAGE) $(STAND_IN_SUITE)) \
+	  && $(MAKE) --no-print-directory image PYTHON_IMAGE=$$base \
+	  && rm -f .image/figures.txt \
+	  && SWITCHYARD_IMAGE=$(IMAGE) SWITCHYARD_IMAGE_FIGURES=.image/figures.txt $(BIN)/python -m pytest -m image -rs \
+	  && echo "image: $(IMAGE) on $$base, $$(docker image inspect --format '{{.Size}}' $(IMAGE) | awk '{printf "%.0f MB", $$1 / 1e6}')" \
+	  && cat .image/figures.txt
+
 clean:
 	rm -rf $(VENV) node_modules .clients .pytest_cache .soak $(BENCH)

@@ -19,7 +19,7 @@ import sys
 import orjson
 
 from switchyard import protocols
-from switchyard.cli.common import DEFAULT_RULES, load_for_use, read_json, read_text
+from switchyard.cli.common import load_for_use, read_json, read_text, rules_to_serve
 from switchyard.errors import ClientFacing, StepError, UsageError
 from switchyard.language.explain import explain_line
 from switchyard.pipeline import Observation, Pipeline
@@ -29,7 +29,7 @@ from switchyard.protocols.sse import Event, SSEDecoder
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("apply", help="run one body through a pack and print the result")
     p.add_argument("file", metavar="FILE|-", help="a JSON body (or, with --stream, upstream events); - for stdin")
-    p.add_argument("--rules", default=DEFAULT_RULES, metavar="DIR", help="the folder of pack files")
+    p.add_argument("--rules", metavar="DIR", help="the folder of pack files (default: ./rules, or the shipped packs)")
     p.add_argument("--pack", metavar="NAME", help="use this pack instead of selecting one by its match")
     p.add_argument("--client", required=True, choices=protocols.names(), help="the client protocol")
     p.add_argument("--stage", default="request", choices=("request", "response"), help="which way the body goes")
@@ -45,6 +45,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.rules, shipped = rules_to_serve(args.rules)
+    if shipped:
+        print(shipped, file=sys.stderr)
     rules = load_for_use([args.rules])
     if args.stage == "response" and not args.pack:
         raise UsageError("--stage response needs --pack: an upstream event does not select a pack")

@@ -1,12 +1,21 @@
-"""What several commands share: finding paths, loading packs for use, reading JSON input."""
+"""What several commands share: finding paths (and the packs to use when none is given), loading packs
+for use, reading JSON input.
+
+Where the packs come from, for the commands that serve them (`serve`, `demo`, `apply`): `--rules`, then
+`SWITCHYARD_RULES`, then `./rules`, and with none of them the packs shipped in the installed package
+(`switchyard.rules`, the repository's `rules/` folder), so that `pip install` then `switchyard serve`
+works from any folder. Using the shipped packs is said once, on stderr or as the first log line.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
+import switchyard
 from switchyard import packs
 from switchyard.errors import PackError, UsageError
 from switchyard.language.ruleset import RuleSet
@@ -14,11 +23,38 @@ from switchyard.language.ruleset import RuleSet
 DEFAULT_RULES = "rules"
 
 
+def shipped_rules() -> str:
+    """The folder of the packs shipped with this installation: in a wheel, the package data
+    `switchyard/rules` (setup.py maps the repository's `rules/` to it); in a source checkout or an editable
+    install, that `rules/` folder itself, beside the package."""
+    package = Path(switchyard.__file__).resolve().parent
+    if (package / "rules").is_dir():
+        return str(package / "rules")
+    if (package.parent / "rules").is_dir() and (package.parent / "pyproject.toml").is_file():
+        return str(package.parent / "rules")
+    raise UsageError("this installation has no shipped packs; give --rules DIR")
+
+
+def rules_to_serve(given: str | None) -> tuple[str, str | None]:
+    """The folder to serve: `given` (from --rules or SWITCHYARD_RULES) if any, else `./rules` if present,
+    else the shipped packs; with, in that last case, the line that says so."""
+    if given:
+        return given, None
+    if os.path.isdir(DEFAULT_RULES):
+        return DEFAULT_RULES, None
+    folder = shipped_rules()
+    return folder, (
+        f"using the packs shipped with switchyard ({folder}): no --rules, SWITCHYARD_RULES or ./rules; "
+        "`switchyard init` copies them into ./rules to edit"
+    )
+
+
 def existing(paths: list[str]) -> list[str]:
     """The paths, all of them present: a missing file or folder is a usage error, not a pack problem."""
     for path in paths:
         if not os.path.exists(path):
-            raise UsageError(f"no such file or folder: {path}")
+            hint = " (`switchyard init` writes the shipped packs there)" if path == DEFAULT_RULES else ""
+            raise UsageError(f"no such file or folder: {path}{hint}")
     return paths
 
 

@@ -25,7 +25,7 @@ import aiohttp
 import orjson
 
 from switchyard import bridges, packs
-from switchyard.cli.common import DEFAULT_RULES, existing
+from switchyard.cli.common import existing, rules_to_serve
 from switchyard.pipeline import Observation, Pipeline
 
 
@@ -33,9 +33,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="show the whole path with a built-in mock model: no key, no network")
     # The same folder `serve` would use: in the image that is SWITCHYARD_RULES (/etc/switchyard/rules), so
     # `docker run IMAGE demo --once` shows the path with the packs the image ships.
-    rules = os.environ.get("SWITCHYARD_RULES") or DEFAULT_RULES
     p.add_argument(
-        "--rules", default=rules, metavar="DIR", help="the packs to serve (default: SWITCHYARD_RULES or rules)"
+        "--rules",
+        default=os.environ.get("SWITCHYARD_RULES") or None,
+        metavar="DIR",
+        help="the packs to serve (default: SWITCHYARD_RULES, ./rules, or the packs shipped with switchyard)",
     )
     p.add_argument("--port", type=int, default=8080, help="the demo proxy's port (0: any free one)")
     p.add_argument("--once", action="store_true", help="stop after the walkthrough instead of serving on")
@@ -43,6 +45,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.rules, shipped = rules_to_serve(args.rules)
+    if shipped:
+        say(shipped)
     existing([args.rules])
     return asyncio.run(demo(args.rules, args.port, args.once))
 

@@ -8,6 +8,7 @@
     switchyard demo                      the whole path with a built-in mock model: no key, no network
     switchyard probe --url U --model M   learn what a provider accepts with tiny requests; write its pack
     switchyard trace ID | --list         what a running server did with a request (`serve --trace`)
+    switchyard init [DIR]                copy the shipped packs into DIR (./rules) to own and edit
 
 Each command is one module of this package with `add_parser(subparsers)` and `run(args)`; adding a
 command is a module and a line in `COMMANDS`. Exit codes: 0 success, 1 a pack problem or a failed
@@ -19,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import os
 import sys
 
+from switchyard import __version__
 from switchyard.errors import UsageError
 
-COMMANDS = ("check", "apply", "test", "schema", "serve", "demo", "probe", "trace")
+COMMANDS = ("check", "apply", "test", "schema", "serve", "demo", "probe", "trace", "init")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,19 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="switchyard", description="A sidecar proxy for LLM APIs driven by YAML packs."
     )
-    parser.add_argument("--version", action="version", version=f"switchyard {_version()}")
+    parser.add_argument("--version", action="version", version=f"switchyard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         command = importlib.import_module(f"{__package__}.{name}")
         command.add_parser(sub).set_defaults(run=command.run)
     return parser
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("switchyard")
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,14 +9,18 @@ from __future__ import annotations
 import argparse
 import os
 
-from switchyard.cli.common import DEFAULT_RULES
+from switchyard.cli.common import rules_to_serve
 from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT
 from switchyard.server.lifecycle import DEFAULT_GRACE, DEFAULT_SHUTDOWN_DELAY
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the sidecar server")
-    p.add_argument("--rules", default=DEFAULT_RULES, metavar="DIR", help="the folder of pack files to serve")
+    p.add_argument(
+        "--rules",
+        metavar="DIR",
+        help="the folder of pack files to serve (default: ./rules, or the packs shipped with switchyard without it)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     p.add_argument("--port", type=int, default=8080, help="the port to listen on")
     p.add_argument("--watch", action="store_true", help="reload when a file in the rules folder changes")
@@ -196,6 +200,14 @@ def cores() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.rules, shipped = rules_to_serve(args.rules)
+    if shipped:  # the first log line, in the format and at the level the server's lines will have
+        import logging
+
+        from switchyard.server.logs import setup_logging
+
+        setup_logging(args.log_format, args.log_level)
+        logging.getLogger("switchyard.serve").info(shipped)
     if args.rate_limit_store:  # an unreachable Redis stops start-up here, before anything binds
         from switchyard.server.limit_store import check
 

@@ -60,7 +60,8 @@ def open_bind_refusal(host: str, client_tokens: tuple[str, ...], allow_open: boo
         return None
     return (
         f"--host {host} would serve /v1, with the packs' keys, to anyone who can reach it; "
-        "give --client-token or --client-token-file, or --allow-open if something else guards it"
+        "give --client-token or --client-token-file (SWITCHYARD_CLIENT_TOKEN, SWITCHYARD_CLIENT_TOKEN_FILE), "
+        "or --allow-open (SWITCHYARD_ALLOW_OPEN=1) if something else guards it"
     )
 
 

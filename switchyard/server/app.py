@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from switchyard import protocols
+from switchyard import __version__, protocols
 from switchyard.errors import PackError, RequestError
 from switchyard.protocols.openai import error_body
 from switchyard.server import otel
@@ -156,6 +156,7 @@ def create_app(
         current = rules.current
         return JSONResponse(
             {
+                "switchyard": __version__,  # the program's version (`switchyard --version`, the image's label)
                 "folder": rules_dir,
                 "version": version(current),  # the same from every worker of `serve --workers`
                 "pid": os.getpid(),  # which process answered (one of the workers)
