@@ -8,8 +8,8 @@ every export (`bench.otlp_sink`), and three `switchyard serve` on the server ben
 - `base`: the code of git REF (default `main`: the code before this change, when run on its branch),
   checked out with `git archive` into a temporary folder;
 - `off`: this checkout, no OTEL_* variable (telemetry never imported);
-- `on`: this checkout with `OTEL_EXPORTER_OTLP_ENDPOINT` at the sink, every request sampled, spans
-  exported every second, metrics every 5 s.
+- `on`: this checkout with `OTEL_EXPORTER_OTLP_ENDPOINT` at the sink and the defaults otherwise:
+  every request sampled, spans sent every 5 s or 512 requests, metrics every 60 s.
 
 8 requests at a time, a quarter of them streams (so that tokens, the time to the first token and
 the stream's spans are all exercised), rounds interleaved across the three. Each round gives the
@@ -76,11 +76,7 @@ async def main() -> None:
     (rules / "bench.yaml").write_text(textwrap.dedent(PACK).format(url=upstream))
     procs = [uvicorn("bench.upstream_app:app", up_port), uvicorn("bench.otlp_sink:app", sink_port)]
     base = checkout(BASE)
-    otel = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
-        "OTEL_BSP_SCHEDULE_DELAY": "1000",
-        "OTEL_METRIC_EXPORT_INTERVAL": "5000",
-    }
+    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}"}  # the defaults otherwise
     targets = {"base": ({"PYTHONPATH": str(base)}, base), "off": ({}, ROOT), "on": (otel, ROOT)}
     servers, urls = {}, {}
     for name, (env, cwd) in targets.items():

@@ -7,19 +7,18 @@ spans (`wire.py`) and POSTs them; every `OTEL_METRIC_EXPORT_INTERVAL` it POSTs t
 export is dropped and logged (at most one line a minute): telemetry never retries at the expense of
 the requests it describes. `close` sends what is left, once, within the export timeout.
 
-Design choice: a plain thread and `urllib`, not the event loop and aiohttp: an export (a collector
-that is slow, unreachable or answering 503) must never take the loop's time, and the thread holds
-the GIL only while it encodes.
+Design choice: a plain thread and `http.client` on a kept connection, not the event loop and
+aiohttp: an export (a collector that is slow, unreachable or answering 503) must never take the
+loop's time, and the thread holds the GIL only while it encodes.
 """
 
 from __future__ import annotations
 
 import gzip
+import http.client
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -44,8 +43,8 @@ class Exporter:
         self._thread: threading.Thread | None = None
         self._last_warning = 0.0
         self._next_metrics = time.monotonic() + config.metric_interval
-        # No proxy from the environment: a collector is reached directly (HTTP_PROXY is for upstreams).
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        # Kept connections to the collector, made by the thread: an export is one request on a warm socket.
+        self._connections: dict[tuple, http.client.HTTPConnection] = {}
 
     def start(self) -> None:
         if self._thread is None:
@@ -99,15 +98,42 @@ class Exporter:
         head = {"Content-Type": "application/x-protobuf", **headers}
         if self.config.gzip:
             data, head["Content-Encoding"] = gzip.compress(data, 5), "gzip"
-        request = urllib.request.Request(url, data=data, headers=head, method="POST")
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
-            with self._opener.open(request, timeout=self.config.timeout) as resp:
-                resp.read()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+            for attempt in (1, 2):
+                connection, reused = self._connection(parts)
+                try:
+                    connection.request("POST", target or "/", body=data, headers=head)
+                    resp = connection.getresponse()
+                    resp.read()
+                    break
+                except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                    self._drop(parts)
+                    if not reused or attempt == 2:  # a kept connection the collector closed: one more try
+                        raise
+            if resp.status >= 300:
+                raise OSError(f"HTTP {resp.status}")
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            self._drop(parts)
             now = time.monotonic()
             if now - self._last_warning > 60:
                 self._last_warning = now
-                reason = getattr(exc, "reason", None) or exc
-                where = urlsplit(url).hostname  # never the URL's user info or query
                 log.warning("telemetry: export to %s failed (%s); dropped, and so are later failures' for a minute",
-                            where, reason)  # fmt: skip
+                            parts.hostname, exc)  # fmt: skip
+
+    def _connection(self, parts) -> tuple[http.client.HTTPConnection, bool]:
+        """The kept connection to the collector (one per host), or a new one."""
+        key = (parts.scheme, parts.netloc)
+        found = self._connections.get(key)
+        if found is not None:
+            return found, True
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        # Never the URL's user info: the host and port only (a proxy from the environment is not used either).
+        made = self._connections[key] = kind(parts.hostname or "", parts.port, timeout=self.config.timeout)
+        return made, False
+
+    def _drop(self, parts) -> None:
+        connection = self._connections.pop((parts.scheme, parts.netloc), None)
+        if connection is not None:
+            connection.close()
