@@ -295,7 +295,8 @@ def test_the_affinity_hash_is_the_same_in_another_process() -> None:
     # Python's own hash of a string changes with every process; the pool's must not, or two workers (or
     # two replicas) would send one conversation to two endpoints.
     code = (
-        "from switchyard.server.pool import affinity_hash;print([affinity_hash(f'conversation-{i}', 12) for i in range(5)])"
+        "from switchyard.server.pool import affinity_hash\n"
+        "print([affinity_hash(f'conversation-{i}', 12) for i in range(5)])"
     )
     seen = {
         subprocess.run(
