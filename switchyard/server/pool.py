@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -37,7 +38,7 @@ from switchyard.language.pack import Pack, Upstream
 from switchyard.server import attempts
 
 KEY_STATUSES = frozenset({401, 403, 429})  # the key is to blame: it rests, another key is tried
-_MASK = (1 << 64) - 1
+_SPAN = float(1 << 64) + 1.0
 
 
 class Pick:
@@ -57,21 +58,22 @@ def affinity_key(value: Any) -> str | bytes | None:
     return value if type(value) is str else orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
-def affinity_hash(key: str | bytes) -> int:
-    """A 64-bit hash of an affinity key, the same in every process (blake2b, not Python's salted `hash`)."""
+def affinity_hash(key: str | bytes, slots: int) -> tuple[int, ...]:
+    """`slots` 64-bit words from one hash of an affinity key: a score for each endpoint, then for each key.
+
+    blake2b, keyed by nothing of the process (Python's own `hash` of a string changes with every process),
+    so every worker and replica scores a value alike. One digest gives eight words; more are rare.
+    """
     data = key.encode() if type(key) is str else key
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+    if slots <= 8:
+        return _WORDS[slots](hashlib.blake2b(data, digest_size=8 * slots).digest())
+    digest = b"".join(
+        hashlib.blake2b(data, digest_size=64, salt=n.to_bytes(16, "little")).digest() for n in range(-(-slots // 8))
+    )
+    return struct.unpack_from(f"<{slots}Q", digest)
 
 
-def _mix(z: int) -> int:
-    # splitmix64's finaliser: the value's hash and an endpoint's seed, mixed into an independent score.
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-    return z ^ (z >> 31)
-
-
-def _seed(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+_WORDS = [struct.Struct(f"<{n}Q").unpack for n in range(9)]
 
 
 class Pool:
@@ -103,9 +105,8 @@ class Pool:
         self.key_until = [[0.0] * len(ks) for ks in keys]
         self.turn = [0] * len(endpoints)  # the next key of each endpoint
         self.current = [0.0] * len(endpoints)  # smooth weighted round robin
-        # Seeds from the position and URL (never the key): the same in every process.
-        self.endpoint_seeds = [_seed(f"{i} {e.url}") for i, e in enumerate(endpoints)]
-        self.key_seeds = [[_seed(f"{i} {j}") for j in range(len(ks))] for i, ks in enumerate(keys)]
+        # Scores of an affinity value: one word per endpoint, then one per key of the widest endpoint.
+        self.slots = len(endpoints) + max(len(ks) for ks in keys)
         self.picks = [[Pick(i, j, call) for j, call in enumerate(row)] for i, row in enumerate(self.calls)]
         self.first = self.picks[0][0]
         self.everyone = list(range(len(endpoints)))
@@ -113,6 +114,12 @@ class Pool:
         self.calm_from = 0.0
         # Affinity key -> its pick, while nothing rests: a conversation's later turns cost one dict lookup.
         self.sticky: dict[str | bytes, Pick] = {}
+        # While nothing rests, the weighted order repeats every sum(weights) calls (whole weights): played
+        # from a list made once, rather than worked out on every call.
+        self.schedule: list[int] = []
+        self.tick = 0
+        if len(endpoints) > 1 and all(w == int(w) for w in self.weights) and sum(self.weights) <= 10_000:
+            self.schedule = [self._weighted(self.everyone) for _ in range(int(sum(self.weights)))]
         self.size = sum(len(ks) for ks in keys)  # endpoint and key pairs: a bound on the keys one request tries
 
     # -- the choice
@@ -128,7 +135,11 @@ class Pool:
         now = self.clock()
         if avoid is None and now >= self.calm_from:  # the usual case: nothing rests
             if affinity is None:
-                endpoint = self._weighted(self.everyone) if len(self.everyone) > 1 else 0
+                if self.schedule:
+                    endpoint = self.schedule[self.tick]
+                    self.tick = (self.tick + 1) % len(self.schedule)
+                else:
+                    endpoint = self._weighted(self.everyone) if len(self.everyone) > 1 else 0
                 keys = self.picks[endpoint]
                 j = self.turn[endpoint]
                 self.turn[endpoint] = (j + 1) % len(keys)
@@ -137,7 +148,9 @@ class Pool:
             if found is None:
                 if len(self.sticky) >= 65_536:  # conversations come and go
                     self.sticky.clear()
-                found = self.sticky[affinity] = self._by_hash(affinity_hash(affinity), self.everyone, now, None)
+                found = self.sticky[affinity] = self._by_hash(
+                    affinity_hash(affinity, self.slots), self.everyone, now, None
+                )
             return found
         healthy = [i for i in range(len(self.calls)) if self.endpoint_until[i] <= now and self._has_key(i, now)]
         if not healthy:
@@ -153,9 +166,9 @@ class Pool:
         if affinity is None:
             endpoint = healthy[0] if len(healthy) == 1 else self._weighted(healthy)
             return self.picks[endpoint][self._in_turn(endpoint, now, avoid)]
-        return self._by_hash(affinity_hash(affinity), healthy, now, avoid)
+        return self._by_hash(affinity_hash(affinity, self.slots), healthy, now, avoid)
 
-    def _by_hash(self, hashed: int, healthy: list[int], now: float, avoid: Pick | None) -> Pick:
+    def _by_hash(self, hashed: tuple[int, ...], healthy: list[int], now: float, avoid: Pick | None) -> Pick:
         endpoint = healthy[0] if len(healthy) == 1 else self._rendezvous(healthy, hashed)
         return self.picks[endpoint][self._key_by_hash(endpoint, hashed, now, avoid)]
 
@@ -186,24 +199,24 @@ class Pool:
                 return j
         return start % n  # only the avoided key is healthy
 
-    def _rendezvous(self, healthy: list[int], affinity: int) -> int:
+    def _rendezvous(self, healthy: list[int], scores: tuple[int, ...]) -> int:
         best, top = healthy[0], -math.inf
         for i in healthy:
-            u = (_mix(affinity ^ self.endpoint_seeds[i]) + 1) / (_MASK + 2)  # in (0, 1)
+            u = (scores[i] + 1) / _SPAN  # in (0, 1)
             score = -self.weights[i] / math.log(u)
             if score > top:
                 best, top = i, score
         return best
 
-    def _key_by_hash(self, endpoint: int, affinity: int, now: float, avoid: Pick | None) -> int:
-        until, seeds = self.key_until[endpoint], self.key_seeds[endpoint]
+    def _key_by_hash(self, endpoint: int, scores: tuple[int, ...], now: float, avoid: Pick | None) -> int:
+        until, first = self.key_until[endpoint], len(self.calls)
         if len(until) == 1:
             return 0
         best, top = 0, -1
         for j, moment in enumerate(until):
             if moment > now or (avoid is not None and avoid.endpoint == endpoint and avoid.key == j):
                 continue
-            score = _mix(affinity ^ seeds[j])
+            score = scores[first + j]
             if score > top:
                 best, top = j, score
         return best

@@ -295,7 +295,8 @@ def test_the_affinity_hash_is_the_same_in_another_process() -> None:
     # Python's own hash of a string changes with every process; the pool's must not, or two workers (or
     # two replicas) would send one conversation to two endpoints.
     code = (
-        "from switchyard.server.pool import affinity_hash;print([affinity_hash(f'conversation-{i}') for i in range(5)])"
+        "from switchyard.server.pool import affinity_hash\n"
+        "print([affinity_hash(f'conversation-{i}', 12) for i in range(5)])"
     )
     seen = {
         subprocess.run(
@@ -304,7 +305,7 @@ def test_the_affinity_hash_is_the_same_in_another_process() -> None:
         for seed in ("1", "2")
     }
     assert len(seen) == 1 and seen != {""}
-    assert seen == {str([affinity_hash(f"conversation-{i}") for i in range(5)]) + "\n"}
+    assert seen == {str([affinity_hash(f"conversation-{i}", 12) for i in range(5)]) + "\n"}
 
 
 def test_a_retry_after_decides_how_long_a_key_rests_and_all_resting_says_when_one_is_back() -> None:
