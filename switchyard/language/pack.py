@@ -100,6 +100,9 @@ class Pack:
     tests: tuple[Case, ...] = ()
     digest: str = ""
     fallback: tuple[Fallback, ...] = ()
+    # Where things stand in the file, for warnings that point at them (`switchyard.lint`): (line, column).
+    models_at: tuple[tuple[int, int], ...] = field(default=(), compare=False)
+    match_at: tuple[int, int] = field(default=(1, 1), compare=False)
 
     def matches(self, body: Any) -> bool:
         # A match that errors on an odd body (say `starts_with(model, 'x')` with no model) is a
@@ -321,6 +324,8 @@ def compile_pack(
             Fallback(entry["pack"], entry.get("model"), *doc.position(("fallback", i, "pack")))
             for i, entry in enumerate(data.get("fallback") or ())
         ),
+        models_at=tuple(doc.position(("models", i)) for i in range(len(data.get("models") or ()))),
+        match_at=doc.position(("match",)),
     )
     return pack, problems
 
