@@ -100,3 +100,18 @@ def test_a_model_another_pack_takes_first_is_a_warning_naming_that_pack() -> Non
         " match starts_with(model, 'q'): no request for it reaches this pack"
     ]
     assert lint.warnings([narrow, broad]) == []  # the other way round, q gets its model
+
+
+async def test_the_server_logs_the_warnings_at_start_up_and_after_a_reload(start_proxy, tmp_path) -> None:
+    import aiohttp
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    text = f"pack: q\nmatch: \"starts_with(model, 'qwen')\"\nmodels: [MODEL]\n{UPSTREAM}"
+    (rules / "q.yaml").write_text(text.replace("MODEL", "deepseek-chat"))
+    proxy = start_proxy(rules)
+    assert "q.yaml:3:10: warning: models lists deepseek-chat, which the pack's own match" in proxy.log()
+    (rules / "q.yaml").write_text(text.replace("MODEL", "kimi-k2"))
+    async with aiohttp.ClientSession() as http, http.post(proxy.url + "/-/reload") as r:
+        assert r.status == 200
+    assert "q.yaml:3:10: warning: models lists kimi-k2, which the pack's own match" in proxy.log()
