@@ -40,6 +40,7 @@ from starlette.routing import Route
 from switchyard import protocols
 from switchyard.errors import PackError, RequestError
 from switchyard.protocols.openai import error_body
+from switchyard.server import origins
 from switchyard.server.access import ClientGate, admin_denied, open_bind_refusal, read_tokens
 from switchyard.server.asgi import Incoming
 from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT, guarded
@@ -74,6 +75,8 @@ def create_app(
     trace: int = DEFAULT_CAPACITY,
     trace_bodies: bool = False,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    cors_origins: tuple[str, ...] = (),
+    allowed_hosts: tuple[str, ...] = (),
 ):
     """Build the app. Loading the rules here (not at start-up) makes a broken pack fail before binding."""
     metrics = metrics or Metrics()
@@ -239,7 +242,8 @@ def create_app(
         await others(scope, receive, send)
 
     app.state = others.state  # type: ignore[attr-defined]
-    return split_ports(app, admin_port) if admin_port else app
+    # Browsers and DNS rebinding (`server/origins.py`): the same checks on every listener and route.
+    return origins.guard(split_ports(app, admin_port) if admin_port else app, cors_origins, allowed_hosts)
 
 
 # Served on the admin listener only, when there is one (`--admin-port`); health checks answer on both.
@@ -319,6 +323,7 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"switchyard serve: cannot listen: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    log.info("%s", listening(sockets))
     lifecycle_run(config, lifecycle, sockets)
     return 0
 
@@ -356,6 +361,8 @@ def app_from_args(args: argparse.Namespace, lifecycle: Lifecycle, **overrides):
         trace=args.trace,
         trace_bodies=args.trace_bodies,
         body_timeout=args.body_timeout,
+        cors_origins=tuple(args.cors_origin or ()),
+        allowed_hosts=tuple(args.allowed_host or ()),
     )
     return create_app(args.rules, **{**options, **overrides})
 
@@ -378,6 +385,18 @@ def server_config(app, args: argparse.Namespace):
         # claim another address with X-Forwarded-For. A sidecar is its pod's first hop.
         proxy_headers=False,
     )
+
+
+def listening(sockets: list[socket.socket]) -> str:
+    """The start-up line saying where to call (`--port 0` included: the port the system gave)."""
+    urls = [_url(s.getsockname()) for s in sockets]
+    line = f"listening on {urls[0]} (the API: {urls[0]}/v1)"
+    return line + (f", admin on {urls[1]}" if len(urls) > 1 else "")
+
+
+def _url(address: tuple) -> str:
+    host, port = address[0], address[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _listen(host: str, port: int) -> socket.socket:
