@@ -223,4 +223,5 @@ def test_the_validation_needs_no_network_and_catches_a_misspelled_field(tmp_path
 
 def test_the_kustomization_lists_every_manifest_and_the_packs() -> None:
     listed = kustomization(DEPLOY)["resources"]
-    assert sorted(listed) == sorted(["../../rules", *(p.name for p in MANIFESTS)])
+    assert sorted(listed) == sorted([p.name for p in MANIFESTS] + [str(Path("..", "..", "rules"))])
+    assert (DEPLOY / listed[0]).resolve() == ROOT / "rules"  # the packs first: the repository's own folder
