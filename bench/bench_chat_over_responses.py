@@ -49,6 +49,9 @@ from switchyard.packs import load as load_rules  # noqa: E402
 from switchyard.pipeline import Pipeline  # noqa: E402
 from switchyard.protocols.sse import Event, SSEDecoder, encode_json  # noqa: E402
 
+# How every client declares its bodies (the proxy answers 415 otherwise, server/origins.py).
+JSON_BODY = {"Content-Type": "application/json"}
+
 try:
     from bench.kit import best_of, judge
 except ImportError:  # run as a script: bench/ itself is on sys.path
@@ -155,7 +158,7 @@ async def bench_end_to_end(events: int, body: bytes) -> tuple[float, float]:
         await asyncio.to_thread(wait_healthy, f"http://127.0.0.1:{port}/healthz", proxy)
         best = float("inf")
         request = orjson.dumps(client_body())
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=JSON_BODY) as session:
             for _ in range(E2E_REQUESTS + 1):  # the first one warms the connection pools up
                 start = time.perf_counter()
                 async with session.post(f"http://127.0.0.1:{port}/v1/chat/completions", data=request) as resp:

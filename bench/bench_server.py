@@ -32,6 +32,9 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+# How every client declares its bodies (the proxy answers 415 otherwise, server/origins.py).
+JSON_BODY = {"Content-Type": "application/json"}
+
 try:
     from bench.kit import record
 except ImportError:  # run as a script: bench/ itself is on sys.path
@@ -114,7 +117,7 @@ def stop(procs: list[subprocess.Popen]) -> None:
 
 
 async def wait_up(url: str) -> None:
-    async with aiohttp.ClientSession() as s:
+    async with aiohttp.ClientSession(headers=JSON_BODY) as s:
         for _ in range(200):
             try:
                 async with s.post(url + "/chat/completions", data=BODY) as r:
@@ -138,7 +141,7 @@ async def latency(session: aiohttp.ClientSession, url: str, n: int) -> list[floa
 async def throughput(url: str, total: int, concurrency: int = 16, every_4th: bytes = BODY) -> float:
     """Requests per second for `total` requests, `concurrency` at a time; every 4th sends `every_4th`."""
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, headers=JSON_BODY) as session:
         left = total
 
         async def worker():
@@ -253,7 +256,7 @@ async def main() -> None:
             await wait_up(url)
         n = 300 if QUICK else 2000
         print(f"server budgets ({os.cpu_count()} cores, {WORKERS} worker(s); client, proxy and upstream share them)")
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=JSON_BODY) as session:
             for url in (direct, switchyard, baseline):
                 await latency(session, url, 200)  # warm-up: connections, caches
             med = {}

@@ -8,9 +8,7 @@
   line naming what to set, and serves once SWITCHYARD_ALLOW_OPEN=1 or a client token is given;
 - as PID 1 in its own PID namespace (`unshare --pid --fork --mount-proc`, as root), the server reloads
   on SIGHUP and, on SIGTERM, drains a live stream and exits 0;
-- the manifests validate against the Kubernetes version `make lint` pins (KUBERNETES_VERSION, 1.37), with
-  no network (`kubernetes-validate --strict` ships its schemas), and a misspelled field fails; the pack in
-  the ConfigMap checks, and the sidecar's flags parse and fit the termination grace period;
+- (the Kubernetes example is tests/test_kubernetes.py's);
 - the image's entry point runs `demo --once` with the packs the image ships.
 """
 
@@ -30,16 +28,9 @@ from pathlib import Path
 
 import golden_files
 import pytest
-from ruamel.yaml import YAML
-
-from switchyard.cli.main import build_parser
 
 ROOT = golden_files.ROOT
 BIN = Path(sys.executable).parent
-DEPLOY = ROOT / "deploy" / "kubernetes"
-MANIFESTS = sorted(p for p in DEPLOY.glob("*.yaml") if p.name != "kustomization.yaml")
-# The version `make lint` validates against; the tests use the same one.
-KUBERNETES = re.search(r"^KUBERNETES_VERSION \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -242,81 +233,6 @@ async def test_as_pid_1_sighup_reloads_and_sigterm_drains_a_live_stream_and_exit
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def manifests() -> list[dict]:
-    yaml = YAML(typ="safe")
-    return [doc for path in MANIFESTS for doc in yaml.load_all(path.read_text()) if doc]
-
-
-@pytest.mark.skipif(shutil.which("kubernetes-validate", path=str(BIN)) is None, reason="not installed")
-def test_the_manifests_validate_against_the_kubernetes_version_make_lint_uses() -> None:
-    assert KUBERNETES.startswith("1.") and int(KUBERNETES.split(".")[1]) >= 37
-    cmd = [str(BIN / "kubernetes-validate"), "--strict", "-k", KUBERNETES, *map(str, MANIFESTS)]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count(f"against version {KUBERNETES.rsplit('.', 1)[0]}") == len(MANIFESTS)
-
-
-@pytest.mark.skipif(shutil.which("kubernetes-validate", path=str(BIN)) is None, reason="not installed")
-def test_the_validation_needs_no_network_and_catches_a_misspelled_field(tmp_path) -> None:
-    text = (DEPLOY / "deployment-native-sidecar.yaml").read_text()
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(
-        text.replace("restartPolicy: Always\n", "restartPolicy: Always\n          restartPolicyy: Always\n", 1)
-    )
-    cmd = [str(BIN / "kubernetes-validate"), "--strict", "-k", KUBERNETES]
-    offline = (
-        ["unshare", "--net"]
-        if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
-        else []
-    )
-    good = subprocess.run(
-        [*offline, *cmd, str(DEPLOY / "deployment-native-sidecar.yaml")], capture_output=True, text=True
-    )
-    assert good.returncode == 0, good.stdout + good.stderr
-    result = subprocess.run([*offline, *cmd, str(bad)], capture_output=True, text=True)
-    assert result.returncode == 1 and "'restartPolicyy' was unexpected" in result.stdout + result.stderr
-
-
-def test_the_kustomization_lists_every_manifest() -> None:
-    listed = YAML(typ="safe").load((DEPLOY / "kustomization.yaml").read_text())["resources"]
-    assert sorted(listed) == [p.name for p in MANIFESTS]
-
-
-def test_the_pack_in_the_configmap_checks(tmp_path) -> None:
-    [config] = [m for m in manifests() if m["kind"] == "ConfigMap"]
-    for name, text in config["data"].items():
-        (tmp_path / name).write_text(text)
-    result = subprocess.run([str(BIN / "switchyard"), "check", str(tmp_path)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_every_variable_the_configmaps_packs_need_comes_from_the_secret_the_sidecars_read() -> None:
-    """A `${VAR}` without a default must be set for `serve` to start: the Secret has to carry it."""
-    [config] = [m for m in manifests() if m["kind"] == "ConfigMap"]
-    needed = {v for text in config["data"].values() for v in re.findall(r"\$\{(\w+)\}", text)}
-    assert needed  # the example's pack reads its key from the environment
-    secrets = {m["metadata"]["name"]: set(m.get("stringData", {}) | m.get("data", {})) for m in manifests()
-               if m["kind"] == "Secret"}  # fmt: skip
-    for deployment in (m for m in manifests() if m["kind"] == "Deployment"):
-        spec = deployment["spec"]["template"]["spec"]
-        [sidecar] = [c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == "switchyard"]
-        provided = {k for ref in sidecar.get("envFrom", []) for k in secrets[ref["secretRef"]["name"]]}
-        provided |= {e["name"] for e in sidecar.get("env", [])}
-        assert needed <= provided, (deployment["metadata"]["name"], needed - provided)
-
-
-def test_the_sidecars_flags_parse_fit_the_grace_period_and_probe_the_admin_port() -> None:
-    for deployment in (m for m in manifests() if m["kind"] == "Deployment"):
-        spec = deployment["spec"]["template"]["spec"]
-        [sidecar] = [c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == "switchyard"]
-        args = build_parser().parse_args(sidecar["args"])
-        assert args.watch and args.host == "127.0.0.1" and args.admin_port == 9090
-        assert args.grace + args.shutdown_delay < spec["terminationGracePeriodSeconds"]
-        assert sidecar["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin"}
-        assert sidecar["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
-        assert sidecar["volumeMounts"][0]["mountPath"] == "/etc/switchyard/rules"
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

@@ -23,6 +23,8 @@ import pytest
 from fakes.chat_provider import FakeChatProvider
 from proxy_process import free_port
 
+JSON = {"Content-Type": "application/json"}  # what every client sends (415 otherwise)
+
 PAGES = ["docs/new-strict-provider.md", "docs/cookbook.md", "docs/on-call.md"]
 BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)
 
@@ -160,7 +162,7 @@ async def test_the_ten_minute_provider_recipe_runs_as_written(tmp_path, aiohttp_
             await wait_ready(port, proc)
             async with aiohttp.ClientSession() as http:
                 url = f"http://127.0.0.1:{port}/v1/responses"
-                async with http.post(url, data=(tmp_path / "request.json").read_bytes()) as r:
+                async with http.post(url, data=(tmp_path / "request.json").read_bytes(), headers=JSON) as r:
                     text = await r.text()
                     events = [json.loads(x[6:]) for x in text.splitlines() if x.startswith("data: ")]
         finally:

@@ -97,3 +97,37 @@ def read_json(name: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def admin_server(environ: dict[str, str] | None = None) -> str:
+    """Where the running server's admin endpoints are, from the settings `serve` reads.
+
+    `SWITCHYARD_SERVER` (a URL) when set; otherwise the admin listener when `SWITCHYARD_ADMIN_PORT` is
+    set (at `SWITCHYARD_ADMIN_HOST`), else the API listener (`SWITCHYARD_HOST`, `SWITCHYARD_PORT`). An
+    address that means "every interface" is reached on loopback. So inside a container or pod started
+    with these variables, `switchyard trace` needs no flag.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("SWITCHYARD_SERVER"):
+        return env["SWITCHYARD_SERVER"]
+    if env.get("SWITCHYARD_ADMIN_PORT"):
+        host, port = env.get("SWITCHYARD_ADMIN_HOST") or "127.0.0.1", env["SWITCHYARD_ADMIN_PORT"]
+    else:
+        host, port = env.get("SWITCHYARD_HOST") or "127.0.0.1", env.get("SWITCHYARD_PORT") or "8080"
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def admin_token(environ: dict[str, str] | None = None) -> str | None:
+    """The admin token `serve` reads: `SWITCHYARD_ADMIN_TOKEN`, or the file `SWITCHYARD_ADMIN_TOKEN_FILE` names."""
+    env = os.environ if environ is None else environ
+    if env.get("SWITCHYARD_ADMIN_TOKEN"):
+        return env["SWITCHYARD_ADMIN_TOKEN"]
+    if name := env.get("SWITCHYARD_ADMIN_TOKEN_FILE"):
+        try:
+            with open(name, encoding="utf-8") as f:
+                lines = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+        except OSError as exc:
+            raise UsageError(f"cannot read the admin token file {name}: {exc.strerror or exc}") from None
+        return lines[0] if lines else None
+    return None

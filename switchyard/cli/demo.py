@@ -25,7 +25,8 @@ import aiohttp
 import orjson
 
 from switchyard import bridges, packs
-from switchyard.cli.common import existing, rules_to_serve
+from switchyard.cli.common import load_for_use, rules_to_serve
+from switchyard.errors import UsageError
 from switchyard.pipeline import Observation, Pipeline
 
 
@@ -48,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
     args.rules, shipped = rules_to_serve(args.rules)
     if shipped:
         say(shipped)
-    existing([args.rules])
+    # Problems with the folder are one line each before anything starts (not a traceback from the server).
+    body = orjson.loads(resources.files("switchyard.demo").joinpath("codex-turn1-request.json").read_bytes())
+    if load_for_use([args.rules]).select(body) is None:
+        raise UsageError(
+            f"no pack in {args.rules} takes the demo's model {body['model']} (the shipped rules/qwen.yaml does)"
+        )
     return asyncio.run(demo(args.rules, args.port, args.once))
 
 

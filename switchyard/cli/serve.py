@@ -10,6 +10,7 @@ import argparse
 import os
 
 from switchyard.cli.common import rules_to_serve
+from switchyard.errors import UsageError
 from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT
 from switchyard.server.lifecycle import DEFAULT_GRACE, DEFAULT_SHUTDOWN_DELAY
 
@@ -45,6 +46,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--client-token-file", action="append", metavar="FILE", help="client tokens, one per line (repeatable)"
     )
     p.add_argument("--allow-open", action="store_true", help="allow a non-loopback --host without client tokens")
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="let pages from this web origin (scheme://host[:port]) call the proxy; others are refused (repeatable)",
+    )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="also serve requests whose Host is NAME; on loopback only loopback names are served (repeatable)",
+    )
     p.add_argument(
         "--upstream-proxy", metavar="URL", help="send upstream calls through this HTTP(S) proxy (corporate egress)"
     )
@@ -212,6 +225,12 @@ def run(args: argparse.Namespace) -> int:
         from switchyard.server.limit_store import check
 
         check(args.rate_limit_store)
+    from switchyard.server.origins import normal_origin
+
+    try:  # from the command line or SWITCHYARD_CORS_ORIGIN: an origin as a browser writes it
+        args.cors_origin = [normal_origin(o) for o in args.cors_origin or ()]
+    except ValueError as exc:
+        raise UsageError(f"--cors-origin: {exc}") from None
     if args.workers > 1:
         from switchyard.server.supervisor import serve as serve_workers
 

@@ -6,8 +6,10 @@
     switchyard trace --list [--failed] [--limit N] the recent requests, newest first
 
 It reads `GET /-/requests/{id}` and `GET /-/requests` (the server keeps them with `serve --trace N`),
-so it needs what those need: a loopback connection, or `--admin-token` (default: the
-`SWITCHYARD_ADMIN_TOKEN` variable the server reads too). The changes are printed with the wording of
+so it needs what those need: a loopback connection, or `--admin-token`. Its defaults are the settings
+`serve` reads (`SWITCHYARD_ADMIN_PORT` and `_ADMIN_HOST`, else `SWITCHYARD_PORT` and `_HOST`; the admin
+token and its file; `SWITCHYARD_SERVER` names a URL outright), so in a container or pod configured with
+them it works as it is. The changes are printed with the wording of
 `apply --explain` (`switchyard.language.explain.explain_line`): the bridge as its top-level shape
 (as `--short` prints it), each step as the paths it changed.
 """
@@ -16,15 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
 
+from switchyard.cli.common import admin_server, admin_token
 from switchyard.errors import UsageError
 from switchyard.language.explain import Changes, explain_line
-
-DEFAULT_SERVER = "http://127.0.0.1:8080"
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -34,19 +34,24 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--failed", action="store_true", help="with --list: failed requests only")
     p.add_argument("--limit", type=int, metavar="N", help="with --list: at most N requests")
     p.add_argument(
-        "--server", default=os.environ.get("SWITCHYARD_SERVER", DEFAULT_SERVER), metavar="URL", help="the server"
+        "--server",
+        metavar="URL",
+        help="the server's admin endpoints (default: $SWITCHYARD_SERVER, else from the SWITCHYARD_ADMIN_HOST/"
+        "_ADMIN_PORT or SWITCHYARD_HOST/_PORT that serve reads, else http://127.0.0.1:8080)",
     )
     p.add_argument(
         "--admin-token",
-        default=os.environ.get("SWITCHYARD_ADMIN_TOKEN"),
         metavar="TOKEN",
-        help="the server's admin token, for a server not on loopback (default: $SWITCHYARD_ADMIN_TOKEN)",
+        help="the server's admin token, for a server not on loopback "
+        "(default: $SWITCHYARD_ADMIN_TOKEN or the file $SWITCHYARD_ADMIN_TOKEN_FILE, as serve reads them)",
     )
     p.add_argument("--json", action="store_true", help="print the trace as the server keeps it (JSON)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    args.server = args.server or admin_server()  # the settings `serve` reads: the same in a pod as they are
+    args.admin_token = args.admin_token or admin_token()
     if args.list == bool(args.id):
         raise UsageError("give a request ID, or --list")
     if args.list:

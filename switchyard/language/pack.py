@@ -135,6 +135,9 @@ class Pack:
     digest: str = ""
     fallback: tuple[Fallback, ...] = ()
     limits: tuple[Limit, ...] = ()
+    # Where things stand in the file, for warnings that point at them (`switchyard.lint`): (line, column).
+    models_at: tuple[tuple[int, int], ...] = field(default=(), compare=False)
+    match_at: tuple[int, int] = field(default=(1, 1), compare=False)
 
     def matches(self, body: Any) -> bool:
         # A match that errors on an odd body (say `starts_with(model, 'x')` with no model) is a
@@ -368,6 +371,8 @@ def compile_pack(
             for i, entry in enumerate(data.get("fallback") or ())
         ),
         limits=limits,
+        models_at=tuple(doc.position(("models", i)) for i in range(len(data.get("models") or ()))),
+        match_at=doc.position(("match",)),
     )
     return pack, problems
 

@@ -85,12 +85,23 @@ class Search:
             await self.run(second)
 
 
+# A clause that lists what the provider takes ("Supported values are: 'system', 'user'", "expected one
+# of ...", "Only 'system', 'user' roles are allowed"), to the end of its sentence or a ", got X": the
+# names in it are the accepted ones, never the culprit ("Unsupported", "invalid", "not allowed" name it).
+_LISTING = re.compile(
+    r"\b(?:only|supported|allowed|permitted|valid|accepted|expected|one of)\b[^.;\n]*?"
+    r"(?=,\s*(?:got|but|received|found)\b|[.;\n]|$)",
+    re.I,
+)
+
+
 def named_by(exchange: Exchange, candidates: list[Feature]) -> Feature | None:
     """The one candidate the error names, if exactly one is named (by its `param` first, then its message)."""
-    quoted = " ".join(re.findall(r"""['"`]([^'"`]{1,60})['"`]""", exchange.answer))
+    refusal = _LISTING.sub(" ", exchange.answer)
+    quoted = " ".join(re.findall(r"""['"`]([^'"`]{1,60})['"`]""", refusal))
     # The param is the surest; then a name in quotes ("Invalid value: 'developer'. Supported values are:
-    # 'system', 'user'" names `developer` and lists others); then any word of the message.
-    for text in (exchange.param or "", quoted, exchange.answer):
+    # 'system', 'user'" names `developer`, and the list of what is accepted names nothing); then any word.
+    for text in (exchange.param or "", quoted, refusal):
         if not text:
             continue
         named = [f for f in candidates if f.named_in(text)]

@@ -40,7 +40,7 @@ from starlette.routing import Route
 from switchyard import __version__, protocols
 from switchyard.errors import PackError, RequestError
 from switchyard.protocols.openai import error_body
-from switchyard.server import otel
+from switchyard.server import origins, otel
 from switchyard.server.access import ClientGate, admin_denied, open_bind_refusal, read_tokens
 from switchyard.server.asgi import Incoming
 from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT, guarded
@@ -79,6 +79,8 @@ def create_app(
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
     rate_limit_store: str | None = None,
     rate_limit_on_store_error: str = "open",
+    cors_origins: tuple[str, ...] = (),
+    allowed_hosts: tuple[str, ...] = (),
 ):
     """Build the app. Loading the rules here (not at start-up) makes a broken pack fail before binding."""
     metrics = metrics or Metrics()
@@ -261,7 +263,8 @@ def create_app(
         await others(scope, receive, send)
 
     app.state = others.state  # type: ignore[attr-defined]
-    return split_ports(app, admin_port) if admin_port else app
+    # Browsers and DNS rebinding (`server/origins.py`): the same checks on every listener and route.
+    return origins.guard(split_ports(app, admin_port) if admin_port else app, cors_origins, allowed_hosts)
 
 
 # Served on the admin listener only, when there is one (`--admin-port`); health checks answer on both.
@@ -341,6 +344,7 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"switchyard serve: cannot listen: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    log.info("%s", listening(sockets))
     lifecycle_run(config, lifecycle, sockets)
     return 0
 
@@ -380,6 +384,8 @@ def app_from_args(args: argparse.Namespace, lifecycle: Lifecycle, **overrides):
         body_timeout=args.body_timeout,
         rate_limit_store=args.rate_limit_store,
         rate_limit_on_store_error=args.rate_limit_on_store_error,
+        cors_origins=tuple(args.cors_origin or ()),
+        allowed_hosts=tuple(args.allowed_host or ()),
     )
     return create_app(args.rules, **{**options, **overrides})
 
@@ -402,6 +408,18 @@ def server_config(app, args: argparse.Namespace):
         # claim another address with X-Forwarded-For. A sidecar is its pod's first hop.
         proxy_headers=False,
     )
+
+
+def listening(sockets: list[socket.socket]) -> str:
+    """The start-up line saying where to call (`--port 0` included: the port the system gave)."""
+    urls = [_url(s.getsockname()) for s in sockets]
+    line = f"listening on {urls[0]} (the API: {urls[0]}/v1)"
+    return line + (f", admin on {urls[1]}" if len(urls) > 1 else "")
+
+
+def _url(address: tuple) -> str:
+    host, port = address[0], address[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _listen(host: str, port: int) -> socket.socket:

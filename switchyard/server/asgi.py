@@ -27,6 +27,9 @@ from starlette.requests import ClientDisconnect
 # `--body-timeout` seconds after its head. The protocol then wakes the body's reader.
 from switchyard.server.http_guard import BODY_LATE
 
+# The headers as a dict, left in the scope by the browser checks (`server/origins.py`), which run first.
+HEADERS = "switchyard.headers"
+
 __all__ = ["Answer", "ClientDisconnect", "Incoming", "StreamAnswer", "raw_headers"]
 
 JSON = b"application/json"
@@ -43,7 +46,12 @@ class Incoming:
     __slots__ = ("headers", "receive", "scope")
 
     def __init__(self, scope: dict, receive: Callable) -> None:
-        self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        # Decoded once per request: by the browser checks in front of every route (`server/origins.py`)
+        # when they ran, which leave the dict in the scope, else here.
+        headers = scope.get(HEADERS)
+        if headers is None:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        self.headers = headers
         self.receive = receive
         self.scope = scope
 

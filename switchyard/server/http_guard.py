@@ -67,7 +67,7 @@ def guarded(
     """
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    shapes = _route_protocols()
+    shapes = route_protocols()
 
     class GuardedHttpTools(HttpToolsProtocol):
         header_timeout = timeout
@@ -165,7 +165,7 @@ def guarded(
             if self.transport.is_closing():
                 return
             error = RequestError(f"request headers over {self.max_header} bytes", code="headers_too_large", status=431)
-            content = orjson.dumps(protocols.get(_protocol_of(self.url, shapes)).render_error(error))
+            content = orjson.dumps(protocols.get(protocol_of(self.url, shapes)).render_error(error))
             head = (
                 b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
                 b"content-length: %d\r\nconnection: close\r\n\r\n" % len(content)
@@ -176,7 +176,7 @@ def guarded(
     return GuardedHttpTools
 
 
-def _route_protocols() -> dict[bytes, str]:
+def route_protocols() -> dict[bytes, str]:
     """Every path a client protocol answers on (its route and its local routes) -> that protocol's name."""
     table = {}
     for name in protocols.names():
@@ -186,7 +186,7 @@ def _route_protocols() -> dict[bytes, str]:
     return table
 
 
-def _protocol_of(url: bytes, table: dict[bytes, str]) -> str:
+def protocol_of(url: bytes, table: dict[bytes, str]) -> str:
     """The client protocol whose route `url` (the request target as far as it has arrived) names; "chat"
     (the OpenAI shape) when none does.
 

@@ -17,7 +17,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from switchyard import packs
+from switchyard import lint, packs
 from switchyard.errors import PackError
 from switchyard.language.ruleset import RuleSet, pack_files
 from switchyard.server.metrics import Metrics
@@ -53,7 +53,9 @@ class Rules:
     @classmethod
     def load(cls, folder: str, metrics: Metrics, partial: bool = False) -> Rules:
         """Start-up load: a broken pack raises PackError (fatal, with every problem), unless `partial`."""
-        return cls(folder, packs.load(folder, partial=partial), metrics, partial)
+        rules = packs.load(folder, partial=partial)
+        _log_warnings(rules)
+        return cls(folder, rules, metrics, partial)
 
     async def reload(self, reason: str) -> bool:
         # One reload at a time: two SIGHUPs in a row must not race to install older files last.
@@ -65,6 +67,7 @@ class Rules:
                 self.refused(reason, exc)
                 return False
             self.install(reason, rules, started)
+            await asyncio.to_thread(_log_warnings, rules)  # the packs run on samples: off the event loop
             return True
 
     def refused(self, reason: str, exc: Exception) -> None:
@@ -163,3 +166,10 @@ def changed_packs(old: RuleSet, new: RuleSet) -> list[str]:
 def _log_left_out(rules: RuleSet) -> None:
     for file, problems in rules.left_out:
         log.error("pack file %s left out (--partial); the other packs serve:\n%s", file, "\n".join(map(str, problems)))
+
+
+def _log_warnings(rules: RuleSet) -> None:
+    """What `switchyard check` warns about (it loads, but is likely a mistake), as FILE:LINE:COL lines."""
+    found = [*map(str, rules.warnings), *lint.warnings(rules.packs)]
+    if found:
+        log.warning("%d warning(s) about the packs (they are served):\n%s", len(found), "\n".join(found))

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from switchyard.errors import PackError
 from switchyard.server import worker as worker_process
 from switchyard.server import workermetrics
-from switchyard.server.app import refused_bind, report_pack_error
+from switchyard.server.app import listening, refused_bind, report_pack_error
 from switchyard.server.logs import access_log, setup_logging
 from switchyard.server.reloader import fingerprint
 from switchyard.server.snapshot import Decider, answer
@@ -66,7 +66,15 @@ def serve(args: argparse.Namespace) -> int:
     if refusal := refused_bind(args):
         print(f"switchyard serve: {refusal}", file=sys.stderr)
         return 2
-    folder = tempfile.mkdtemp(prefix="switchyard-workers-")
+    try:  # the workers' metrics and control files; a read-only root needs a writable TMPDIR
+        folder = tempfile.mkdtemp(prefix="switchyard-workers-")
+    except OSError as exc:
+        print(
+            f"switchyard serve: --workers {args.workers} needs a writable temporary folder: {exc.strerror or exc} "
+            f"({exc.filename or os.environ.get('TMPDIR', '/tmp')}); mount one (an emptyDir at /tmp) or set TMPDIR",
+            file=sys.stderr,
+        )
+        return 2
     try:
         return Supervisor(args, folder).run()
     finally:
@@ -115,11 +123,10 @@ class Supervisor:
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(sig, lambda *_: None)
         log.info(
-            "supervisor %d: %d workers on %s:%d, %d pack(s) from %s",
+            "supervisor %d: %d workers %s, %d pack(s) from %s",
             os.getpid(),
             len(self.slots),
-            self.args.host,
-            self.slots[0][0].getsockname()[1],
+            listening(self.slots[0]),
             len(self.decider.current.packs),
             self.args.rules,
         )

@@ -11,7 +11,7 @@ import math
 import pytest
 
 from switchyard.probe.client import Exchange
-from switchyard.probe.search import Search
+from switchyard.probe.search import Search, named_by
 from switchyard.probe.session import catalogue
 
 FEATURES = [f for f in catalogue("chat", "m").features if f.tier == 1]
@@ -60,3 +60,20 @@ async def test_without_names_a_few_refused_features_cost_far_fewer_requests_than
     await Search(send).run(FEATURES)
     # at most two requests per halving (the first half, then the second), and the first one
     assert len(sent) <= 1 + 2 * math.ceil(math.log2(len(FEATURES))) < len(FEATURES)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Invalid value: 'reasoning_effort'. Supported values are: 'model', 'messages', 'user'.",
+        "Unrecognized request argument supplied: reasoning_effort; allowed fields include user, seed",
+        "Only 'model', 'messages' and 'user' are allowed, got reasoning_effort",
+        "'reasoning_effort' is invalid: expected one of 'user', 'stop'",
+    ],
+)
+def test_a_field_the_refusal_lists_as_accepted_is_not_the_one_blamed(answer):
+    by_field = {f.field: f for f in FEATURES if f.field}
+    candidates = [by_field["user"], by_field["reasoning_effort"]]
+    exchange = Exchange(1, "two fields", {}, status=400)
+    exchange.answer = answer
+    assert named_by(exchange, candidates) is by_field["reasoning_effort"]

@@ -34,7 +34,7 @@ async def proxy_fixture(start_proxy, tmp_path, aiohttp_server):
 
 def head(path: str, length: int, request_id: str, close: bool = False) -> bytes:
     return (
-        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         f"Content-Length: {length}\r\nX-Request-Id: {request_id}\r\n"
         + ("Connection: close\r\n" if close else "")
         + "\r\n"

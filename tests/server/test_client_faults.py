@@ -75,7 +75,7 @@ async def stop_reading(fault_proxy, direction: str, seconds: float):
     client = DIRECTIONS[direction][0]
     body = orjson.dumps(body_for(client, f"{direction}.firehose", True))
     reader, writer = await asyncio.open_connection("127.0.0.1", fault_proxy.port)
-    writer.write(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" % ROUTES[client].encode())
+    writer.write(b"POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" % ROUTES[client].encode())
     writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
     before = rss_mb(fault_proxy.proc.pid)
     assert b" 200 " in await reader.readuntil(b"\r\n")

@@ -31,6 +31,8 @@ from server_kit import (
     wait_for,
 )
 
+JSON = {"Content-Type": "application/json"}  # what every client sends (415 otherwise)
+
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
@@ -414,7 +416,9 @@ async def test_an_unknown_endpoint_is_answered_in_the_error_shape(proxy, http, m
 async def test_each_request_is_one_json_log_line_with_its_facts(proxy, http, chat_upstream, stream):
     request_id = f"log-line-test-{stream}"
     body = orjson.dumps({"model": "chat-small", **hi(stream=stream)})
-    async with http.post(f"{proxy.base_url}/chat/completions", data=body, headers={"X-Request-Id": request_id}) as r:
+    async with http.post(
+        f"{proxy.base_url}/chat/completions", data=body, headers={"X-Request-Id": request_id, **JSON}
+    ) as r:
         sent = len(await r.read())
 
     # A stream is logged when its generator ends, which may be just after the client has the last byte.

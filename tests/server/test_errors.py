@@ -29,6 +29,8 @@ from server_kit import (
     wait_for,
 )
 
+JSON = {"Content-Type": "application/json"}  # what every client sends (415 otherwise)
+
 MESSAGES = [{"role": "user", "content": "hi"}]
 ENDPOINTS = ["/chat/completions", "/responses"]
 
@@ -81,7 +83,7 @@ async def test_a_body_over_the_limit_is_a_413(proxy, http, endpoint, chat_upstre
         for start in range(0, len(payload), 8192):
             yield payload[start : start + 8192]
 
-    async with http.post(endpoint, data=payload if declared else chunks()) as r:
+    async with http.post(endpoint, data=payload if declared else chunks(), headers=JSON) as r:
         assert r.status == 413
         error = assert_error_shape(await r.json())
     assert str(MAX_BODY) in error["message"]

@@ -76,7 +76,7 @@ def assert_431_in_the_openai_shape(answer: bytes) -> None:
 
 
 async def test_a_1_mb_header_is_answered_431_in_the_openai_error_shape_after_64_kib_of_it(guarded_proxy):
-    header = b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1024 * 1024)
+    header = b"GET /v1/models HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * (1024 * 1024)
     answer, sent = await send_huge_head(guarded_proxy.port, header)
     assert_431_in_the_openai_shape(answer)
     assert sent <= 128 * 1024  # refused after about 64 KiB, not after the whole megabyte
@@ -87,7 +87,7 @@ async def test_a_1_mb_header_is_answered_431_in_the_openai_error_shape_after_64_
 @pytest.mark.parametrize("target", ["/v1/messages?beta=true", "/v1/messages/count_tokens"])
 async def test_a_huge_head_on_an_anthropic_route_is_answered_431_in_the_anthropic_error_shape(guarded_proxy, target):
     # The big header comes first: the request line is all the server has of the request but its size.
-    header = b"POST %s HTTP/1.1\r\nX-Big: %s\r\nHost: x\r\n" % (target.encode(), b"a" * (1024 * 1024))
+    header = b"POST %s HTTP/1.1\r\nX-Big: %s\r\nHost: localhost\r\n" % (target.encode(), b"a" * (1024 * 1024))
     answer, _ = await send_huge_head(guarded_proxy.port, header)
     status, body = split_answer(answer)
     assert status == 431
@@ -105,7 +105,7 @@ async def test_a_head_whose_request_line_alone_is_over_the_limit_is_answered_in_
 
 async def test_a_huge_head_that_arrives_in_one_read_is_answered_in_its_routes_shape(guarded_proxy):
     # Complete, so the parser measures it at its end (`on_headers_complete`), with the target known.
-    head = b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\nContent-Length: 0\r\n\r\n" % (b"a" * 70_000)
+    head = b"POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nX-Big: %s\r\nContent-Length: 0\r\n\r\n" % (b"a" * 70_000)
     status, body = split_answer(await raw_exchange(guarded_proxy.port, head))
     assert status == 431 and orjson.loads(body)["error"]["type"] == "invalid_request_error", body
 
@@ -121,7 +121,7 @@ async def test_slowloris_connections_are_dropped_after_the_header_timeout_while_
         reader, writer = await asyncio.open_connection("127.0.0.1", guarded_proxy.port)
         started = asyncio.get_running_loop().time()
         try:
-            writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+            writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n")
             for i in range(100):  # one header line every 0.1 s: never done within the timeout
                 writer.write(b"X-%d: y\r\n" % i)
                 await writer.drain()
@@ -159,7 +159,10 @@ async def test_slowloris_connections_are_dropped_after_the_header_timeout_while_
 
 
 async def test_pipelined_requests_are_answered_in_order_on_one_connection(guarded_proxy):
-    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    request = (
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        b"GET /v1/models HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
     raw = await raw_exchange(guarded_proxy.port, request)
     assert raw.count(b"HTTP/1.1 200") == 2
     first, second = raw.split(b"HTTP/1.1 200")[1:]

@@ -25,6 +25,8 @@ from fault_kit import DIRECTIONS, MATRIX, WHOLE, call, fault_packs
 from load_kit import bridged_load, open_fds, record, reload_storm, rss_mb, storm_pack
 from proxy_process import ProxyProcess, write_pack
 
+JSON = {"Content-Type": "application/json"}  # what every client sends (415 otherwise)
+
 pytestmark = pytest.mark.soak
 
 SECONDS = float(os.environ.get("SWITCHYARD_SOAK_SECONDS", "60"))
@@ -156,7 +158,7 @@ async def test_the_event_loop_delay_while_a_costly_jmespath_works_on_a_31_mb_bod
             async def big() -> float:
                 started = time.monotonic()
                 data = io.BytesIO(body)
-                async with http.post(proxy.url + "/v1/chat/completions", data=data) as r:
+                async with http.post(proxy.url + "/v1/chat/completions", data=data, headers=JSON) as r:
                     assert r.status == 200, await r.text()
                     await r.read()
                 return time.monotonic() - started

@@ -26,6 +26,8 @@ from fakes.chat_provider import FakeChatProvider, chunk, text_chunks, tool_call_
 from fakes.messages_provider import FakeMessagesProvider, text_events, tool_use_events
 from proxy_process import ROOT, ProxyProcess, rebindable_port
 
+JSON = {"Content-Type": "application/json"}  # what every client sends (415 otherwise)
+
 CAPTURES = golden_files.FIXTURES / "claude-code-2.1.197"
 BASH = {
     "name": "Bash",
@@ -290,7 +292,7 @@ async def test_count_tokens_is_answered_by_the_proxy_with_an_estimate(start_prox
         async with http.post(f"{proxy.base_url}/messages/count_tokens", json=body) as r:
             assert r.status == 200
             counted = (await r.json())["input_tokens"]
-        async with http.post(f"{proxy.base_url}/messages/count_tokens", data=b"{nope") as r:
+        async with http.post(f"{proxy.base_url}/messages/count_tokens", data=b"{nope", headers=JSON) as r:
             assert r.status == 400 and (await r.json())["type"] == "error"
     assert 100 < counted < 200  # about a quarter of the characters
 
