@@ -165,8 +165,11 @@ class Finish:
         tokens = self._tokens
         tokens(pack, model, "input").inc(usage.input)
         tokens(pack, model, "output").inc(usage.output)
-        tokens(pack, model, "cached").inc(usage.cached)
-        tokens(pack, model, "reasoning").inc(usage.reasoning)
+        # A zero is not added (each `inc` takes a lock): the series appears with its first token.
+        if usage.cached:
+            tokens(pack, model, "cached").inc(usage.cached)
+        if usage.reasoning:
+            tokens(pack, model, "reasoning").inc(usage.reasoning)
         if usage.cache_written:
             tokens(pack, model, "cache_written").inc(usage.cache_written)
 
