@@ -163,9 +163,14 @@ _PART_KNOWN = frozenset({*_PART_DATA, "thought", *DROPPED_PART_FIELDS})
 
 
 def _check_part_fields(part: dict, at: str) -> None:
+    data = None
     for key in part:
         if key not in _PART_KNOWN:
             raise RequestError(f"Part field {key!r} cannot be sent to this upstream.", param=f"{at}.{key}")
+        if key in _PART_DATA:
+            if data is not None:  # one kind of data per part (gemini.md 2): the second would be lost
+                raise RequestError(f"A part holds one kind of data, not {data!r} and {key!r}.", param=f"{at}.{key}")
+            data = key
 
 
 def _user(parts: list[dict], where: str, pending: list[tuple[str, str]]) -> list[dict]:
