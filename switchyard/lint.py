@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from switchyard import protocols
 from switchyard.errors import ClientFacing, StepError
 from switchyard.language.pack import Pack
-from switchyard.pipeline import Observation, Pipeline
+from switchyard.pipeline import Observation, Pipeline, clients_of
 
 
 def warnings(packs: Iterable[Pack]) -> list[str]:
@@ -37,7 +37,7 @@ def warnings(packs: Iterable[Pack]) -> list[str]:
     packs = list(packs)
     out: list[str] = []
     for pack in packs:
-        for client in protocols.names():
+        for client in clients_of(pack.upstream.protocol):
             if client != pack.upstream.protocol:
                 out.extend(_keep_removes_bridged(pack, client))
         out.extend(_steps_undone_by_keep(pack))

@@ -23,6 +23,10 @@ def pack(steps: str, tests: str = ""):
 def test_a_keep_that_drops_what_the_bridge_adds_is_a_warning_naming_the_step_and_the_field() -> None:
     found = lint.warnings([pack("[{keep: [model, messages, stream, tools]}]")])
     assert found == [
+        "k.yaml:4:12: warning: keep removes max_tokens, which the bridge gemini -> chat adds for gemini clients"
+        " (the client's output limit)",
+        "k.yaml:4:12: warning: keep removes stream_options, which the bridge gemini -> chat adds for gemini"
+        " clients (usage for clients that asked for it)",
         "k.yaml:4:12: warning: keep removes stream_options, which the bridge messages -> chat adds for messages"
         " clients (usage for clients that asked for it)",
         "k.yaml:4:12: warning: keep removes stream_options, which the bridge responses -> chat adds for responses"

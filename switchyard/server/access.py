@@ -7,9 +7,11 @@ several allowed) or the operator says `--allow-open`. A line `name:token` names 
 client (`server/limits.py`) count by that name, and the access log shows it.
 
 A client presents its token the way its SDK sends a key: `Authorization: Bearer <token>` (OpenAI
-SDKs, Codex) or `x-api-key: <token>` (Anthropic SDKs, Claude Code). The token is the gateway's, not
-a provider's: it is consumed here and never forwarded upstream (`Proxy` treats the pack as if it had
-`forward_client_auth: false`). Comparisons take constant time. Tokens never appear in logs.
+SDKs, Codex), `x-api-key: <token>` (Anthropic SDKs, Claude Code) or `x-goog-api-key: <token>` (Gemini
+CLI and the google-genai SDKs; `?key=<token>` in a Gemini route's query is read as that header). The
+token is the gateway's, not a provider's: it is consumed here and never forwarded upstream (`Proxy`
+treats the pack as if it had `forward_client_auth: false`). Comparisons take constant time. Tokens
+never appear in logs.
 
 The admin rule: `/-/` endpoints answer loopback peers (judged on the socket's address, never on
 forwarded headers), or any peer presenting the admin token.
@@ -94,7 +96,7 @@ class ClientGate:
 
     def identify(self, headers: Mapping[str, str]) -> str | None:
         """The name of the token the request presents, or None (no token of ours)."""
-        given = headers.get("x-api-key") or ""
+        given = headers.get("x-api-key") or headers.get("x-goog-api-key") or ""
         authorization = headers.get("authorization") or ""
         if authorization[:7].lower() == "bearer ":
             given = authorization[7:].strip()
