@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install services test test-clients soak lint format run demo bench bench-peers bench-budgets bench-tools bench-peer-tools clients codex claude clean
+.PHONY: install services test test-clients soak lint format run demo bench bench-peers bench-budgets bench-tools bench-peer-tools clients codex claude clean promtool
 
 # The real clients the end-to-end tests drive, pinned to the versions the suite is known to pass with.
 # `make test-clients CLIENTS=latest` runs the same tests against the newest releases from npm instead.
@@ -53,8 +53,16 @@ services:
 	  || $(APT_INSTALL) redis-server >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && $(APT_INSTALL) redis-server >/dev/null 2>&1) \
 	  || echo "services: could not install redis-server; the Redis tests will be skipped"
 
-test: install clients services
+test: install clients services promtool
 	$(BIN)/python -m pytest
+
+# promtool (Debian's `prometheus` package) tests the alerts (`make lint`) and checks a live /metrics (a test);
+# installed when missing (as root), with a wait for the dpkg lock other installs may hold.
+APT_GET = apt-get -o DPkg::Lock::Timeout=600
+promtool:
+	@command -v promtool >/dev/null 2>&1 || ($(APT_GET) install -y -qq prometheus >/dev/null 2>&1 \
+	  || ($(APT_GET) update -qq >/dev/null 2>&1 && $(APT_GET) install -y -qq prometheus >/dev/null 2>&1)) \
+	  || echo "promtool: could not install Debian's prometheus package (as root: apt-get install prometheus)"
 
 # The long runs (tests marked `soak`: a minute of 200 bridged streams, the full reload storm, the fault
 # matrix round after round) and their measured figures, written into docs/reliability.md.
@@ -64,12 +72,14 @@ soak: install
 	SWITCHYARD_SOAK_FIGURES=$(CURDIR)/$(SOAK_FIGURES) $(BIN)/python -m pytest -m soak -rs
 	$(BIN)/python -m bench.soak_figures $(SOAK_FIGURES) docs/reliability.md
 
-lint: install
+lint: install promtool
 	$(BIN)/ruff check switchyard tests bench
 	$(BIN)/ruff format --check switchyard tests bench
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/kubernetes-validate --strict --quiet -k $(KUBERNETES_VERSION) $(filter-out deploy/kubernetes/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
+	promtool check rules deploy/prometheus/alerts.yaml
+	promtool test rules deploy/prometheus/alerts_test.yaml
 
 format: install
 	$(BIN)/ruff format switchyard tests bench

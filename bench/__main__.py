@@ -20,6 +20,7 @@ ORDER = [
     "bench_server",
     "bench_traces",
     "bench_pool",
+    "bench_otel",
 ]
 
 for name in ORDER:

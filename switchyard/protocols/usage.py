@@ -48,36 +48,43 @@ class Usage:
 
 
 class Meter:
-    """What a stream's client events said: its usage (None until one carried it) and whether content came.
+    """What an answer's client events (or its whole body) said: usage, the model that answered, why it stopped.
 
     `see(events)` takes the client events of one read and returns True for the read that carried
-    the first content event (text, reasoning or a tool call), so the relay can time it. A protocol
-    subclasses it with its own `_usage` and `_content`; this loop is written once.
+    the first content event (text, reasoning or a tool call), so the relay can time it; `body(body)`
+    reads a whole answer. `usage` stays None until an event carried one; `model` is the model the
+    answer names (None if it named none), `finish` the finish reasons in the protocol's own words.
+    A protocol subclasses it with `_read` (one event: True when it is the first content) and `body`;
+    the loop is written once.
     """
 
-    __slots__ = ("content", "usage")
+    __slots__ = ("content", "finish", "model", "usage")
 
     def __init__(self) -> None:
         self.usage: Usage | None = None
         self.content = False
+        self.model: str | None = None
+        self.finish: list[str] = []
 
     def see(self, events: list) -> bool:
         first = False
+        read = self._read
         for event in events:
-            if type(event) is not dict:
-                continue  # bytes already framed: an end marker, a comment passed on
-            usage = self._usage(event)
-            if usage is not None:
-                self.usage = usage
-            if not self.content and self._content(event):
-                self.content = first = True
+            # Bytes are already framed (an end marker, a comment passed on): no usage in them.
+            if type(event) is dict and read(event):
+                first = True
         return first
 
-    def _usage(self, event: dict) -> Usage | None:
-        raise NotImplementedError
+    def body(self, body: Any) -> Meter:
+        """Read a whole answer; the meter itself, for chaining."""
+        return self
 
-    def _content(self, event: dict) -> bool:
-        raise NotImplementedError
+    def _read(self, event: dict) -> bool:
+        return False
+
+    def _named(self, model: Any) -> None:
+        if self.model is None and type(model) is str and model:
+            self.model = model[:200]
 
 
 def count(value: Any) -> int | None:

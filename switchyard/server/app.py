@@ -40,6 +40,7 @@ from starlette.routing import Route
 from switchyard import protocols
 from switchyard.errors import PackError, RequestError
 from switchyard.protocols.openai import error_body
+from switchyard.server import otel
 from switchyard.server.access import ClientGate, admin_denied, open_bind_refusal, read_tokens
 from switchyard.server.asgi import Incoming
 from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT, guarded
@@ -91,11 +92,14 @@ def create_app(
     proxy = Proxy(
         rules, upstreams, metrics, max_body, gate, lifecycle, max_concurrency, keepalive, traces, body_timeout, limits
     )
+    telemetry = proxy.telemetry = otel.from_environment(trace_bodies)  # None unless OTEL_* asks for it
     tasks: set[asyncio.Task] = set()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await upstreams.start()
+        if telemetry is not None:
+            telemetry.open()
         loop = asyncio.get_running_loop()
 
         # uvicorn handles SIGINT/SIGTERM only; SIGHUP's default action would kill the process.
@@ -118,6 +122,8 @@ def create_app(
             await upstreams.close()
             if store is not None:
                 await store.close()
+            if telemetry is not None:
+                await asyncio.to_thread(telemetry.close)  # what is left is sent, off the loop
 
     async def models(request: Request) -> Response:
         started = int(rules.current.loaded_at)

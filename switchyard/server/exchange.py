@@ -15,13 +15,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
 from switchyard import protocols
 from switchyard.errors import ClientFacing
 from switchyard.language.pack import Pack
-from switchyard.protocols.usage import Usage
+from switchyard.protocols.usage import Meter, Usage
 from switchyard.server import attempts
 from switchyard.server.asgi import Answer, raw_headers
 from switchyard.server.limits import Admitted
@@ -53,6 +54,7 @@ class Exchange:
     shutdown: bool = False  # the drain ended this stream when the grace was over
     sent_fields: str | None = None  # the top-level fields sent to an upstream that answered 4xx, for the log
     trace: Trace | None = None  # with `--trace`: what `server/trace.py` records of this request
+    otel: Any = None  # with OTEL_* set: the request's spans (`server/otel/telemetry.py:RequestSpans`)
     counted_until_stream_end: bool = False  # in `Proxy.in_flight` until its stream ends
     endpoint: int | None = None  # the index of the endpoint and key of the last upstream call (`server/pool.py`)
     key: int | None = None
@@ -65,6 +67,7 @@ class Exchange:
     # answer carried no usage (or there was no answer), which is "unknown", never zero.
     usage: Usage | None = None
     first_content: float | None = None  # perf_counter when a stream's first content event was sent
+    answer: Meter | None = None  # what the client's answer said (usage, the model that answered, why it stopped)
 
     @property
     def pack_name(self) -> str:
@@ -119,7 +122,10 @@ class Finish:
             generating = now - ex.first_content
             if usage is not None and usage.output and generating > 0:
                 self._rate(pack).observe(usage.output / generating)
-        if ex.trace is not None:
+        if ex.otel is not None:
+            raw = ex.trace.raw if ex.trace is not None else None
+            ex.otel.finish(ex, self.traces.finish(ex) if ex.trace is not None else None, raw)
+        elif ex.trace is not None:
             self.traces.finish(ex)
         level = "error" if source == "step" else "warning" if source or status >= 400 else "info"
         if not access_log.wants(level):  # a line nobody reads is not made

@@ -79,6 +79,7 @@ class Proxy:
         self.max_concurrency = max_concurrency  # `--max-concurrency`: beyond it, 503 at once (None: unlimited)
         self.in_flight = 0  # requests and streams not finished yet
         self.traces = traces if traces is not None else Traces(0)  # (an empty store is falsy)
+        self.telemetry = None  # OpenTelemetry (`server/otel`), set by the app when OTEL_* asks for it
         self.finish = Finish(metrics, self.traces)
         self.relay = Relay(metrics, self.lifecycle, keepalive, self.finish, self._released)
         # A label child looked up in a dict: `labels()` validates and takes a lock on every call.
@@ -107,6 +108,8 @@ class Proxy:
     async def handle(self, request: Incoming, client: str) -> Response:
         ex = Exchange(_request_id(request), client)
         ex.trace = self.traces.start(request.headers)
+        if self.telemetry is not None:
+            ex.otel = self.telemetry.start(request.headers, client)
         if self.saturated:
             # Refused at once rather than queued without bound; the client's SDK retries after the pause.
             ex.source = "proxy"
@@ -194,12 +197,16 @@ class Proxy:
                     break
                 if failed is not None:
                     calls.add(*failed)
+                    if ex.otel is not None:
+                        ex.otel.retried(failed[1])
                     self.metrics.retries.labels(*failed).inc()
                     failed = None
                 rotate = pool.active and pool.has_other(pick)
                 more = n + 1 < tries or i + 1 < len(targets) or rotate
                 if ex.trace is not None:
                     ex.trace.call(target.pack, target.model, prepared[3])
+                if ex.otel is not None:
+                    ex.otel.call(target.pack, target.model)
                 outcome = await self._attempt(request, ex, prepared, more, pool, pick, rotate)
                 if not isinstance(outcome, Retry):
                     return outcome
@@ -248,6 +255,8 @@ class Proxy:
         self._calls(pack.name, pick.endpoint, pick.key).inc()
         # A gateway token is the gateway's: never sent on to a provider.
         headers = upstream_headers(request.headers, upstream, ex.request_id, upstream_stream, not self.gate)
+        if ex.otel is not None:
+            ex.otel.inject(headers)  # the upstream call's parent is its client span
         sent = time.perf_counter()
         try:
             resp = await self.upstreams.post(upstream, headers, outgoing)
@@ -262,6 +271,8 @@ class Proxy:
             pool.answered(pick, resp.status, resp.headers.get("Retry-After"))
         if ex.trace is not None:
             ex.trace.answered(resp.status, headers)
+        if ex.otel is not None:
+            ex.otel.answered(resp.status)
         self._latency(pack.name).observe(ex.upstream_ms / 1000)
         passed = back_headers(resp.raw_headers, ex.request_id, pack.name)
         ex.sent_fields = _fields(outgoing) if 400 <= resp.status < 500 else None
@@ -428,7 +439,8 @@ def _answer(pipeline: Pipeline, data: bytes, client_body: dict, ex: Exchange) ->
     except orjson.JSONDecodeError:
         raise UpstreamError("upstream sent a body that is not JSON", code="upstream_bad_body", status=502) from None
     answer = pipeline.body(body, client_body)
-    ex.usage = pipeline.client.usage(answer)
+    ex.answer = pipeline.client.meter().body(answer)
+    ex.usage = ex.answer.usage
     return _dumps(answer, "upstream body")
 
 

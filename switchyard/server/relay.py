@@ -104,7 +104,7 @@ class Relay:
 
         self.lifecycle.track(id(ex), end_for_shutdown)
         # The client's events, read for their usage and the first content event (time to first token).
-        meter = protocols.get(ex.client).meter()
+        meter = ex.answer = protocols.get(ex.client).meter()
         try:
             async for events in self.events(ex, reader, stream, sent):
                 if meter.see(events):
@@ -210,5 +210,6 @@ class Relay:
         finally:
             reader.resp.release()
         body = pipeline.aggregate(events)
-        ex.usage = pipeline.client.usage(body)
+        ex.answer = pipeline.client.meter().body(body)
+        ex.usage = ex.answer.usage
         return self.finish.ok(ex, orjson.dumps(body), headers)

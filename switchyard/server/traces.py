@@ -76,11 +76,15 @@ class Traces:
         """A trace for a request that has just arrived; None when tracing is off."""
         return Trace(headers, self.bodies) if self.capacity else None
 
-    def finish(self, ex) -> None:
-        """Keep the trace of a finished request (`ex` is the proxy's `Exchange`). Never fails the request."""
+    def finish(self, ex) -> dict | None:
+        """Keep the trace of a finished request (`ex` is the proxy's `Exchange`). Never fails the request.
+
+        Returns a failed request's record (with its changes, for its OpenTelemetry span), else None.
+        """
         trace, ex.trace = ex.trace, None
         if trace is None:
-            return
+            return None
+        record, failed = None, False
         try:
             failed = ex.status >= 400 or ex.source is not None
             full: dict | bytes | _Later
@@ -102,6 +106,7 @@ class Traces:
             self._keep(_Kept(self._seq, ex.request_id, failed, summary, full))
         except Exception:  # a bug here must cost the trace, never the request
             log.exception("the trace of request %s was not kept", ex.request_id)
+        return record if failed else None
 
     def listing(self, failed: bool = False, limit: int | None = None) -> bytes:
         """`GET /-/requests`: the summaries, newest first."""

@@ -9,9 +9,9 @@ Responses client over a Messages upstream sees Anthropic's figures in Responses'
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import aiohttp
+import golden_files
 import orjson
 import pytest
 from client_protocols import ROUTES, body_for
@@ -21,7 +21,7 @@ from fakes.responses_provider import FakeResponsesProvider
 from proxy_process import write_pack
 from server_kit import get_metrics, log_lines, metric, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = golden_files.ROOT
 # upstream -> (the model its pack serves, the tokens its fake reports for "hi": input, output)
 UPSTREAMS = {
     "chat": ("chat-model", (10, 5)),

@@ -39,15 +39,35 @@ def body_usage(body: object) -> Usage | None:
 class ChatMeter(Meter):
     __slots__ = ()
 
-    def _usage(self, event: dict) -> Usage | None:
-        usage = event.get("usage")
-        return read(usage) if usage else None
+    def body(self, body: object) -> ChatMeter:
+        if type(body) is dict:
+            self.usage = read(body.get("usage"))
+            self._named(body.get("model"))
+            self._choices(body.get("choices"))
+        return self
 
-    def _content(self, event: dict) -> bool:
+    def _read(self, event: dict) -> bool:
+        usage = event.get("usage")
+        if usage:
+            self.usage = read(usage) or self.usage
+        if self.model is None:
+            self._named(event.get("model"))
         choices = event.get("choices")
-        if not choices or type(choices) is not list or type(choices[0]) is not dict:
+        if not choices:
+            return False
+        self._choices(choices)
+        if self.content or type(choices) is not list or type(choices[0]) is not dict:
             return False
         delta = choices[0].get("delta")
-        if type(delta) is not dict:
-            return False
-        return bool(delta.get("content") or delta.get("tool_calls") or delta.get("refusal") or reasoning_of(delta))
+        if type(delta) is dict and (
+            delta.get("content") or delta.get("tool_calls") or delta.get("refusal") or reasoning_of(delta)
+        ):
+            self.content = True
+            return True
+        return False
+
+    def _choices(self, choices: object) -> None:
+        if type(choices) is list:
+            for choice in choices:
+                if type(choice) is dict and (reason := choice.get("finish_reason")) and type(reason) is str:
+                    self.finish.append(reason)

@@ -40,19 +40,38 @@ class MessagesMeter(Meter):
         super().__init__()
         self._seen: dict = {}  # the usage fields seen so far, the latest value of each
 
-    def _usage(self, event: dict) -> Usage | None:
+    def body(self, body: object) -> MessagesMeter:
+        if type(body) is dict:
+            self.usage = read(body.get("usage"))
+            self._named(body.get("model"))
+            self._stopped(body.get("stop_reason"))
+        return self
+
+    def _read(self, event: dict) -> bool:
         kind = event.get("type")
+        if kind == "content_block_delta":
+            if self.content:
+                return False
+            self.content = True
+            return True
         if kind == "message_start":
             message = event.get("message")
-            usage = message.get("usage") if type(message) is dict else None
+            if type(message) is not dict:
+                return False
+            self._named(message.get("model"))
+            usage = message.get("usage")
         elif kind == "message_delta":
+            delta = event.get("delta")
+            if type(delta) is dict:
+                self._stopped(delta.get("stop_reason"))
             usage = event.get("usage")
         else:
-            return None
-        if type(usage) is not dict:
-            return None
-        self._seen.update({k: v for k, v in usage.items() if k in _FIELDS and count(v) is not None})
-        return read(self._seen)
+            return False
+        if type(usage) is dict:
+            self._seen.update({k: v for k, v in usage.items() if k in _FIELDS and count(v) is not None})
+            self.usage = read(self._seen)
+        return False
 
-    def _content(self, event: dict) -> bool:
-        return event.get("type") == "content_block_delta"
+    def _stopped(self, reason: object) -> None:
+        if type(reason) is str and reason:
+            self.finish[:] = [reason]

@@ -5,7 +5,8 @@
 
 A stream carries it in the `response` of `response.completed` (also `response.incomplete` and
 `response.failed`, which may have spent tokens). A content event is any `*.delta` event: output
-text, refusal, reasoning text or summary, function-call arguments.
+text, refusal, reasoning text or summary, function-call arguments. Responses has no finish reason:
+the final status stands for it (`completed`, `failed`, or an incomplete response's reason).
 """
 
 from __future__ import annotations
@@ -38,11 +39,26 @@ def body_usage(body: object) -> Usage | None:
 class ResponsesMeter(Meter):
     __slots__ = ()
 
-    def _usage(self, event: dict) -> Usage | None:
-        if event.get("type") not in _WITH_USAGE:
-            return None
-        return body_usage(event.get("response"))
+    def body(self, body: object) -> ResponsesMeter:
+        if type(body) is dict:
+            self.usage = read(body.get("usage"))
+            self._named(body.get("model"))
+            # Responses has no finish reason: its status says it (an incomplete one, why).
+            details = body.get("incomplete_details")
+            reason = details.get("reason") if type(details) is dict else None
+            status = reason or body.get("status")
+            if type(status) is str:
+                self.finish.append(status)
+        return self
 
-    def _content(self, event: dict) -> bool:
+    def _read(self, event: dict) -> bool:
         kind = event.get("type")
-        return type(kind) is str and kind.endswith(".delta")
+        if type(kind) is not str:
+            return False
+        if kind in _WITH_USAGE:
+            self.body(event.get("response"))
+            return False
+        if not self.content and kind.endswith(".delta"):
+            self.content = True
+            return True
+        return False
