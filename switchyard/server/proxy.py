@@ -223,6 +223,8 @@ class Proxy:
                     break
                 if failed is not None:
                     calls.add(*failed)
+                    if ex.otel is not None:
+                        ex.otel.retried(failed[1])
                     self.metrics.retries.labels(*failed).inc()
                     failed = None
                 rotate = pool.active and pool.has_other(pick)
