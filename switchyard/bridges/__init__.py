@@ -61,7 +61,13 @@ class Bridge:
 
 
 # Each folder holds a `BRIDGE`; a folder is named `<client>_over_<upstream>`.
-_FOLDERS = ("responses_over_chat", "chat_over_responses", "messages_over_chat", "chat_over_messages")
+_FOLDERS = (
+    "responses_over_chat",
+    "chat_over_responses",
+    "messages_over_chat",
+    "chat_over_messages",
+    "chat_over_gemini",
+)
 
 
 @functools.cache

@@ -68,6 +68,10 @@ class Protocol:
     required_headers: dict = field(default_factory=dict)
     # Endpoints answered by the proxy itself for this protocol's clients: (path, body -> answer body).
     local_routes: tuple[tuple[str, Callable[[dict], Any]], ...] = ()
+    # For an upstream whose URL names the model and the kind of call (Gemini's
+    # `/models/{model}:streamGenerateContent?alt=sse`): (the body the steps made) -> (the path, with its
+    # query, appended to `upstream.url`; the body sent). None: `upstream_path`, and the body as it is.
+    upstream_call: Callable[[dict], tuple[str, dict]] | None = None
 
 
 # Each folder's module holds a `PROTOCOL`; the order is the order of `--client` choices and routes.

@@ -187,13 +187,13 @@ class Proxy:
 
     async def _attempt(self, request: Incoming, ex: Exchange, prepared, more: bool) -> Response | Retry:
         """One call of the upstream. With `more` calls left, a failure another call may fix is a `Retry`."""
-        pipeline, client_body, upstream_stream, outgoing = prepared
+        pipeline, client_body, upstream_stream, outgoing, path = prepared
         pack = ex.pack = pipeline.pack
         # A gateway token is the gateway's: never sent on to a provider.
         headers = upstream_headers(request.headers, pack.upstream, ex.request_id, upstream_stream, not self.gate)
         sent = time.perf_counter()
         try:
-            resp = await self.upstreams.post(pack.upstream, headers, outgoing)
+            resp = await self.upstreams.post(pack.upstream, headers, outgoing, path)
         except UpstreamError as exc:
             self.metrics.upstream_errors.labels(pack.name, exc.code).inc()
             if more:
@@ -260,7 +260,11 @@ class Proxy:
         if target is not None and target.model is not None:
             client_body["model"] = target.model
         upstream_stream = pipeline.upstream_streams(body)
-        return pipeline, client_body, upstream_stream, _dumps(pipeline.request(body), "request body")
+        outgoing, path = pipeline.request(body), None
+        if pipeline.upstream.upstream_call is not None:
+            # The upstream's URL names the model and the call (Gemini): they leave the body for the path.
+            path, outgoing = pipeline.upstream.upstream_call(outgoing)
+        return pipeline, client_body, upstream_stream, _dumps(outgoing, "request body"), path
 
     async def read_body(self, request: Incoming) -> bytes:
         """The request's body: 413 (`RequestError`) over `--max-body`, 408 (`BodyTooSlow`) past `--body-timeout`."""

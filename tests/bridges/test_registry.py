@@ -31,6 +31,7 @@ def test_direct_bridges_are_named_by_direction() -> None:
         ("chat", "responses"),
         ("messages", "chat"),
         ("chat", "messages"),
+        ("chat", "gemini"),
     }
     assert bridges.get("responses", "chat").label == "bridge responses -> chat"
 
