@@ -18,14 +18,14 @@ from collections.abc import Iterable
 from switchyard import protocols
 from switchyard.errors import ClientFacing, StepError
 from switchyard.language.pack import Pack
-from switchyard.pipeline import Observation, Pipeline
+from switchyard.pipeline import Observation, Pipeline, clients_of
 
 
 def warnings(packs: Iterable[Pack]) -> list[str]:
     """`FILE:LINE:COL: warning: ...` lines, one per field a `keep` removes that a bridge added."""
     out: list[str] = []
     for pack in packs:
-        for client in protocols.names():
+        for client in clients_of(pack.upstream.protocol):
             if client != pack.upstream.protocol:
                 out.extend(_keep_removes_bridged(pack, client))
     return sorted(set(out))

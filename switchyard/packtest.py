@@ -23,7 +23,7 @@ from typing import Any
 from switchyard import protocols
 from switchyard.errors import ClientFacing, RequestError, StepError
 from switchyard.language.pack import Case, Pack
-from switchyard.pipeline import Pipeline, run_steps
+from switchyard.pipeline import Pipeline, clients_of, run_steps
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def run_shapes(pack: Pack) -> Outcome:
     carries FILE:LINE:COL).
     """
     errors: list[tuple[str, StepError]] = []
-    for client in protocols.names():
+    for client in clients_of(pack.upstream.protocol):
         for name, body in (
             ("a bare request", {"model": "m"}),
             ("a typical request", protocols.get(client).sample_request),

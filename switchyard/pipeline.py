@@ -54,6 +54,18 @@ class Observation:
 Observer = Callable[[Observation], None]
 
 
+def clients_of(upstream: str) -> tuple[str, ...]:
+    """The client protocols a pack of this upstream protocol can serve: every one with a bridge to it."""
+    found = []
+    for client in protocols.names():
+        try:
+            bridges.get(client, upstream)
+        except KeyError:  # a protocol whose bridge to or from the hub is not written (yet)
+            continue
+        found.append(client)
+    return tuple(found)
+
+
 class Pipeline:
     """One pack serving one client protocol: made per request (it is three look-ups), shared by nothing."""
 
@@ -131,9 +143,11 @@ class Pipeline:
             except StepError:
                 parsed = orjson.loads(data)
         described = self.upstream.describe_error_body(parsed, data, status)
+        client_status = self.client.client_status(status, described.code)
         if not self.client.is_error_shape(parsed):
+            described.status = client_status  # an error body that states a status (Gemini's) states this one
             parsed = self.client.render_error(described)
-        return self.client.client_status(status, described.code), parsed, described.message
+        return client_status, parsed, described.message
 
 
 class Stream:
@@ -157,6 +171,7 @@ class Stream:
         "events_in",
         "events_out",
         "failure",
+        "media_type",
         "pack",
         "passes_raw",
         "step_error",
@@ -174,8 +189,12 @@ class Stream:
             self._run = lambda event: run_steps(steps, event, "response", observe)
         self._terminal = pipeline.client.terminal
         self._failure = pipeline.client.failure
-        self._frame = pipeline.client.frame
-        self.end = pipeline.client.end
+        framing = pipeline.client.framing
+        if framing is None:
+            self._frame, self.end, self.media_type = pipeline.client.frame, pipeline.client.end, None
+        else:  # a protocol with more than one stream framing (Gemini's SSE or JSON array): the client's choice
+            chosen = framing(client_body)
+            self._frame, self.end, self.media_type = chosen.frame, chosen.end, chosen.media_type
         self.passes_raw = getattr(self.translator, "passes_raw", False)
         self.ended = False
         self.events_in = 0

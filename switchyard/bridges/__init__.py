@@ -91,13 +91,18 @@ def get(client: str, upstream: str) -> Bridge:
     found = direct().get((client, upstream))
     if found is not None:
         return found
+    if client == HUB or upstream == HUB:  # a hop to or from the hub not written yet: nothing to compose
+        raise KeyError((client, upstream))
     return _compose(direct()[(client, HUB)], direct()[(HUB, upstream)])
 
 
 def composed() -> list[tuple[str, str]]:
     """The pairs served by composition through the hub, not by a bridge of their own."""
     names = protocols.names()
-    return [(c, u) for c in names for u in names if c != u and (c, u) not in direct()]
+    hops = direct()
+    return [
+        (c, u) for c in names for u in names if c != u and (c, u) not in hops and (c, HUB) in hops and (HUB, u) in hops
+    ]
 
 
 def _identity(protocol: protocols.Protocol) -> Bridge:

@@ -38,6 +38,31 @@ class StreamTranslator(Interface):
 
 
 @dataclass(frozen=True)
+class Framing:
+    """How one client stream is written: each event's bytes, what follows the last, and its media type."""
+
+    frame: Callable[[Any], bytes]
+    end: bytes = b""
+    media_type: bytes = b"text/event-stream; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A client request that names facts in its URL (Gemini's `/v1beta/models/{model}:streamGenerateContent`).
+
+    `facts` are the body fields the URL stands for, set on the body before anything reads it (a None
+    value removes the field), so packs and bridges see the model as they do in every other protocol.
+    `headers` are the request headers the query stands for (`?key=` is `x-goog-api-key`), added where the
+    client did not send them; the query itself is never logged. `local`, when set, answers the request
+    in the proxy from its body (a token count), with no upstream.
+    """
+
+    facts: dict
+    headers: dict = field(default_factory=dict)
+    local: Callable[[Any], Any] | None = None
+
+
+@dataclass(frozen=True)
 class Protocol:
     """One protocol, as the server, the bridges and the command line see it."""
 
@@ -68,14 +93,21 @@ class Protocol:
     required_headers: dict = field(default_factory=dict)
     # Endpoints answered by the proxy itself for this protocol's clients: (path, body -> answer body).
     local_routes: tuple[tuple[str, Callable[[dict], Any]], ...] = ()
-    # For an upstream whose URL names the model and the kind of call (Gemini's
-    # `/models/{model}:streamGenerateContent?alt=sse`): (the body the steps made) -> (the path, with its
-    # query, appended to `upstream.url`; the body sent). None: `upstream_path`, and the body as it is.
-    upstream_call: Callable[[dict], tuple[str, dict]] | None = None
+    # A protocol whose routes carry facts in the path (Gemini): a POST under one of `route_prefixes`
+    # is read by `read_route(path, query)` into a `Routed`, or None when the path is not one of its routes.
+    route_prefixes: tuple[str, ...] = ()
+    read_route: Callable[[str, str], Routed | None] | None = None
+    # A protocol with more than one way to write a stream (Gemini: SSE, or a JSON array): per client body.
+    framing: Callable[[dict], Framing] | None = None
+    # A protocol whose upstream path depends on the body (Gemini's model in the path): the path and
+    # query to append to the upstream URL, the fields it stands for taken out of the body.
+    upstream_route: Callable[[dict], str] | None = None
+    # GET listings of the packs' models in this protocol's shape: (path, [(model, pack name)] -> body).
+    model_lists: tuple[tuple[str, Callable[[list[tuple[str, str]]], Any]], ...] = ()
 
 
 # Each folder's module holds a `PROTOCOL`; the order is the order of `--client` choices and routes.
-_FOLDERS = ("chat", "responses", "messages")
+_FOLDERS = ("chat", "responses", "messages", "gemini")
 
 
 @functools.cache

@@ -6,9 +6,11 @@ a non-loopback `--host` unless client tokens gate `/v1` (`--client-token`, `--cl
 several allowed) or the operator says `--allow-open`.
 
 A client presents its token the way its SDK sends a key: `Authorization: Bearer <token>` (OpenAI
-SDKs, Codex) or `x-api-key: <token>` (Anthropic SDKs, Claude Code). The token is the gateway's, not
-a provider's: it is consumed here and never forwarded upstream (`Proxy` treats the pack as if it had
-`forward_client_auth: false`). Comparisons take constant time. Tokens never appear in logs.
+SDKs, Codex), `x-api-key: <token>` (Anthropic SDKs, Claude Code) or `x-goog-api-key: <token>` (Gemini
+CLI and the google-genai SDKs; `?key=<token>` in a Gemini route's query is read as that header). The
+token is the gateway's, not a provider's: it is consumed here and never forwarded upstream (`Proxy`
+treats the pack as if it had `forward_client_auth: false`). Comparisons take constant time. Tokens
+never appear in logs.
 
 The admin rule: `/-/` endpoints answer loopback peers (judged on the socket's address, never on
 forwarded headers), or any peer presenting the admin token.
@@ -74,7 +76,7 @@ class ClientGate:
     def admits(self, headers: Mapping[str, str]) -> bool:
         if not self.tokens:
             return True
-        given = headers.get("x-api-key") or ""
+        given = headers.get("x-api-key") or headers.get("x-goog-api-key") or ""
         authorization = headers.get("authorization") or ""
         if authorization[:7].lower() == "bearer ":
             given = authorization[7:].strip()

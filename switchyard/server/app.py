@@ -183,6 +183,13 @@ def create_app(
         body = {"ok": ok, "packs": len(rules.current.packs), "problems": list(rules.last.problems)}
         return JSONResponse(body, status_code=200 if ok else 422)
 
+    def model_list(listing):
+        # The packs' models in another protocol's listing shape (Gemini's `GET /v1beta/models`).
+        async def endpoint(request: Request) -> Response:
+            return JSONResponse(listing([(model, pack.name) for model, pack in rules.current.models()]))
+
+        return endpoint
+
     def local_route(protocol: str, path: str, answer):
         # Answered by the proxy itself (Anthropic's count_tokens), in the protocol's error shape when refused.
         async def endpoint(request: Request) -> Response:
@@ -215,6 +222,11 @@ def create_app(
             for name in protocols.names()
         ),
         Route("/v1/models", models, methods=["GET"]),
+        *(
+            Route(path, model_list(listing), methods=["GET"])
+            for name in protocols.names()
+            for path, listing in protocols.get(name).model_lists
+        ),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -229,13 +241,22 @@ def create_app(
     # The client routes, one per protocol, are the hot path: plain ASGI (`server/asgi.py`), in front of
     # Starlette's router and middleware, which serve everything else (other methods on these paths too).
     client_routes = {protocols.get(name).route: name for name in protocols.names()}
+    # Protocols whose routes name facts in the path (Gemini's model): their prefixes, each path read by them.
+    routed = [(p, protocols.get(name)) for name in protocols.names() for p in protocols.get(name).route_prefixes]
 
     async def app(scope, receive, send):
         if scope["type"] == "http" and scope["method"] == "POST":
-            client = client_routes.get(scope["path"])
+            path = scope["path"]
+            client = client_routes.get(path)
             if client is not None:
                 await proxy.serve(scope, receive, send, client)
                 return
+            for prefix, protocol in routed:
+                if path.startswith(prefix) and protocol.read_route:
+                    found = protocol.read_route(path, scope["query_string"].decode("latin-1"))
+                    if found is not None:
+                        await proxy.serve(scope, receive, send, protocol.name, found)
+                        return
         await others(scope, receive, send)
 
     app.state = others.state  # type: ignore[attr-defined]

@@ -113,9 +113,13 @@ class StreamAnswer:
     __slots__ = ("chunks", "end", "headers")
 
     def __init__(
-        self, headers: list[tuple[bytes, bytes]], chunks: AsyncGenerator[bytes, None], end: Callable[[], None]
+        self,
+        headers: list[tuple[bytes, bytes]],
+        chunks: AsyncGenerator[bytes, None],
+        end: Callable[[], None],
+        media_type: bytes | None = None,
     ) -> None:
-        headers.append((b"content-type", SSE))
+        headers.append((b"content-type", media_type or SSE))  # another only for Gemini's JSON-array stream
         self.headers = headers
         self.chunks = chunks
         self.end = end

@@ -25,16 +25,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import orjson
 
+from switchyard import protocols
 from switchyard.errors import ClientFacing, RequestError, StepError, UpstreamError
 from switchyard.ids import new_id
 from switchyard.pipeline import Pipeline
+from switchyard.protocols import Routed
 from switchyard.server import attempts
 from switchyard.server.access import ClientGate
-from switchyard.server.asgi import Answer, ClientDisconnect, Incoming, StreamAnswer
+from switchyard.server.asgi import Answer, ClientDisconnect, Incoming, StreamAnswer, raw_headers
 from switchyard.server.exchange import Exchange, Finish, redact
 from switchyard.server.http_guard import DEFAULT_BODY_TIMEOUT
 from switchyard.server.lifecycle import Lifecycle
@@ -87,12 +90,35 @@ class Proxy:
     def saturated(self) -> bool:
         return self.max_concurrency is not None and self.in_flight >= self.max_concurrency
 
-    async def serve(self, scope: dict, receive, send, client: str) -> None:
-        """The ASGI app of the route of `client`'s protocol."""
-        answer = await self.handle(Incoming(scope, receive), client)
+    async def serve(self, scope: dict, receive, send, client: str, routed: Routed | None = None) -> None:
+        """The ASGI app of the route of `client`'s protocol (`routed`: what its path said, for Gemini's routes)."""
+        request = Incoming(scope, receive)
+        if routed is not None:
+            for name, value in routed.headers.items():  # `?key=`: a credential, as the header it stands for
+                request.headers.setdefault(name, value)
+        if routed is not None and routed.local is not None:
+            answer: Response = await self.local(request, client, routed.local)
+        else:
+            answer = await self.handle(request, client, routed.facts if routed is not None else None)
         await answer(scope, receive, send)
 
-    async def handle(self, request: Incoming, client: str) -> Response:
+    async def local(self, request: Incoming, client: str, answer: Callable[[Any], Any]) -> Answer:
+        """A request the proxy answers itself from its body (Gemini's countTokens), errors in the client's shape."""
+        headers = raw_headers({"X-Request-Id": _request_id(request)})
+        try:
+            if not self.gate.admits(request.headers):
+                raise RequestError("a client token is required", status=401, type="authentication_error")
+            return Answer(200, orjson.dumps(answer(_parse(await self.read_body(request)))), headers)
+        except ClientDisconnect:
+            return Answer(499, b"", [], None)
+        except RequestError as error:
+            if isinstance(error, BodyTooSlow):
+                headers.append((b"connection", b"close"))
+            content = orjson.dumps(protocols.get(client).render_error(error))
+            return Answer(error.status, content, headers)
+
+    async def handle(self, request: Incoming, client: str, facts: dict | None = None) -> Response:
+        """One proxied request; `facts` are the body fields its path stands for (Gemini's model)."""
         ex = Exchange(_request_id(request), client)
         ex.trace = self.traces.start(request.headers)
         if self.saturated:
@@ -106,7 +132,7 @@ class Proxy:
             return self.finish.fail(ex, error, "over --max-concurrency", {"Retry-After": "1"})
         self.in_flight += 1
         try:
-            response = await self._handle(request, ex)
+            response = await self._handle(request, ex, facts)
             if isinstance(response, StreamAnswer):
                 ex.counted_until_stream_end = True  # the stream gives the place back when it ends
             return response
@@ -139,7 +165,7 @@ class Proxy:
             if not ex.counted_until_stream_end:
                 self.in_flight -= 1
 
-    async def _handle(self, request: Incoming, ex: Exchange) -> Response:
+    async def _handle(self, request: Incoming, ex: Exchange, facts: dict | None) -> Response:
         if not self.gate.admits(request.headers):
             raise RequestError(
                 "a client token is required: send it as 'Authorization: Bearer <token>' or 'x-api-key'",
@@ -152,12 +178,12 @@ class Proxy:
         if ex.trace is not None:
             ex.trace.client(raw)
         rules = self.rules.current  # the snapshot this request keeps to its end, fallbacks included
-        first = await self._prepared(raw, rules, ex)
+        first = await self._prepared(raw, rules, ex, None, facts)
         targets = attempts.plan(first[0].pack, rules)
         calls = ex.attempts = attempts.Attempts()
         last: Retry | None = None
         for i, target in enumerate(targets):
-            prepared = first if i == 0 else await self._prepared(raw, rules, ex, target)
+            prepared = first if i == 0 else await self._prepared(raw, rules, ex, target, facts)
             tries = target.pack.upstream.retries + 1
             for n in range(tries):
                 if n:
@@ -178,12 +204,12 @@ class Proxy:
         assert last is not None
         return await last.answer()
 
-    async def _prepared(self, raw: bytes, rules, ex: Exchange, target: attempts.Target | None = None):
+    async def _prepared(self, raw: bytes, rules, ex: Exchange, target: attempts.Target | None, facts: dict | None):
         if len(raw) > OFF_LOOP_BYTES:
             # Parsing and stepping through a body of many megabytes takes long enough to stall every
             # other request on this loop; a thread lets the loop run between its slices of the GIL.
-            return await asyncio.to_thread(self._prepare, raw, rules, ex, target)
-        return self._prepare(raw, rules, ex, target)
+            return await asyncio.to_thread(self._prepare, raw, rules, ex, target, facts)
+        return self._prepare(raw, rules, ex, target, facts)
 
     async def _attempt(self, request: Incoming, ex: Exchange, prepared, more: bool) -> Response | Retry:
         """One call of the upstream. With `more` calls left, a failure another call may fix is a `Retry`."""
@@ -231,13 +257,14 @@ class Proxy:
             return self.relay.answer(ex, reader, stream, passed, sent)
         return await self.relay.aggregate(ex, reader, passed, pipeline, stream, sent)
 
-    def _prepare(self, raw: bytes, rules, ex: Exchange, target: attempts.Target | None = None):
+    def _prepare(self, raw: bytes, rules, ex: Exchange, target: attempts.Target | None = None, facts=None):
         """The request's CPU work: parse, select the pack, run the request path, encode for the upstream.
 
         With a `target` (a fallback), the body goes to that pack with its model, as the client sent it
-        otherwise: the pack's `match` is not consulted.
+        otherwise: the pack's `match` is not consulted. `facts` (what a Gemini path names) are set on
+        the body first, so the pack is selected by them.
         """
-        body = _parse(raw)
+        body = _with_facts(_parse(raw), facts)
         if target is None:
             ex.model = body.get("model")
             ex.stream = body.get("stream") is True
@@ -256,14 +283,16 @@ class Proxy:
         pipeline = Pipeline(pack, ex.client)
         # The bridge's stream translator reads the client's own request (tools, include_usage);
         # a second parse is cheaper than a deep copy and is safe from steps changing shared objects.
-        client_body = body if pipeline.bridge.identity else orjson.loads(raw)
+        client_body = body if pipeline.bridge.identity else _with_facts(orjson.loads(raw), facts)
         if target is not None and target.model is not None:
             client_body["model"] = target.model
         upstream_stream = pipeline.upstream_streams(body)
         outgoing, path = pipeline.request(body), None
-        if pipeline.upstream.upstream_call is not None:
-            # The upstream's URL names the model and the call (Gemini): they leave the body for the path.
-            path, outgoing = pipeline.upstream.upstream_call(outgoing)
+        if pipeline.upstream.upstream_route is not None:
+            # The upstream's URL names the model and the call (Gemini): those fields leave the body for the
+            # path. A copy: on an identity bridge the body is the client's, whose facts (`alt`) the answer reads.
+            outgoing = dict(outgoing)
+            path = pipeline.upstream.upstream_route(outgoing)
         return pipeline, client_body, upstream_stream, _dumps(outgoing, "request body"), path
 
     async def read_body(self, request: Incoming) -> bytes:
@@ -397,6 +426,17 @@ def _parse(raw: bytes) -> dict:
         raise RequestError(f"request body is not valid JSON: {exc}", code="invalid_json") from None
     if type(body) is not dict:
         raise RequestError("request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def _with_facts(body: dict, facts: dict | None) -> dict:
+    """The body with the fields its URL stands for (a None value removes the field)."""
+    if facts:
+        for key, value in facts.items():
+            if value is None:
+                body.pop(key, None)
+            else:
+                body[key] = value
     return body
 
 

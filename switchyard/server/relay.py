@@ -74,7 +74,8 @@ class Relay:
         # The upstream's own caching headers give way to the stream's.
         passed = [h for h in passed if h[0] not in _SSE_NAMES] + SSE_HEADERS
         resp = reader.resp
-        return StreamAnswer(passed, self.stream(ex, reader, stream, sent), lambda: self.end_stream(ex, resp))
+        answer = self.stream(ex, reader, stream, sent)
+        return StreamAnswer(passed, answer, lambda: self.end_stream(ex, resp), stream.media_type)
 
     async def first_events(self, ex: Exchange, reader: Reader, stream: Stream, sent: float) -> str | None:
         """Read until the stream gives its first client events; the failure's name if it fails first."""

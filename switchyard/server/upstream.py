@@ -55,7 +55,7 @@ OWN = frozenset(
     }
 )
 # The client's own credentials: replaced by the pack's key, or dropped with `forward_client_auth: false`.
-CREDENTIALS = frozenset({"authorization", "x-api-key", "api-key"})
+CREDENTIALS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
 # Response headers from the upstream that must not be copied onto our (re-encoded) response.
 NOT_BACK = HOP_BY_HOP | {"content-length", "content-type", "content-encoding", "date", "server"}
 # Dropped from the client's headers before anything else is looked at (`connection` is read first).
@@ -120,12 +120,12 @@ def back_headers(raw: tuple[tuple[bytes, bytes], ...], request_id: str, pack: st
 
 
 def _client_credential(client: Mapping[str, str]) -> str | None:
-    """The key a client sent: a Bearer token, `x-api-key` or Azure's `api-key` (its value only)."""
+    """The key a client sent: a Bearer token, `x-api-key`, Azure's `api-key` or Google's `x-goog-api-key`."""
     for name, value in client.items():
         low = name.lower()
         if low == "authorization" and value[:7].lower() == "bearer ":
             return value[7:].strip() or None
-        if low in ("x-api-key", "api-key") and value.strip():
+        if low in ("x-api-key", "api-key", "x-goog-api-key") and value.strip():
             return value.strip()
     for name, value in client.items():
         if name.lower() == "authorization" and value.strip():  # another scheme: passed on as it is

@@ -7,6 +7,8 @@ lenient fake would let the proxy send bodies Gemini refuses. All refusals are Ge
 - Routes: `POST .../{v1beta|v1}/models/{model}:generateContent` and `:streamGenerateContent` (`?alt=sse`:
   `data: JSON` events; without it, one JSON array written a piece at a time), anything else 404.
 - Auth: `x-goog-api-key`, `?key=` or a Bearer token; none is a 403 (`PERMISSION_DENIED`).
+- Field names as proto3 JSON reads them: lowerCamelCase, or the proto's snake_case (`inline_data`), which
+  the Python SDK sends for some fields; both mean the same field.
 - Unknown fields anywhere it knows the shape (the request, contents, parts, function calls and
   responses, declarations, tool config, generation config, thinking config) are a 400
   `Invalid JSON payload received. Unknown name "X" at 'path': Cannot find field.`; so is a part with
@@ -144,6 +146,7 @@ class FakeGeminiProvider:
         except orjson.JSONDecodeError:
             return error(400, "Invalid JSON payload received.", "INVALID_ARGUMENT")
         self.received.append(Received(request.path, dict(request.headers), body, dict(request.query)))
+        body = camel_case(body)  # proto3 JSON: `parameters_json_schema` is read as `parametersJsonSchema`
         try:
             check_auth(request)
             validate(body)
@@ -251,6 +254,34 @@ def _dumps(value: object) -> str:
 
 
 # --- validation ----------------------------------------------------------------------------------------
+
+
+# Values that are free-form JSON (google.protobuf.Struct), whose keys are the caller's, not field names.
+_STRUCTS = frozenset({"args", "response", "parametersJsonSchema", "responseJsonSchema", "labels", "example",
+                      "default", "enum"})  # fmt: skip
+
+
+def camel_case(value: object, *, keys_are_names: bool = False) -> object:
+    """A request with every proto field name in lowerCamelCase (free-form values and map keys untouched)."""
+    if isinstance(value, list):
+        return [camel_case(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, inner in value.items():
+        name = key if keys_are_names else _camel(key)
+        if not keys_are_names and name in _STRUCTS:
+            out[name] = inner
+        elif not keys_are_names and name == "properties" and isinstance(inner, dict):
+            out[name] = camel_case(inner, keys_are_names=True)
+        else:
+            out[name] = camel_case(inner)
+    return out
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest) if rest and head else key
 
 
 def check_auth(request: web.Request) -> None:

@@ -74,7 +74,7 @@ async def test_unknown_fields_are_refused_where_gemini_refuses_them(client):
     assert 'Unknown name "model"' in await refused(client, body(model="gemini-x"))
     assert 'Unknown name "stream"' in await refused(client, body(stream=True))
     bad_part = body(contents=[{"role": "user", "parts": [{"text": "hi", "cache_control": {}}]}])
-    assert 'Unknown name "cache_control"' in await refused(client, bad_part)
+    assert 'Unknown name "cacheControl"' in await refused(client, bad_part)
     assert "valid role" in await refused(client, body(contents=[{"role": "assistant", "parts": [{"text": "x"}]}]))
 
 
@@ -138,3 +138,13 @@ async def test_streams_are_sse_with_crlf_or_one_json_array_and_read_as_the_sdk_t
     whole = orjson.loads(raw)
     assert [p.get("text") for p in whole["candidates"][0]["content"]["parts"]] == ["Hel", "lo", ""]
     assert whole["candidates"][0]["finishReason"] == "STOP"
+
+
+async def test_snake_case_field_names_are_the_same_fields_as_in_proto3_json(client):
+    schema = {"type": "object", "properties": {"dir_path": {"type": "string"}}}
+    tools = [{"function_declarations": [{"name": "ls", "parameters_json_schema": schema}]}]
+    config = {"thinking_config": {"include_thoughts": True}}
+    assert (await post(client, body(tools=tools, generation_config=config)))[0] == 200
+    assert 'Unknown name "parametersSchema"' in await refused(
+        client, body(tools=[{"function_declarations": [{"name": "ls", "parameters_schema": schema}]}])
+    )

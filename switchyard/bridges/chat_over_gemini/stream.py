@@ -39,6 +39,7 @@ from switchyard.bridges.chat_over_gemini import signatures
 from switchyard.errors import UpstreamFailed
 from switchyard.ids import new_id
 from switchyard.protocols.failures import failed
+from switchyard.protocols.gemini.errors import upstream_error
 from switchyard.protocols.openai import render_error
 
 # Gemini `finishReason` -> Chat `finish_reason`; anything else (a failed tool call, OTHER) is `stop`.
@@ -54,31 +55,11 @@ FINISH_REASONS = {
     "IMAGE_PROHIBITED_CONTENT": "content_filter",
     "IMAGE_RECITATION": "content_filter",
 }
-# Gemini's error `status` -> the error code the proxy classifies failures by (protocols/failures.py).
-STATUS_CODES = {
-    "RESOURCE_EXHAUSTED": "rate_limit_exceeded",
-    "INVALID_ARGUMENT": "invalid_request_error",
-    "FAILED_PRECONDITION": "invalid_request_error",
-    "UNAVAILABLE": "server_is_overloaded",
-    "INTERNAL": "server_error",
-    "DEADLINE_EXCEEDED": "server_error",
-}
 
 
 def finish_reason(reason: object, *, has_calls: bool) -> str:
     mapped = FINISH_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
     return "tool_calls" if has_calls and mapped == "stop" else mapped
-
-
-def gemini_failure(body: dict) -> UpstreamFailed:
-    """A Gemini error object (`{"error": {code, message, status}}`, or a list wrapping one) -> the exception."""
-    if isinstance(body, list) and body and isinstance(body[0], dict):
-        body = body[0]
-    error = body.get("error") if isinstance(body, dict) else None
-    error = error if isinstance(error, dict) else {}
-    message = error.get("message") if isinstance(error.get("message"), str) and error["message"] else None
-    status = error.get("status") if isinstance(error.get("status"), str) else None
-    return failed(message or "The upstream response failed.", STATUS_CODES.get(status, "server_error"))
 
 
 def chat_usage(usage: dict | None) -> dict | None:
@@ -127,7 +108,7 @@ class ChatStream:
         if self._finished or not isinstance(event, dict):
             return []
         if event.get("error"):
-            return self._error(gemini_failure(event))
+            return self._error(upstream_error(event))
         if isinstance(event.get("modelVersion"), str) and event["modelVersion"]:
             self._model = event["modelVersion"]
         if isinstance(event.get("usageMetadata"), dict):
@@ -224,7 +205,7 @@ def to_completion(body: dict, client_body: dict, *, ids=new_id, clock=lambda: in
     and the chunks are folded, so the two paths cannot differ.
     """
     if not isinstance(body, dict) or body.get("error"):
-        raise gemini_failure(body)
+        raise upstream_error(body)
     stream = ChatStream({**client_body, "stream": False}, ids=ids, clock=clock)
     chunks = stream.feed(body) + stream.close(whole=True)
     texts, reasoning, calls, finish, usage = [], [], [], "stop", None
