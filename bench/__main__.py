@@ -17,6 +17,7 @@ ORDER = [
     "bench_responses_over_chat",
     "bench_chat_over_responses",
     "bench_messages",
+    "bench_gemini",
     "bench_server",
     "bench_traces",
 ]
