@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-clients soak lint format run demo bench bench-peers bench-budgets bench-tools bench-peer-tools clients codex claude clean
+.PHONY: install test test-clients soak lint format run demo bench bench-peers bench-budgets bench-tools bench-peer-tools clients codex claude gemini clean
 
 # The real clients the end-to-end tests drive, pinned to the versions the suite is known to pass with.
 # `make test-clients CLIENTS=latest` runs the same tests against the newest releases from npm instead.
 CODEX_VERSION ?= 0.171.0
 CLAUDE_VERSION ?= 2.1.197
+GEMINI_CLI_VERSION ?= 0.61.0
 CLIENTS ?= pinned
 # The Kubernetes version the manifests in deploy/kubernetes are validated against (schemas ship with kubernetes-validate).
 KUBERNETES_VERSION ?= 1.37.0
@@ -23,25 +24,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Codex CLI and Claude Code are real clients for the end-to-end tests; installed when npm is there (one
-# npm call, so that neither install prunes the other), skipped (visibly) when it is not.
-CLIENT_PACKAGES = @openai/codex@$(CODEX_VERSION) @anthropic-ai/claude-code@$(CLAUDE_VERSION)
+# Codex CLI, Claude Code and Gemini CLI are real clients for the end-to-end tests; installed when npm is
+# there (one npm call, so that no install prunes another), skipped (visibly) when it is not.
+CLIENT_PACKAGES = @openai/codex@$(CODEX_VERSION) @anthropic-ai/claude-code@$(CLAUDE_VERSION) @google/gemini-cli@$(GEMINI_CLI_VERSION)
 clients:
 	@if command -v npm >/dev/null 2>&1; then \
 	  test "$$(node -p 'require("./node_modules/@openai/codex/package.json").version' 2>/dev/null)" = "$(CODEX_VERSION)" \
 	  && test "$$(node -p 'require("./node_modules/@anthropic-ai/claude-code/package.json").version' 2>/dev/null)" = "$(CLAUDE_VERSION)" \
+	  && test "$$(node -p 'require("./node_modules/@google/gemini-cli/package.json").version' 2>/dev/null)" = "$(GEMINI_CLI_VERSION)" \
 	  || npm install --no-save --no-audit --no-fund --silent $(CLIENT_PACKAGES) >/dev/null 2>&1 \
-	  || echo "clients: npm install failed; the Codex CLI and Claude Code tests will be skipped"; \
-	else echo "clients: npm not found; the Codex CLI and Claude Code tests will be skipped"; fi
-codex claude: clients
+	  || echo "clients: npm install failed; the Codex CLI, Claude Code and Gemini CLI tests will be skipped"; \
+	else echo "clients: npm not found; the Codex CLI, Claude Code and Gemini CLI tests will be skipped"; fi
+codex claude gemini: clients
 
 # The real-client tests only (marker `clients`): the pinned versions, or with CLIENTS=latest the newest
 # Codex CLI and Claude Code, installed into .clients/latest so that the pinned install stays as it is.
 test-clients: install $(if $(filter latest,$(CLIENTS)),,clients)
 	@if [ "$(CLIENTS)" = "latest" ]; then \
-	  npm install --prefix .clients/latest --no-audit --no-fund --silent @openai/codex@latest @anthropic-ai/claude-code@latest >/dev/null \
-	  && echo "clients: codex $$(node -p 'require("./.clients/latest/node_modules/@openai/codex/package.json").version'), claude-code $$(node -p 'require("./.clients/latest/node_modules/@anthropic-ai/claude-code/package.json").version')" \
+	  npm install --prefix .clients/latest --no-audit --no-fund --silent @openai/codex@latest @anthropic-ai/claude-code@latest @google/gemini-cli@latest >/dev/null \
+	  && echo "clients: codex $$(node -p 'require("./.clients/latest/node_modules/@openai/codex/package.json").version'), claude-code $$(node -p 'require("./.clients/latest/node_modules/@anthropic-ai/claude-code/package.json").version'), gemini-cli $$(node -p 'require("./.clients/latest/node_modules/@google/gemini-cli/package.json").version')" \
 	  && SWITCHYARD_CODEX=$(CURDIR)/.clients/latest/node_modules/.bin/codex SWITCHYARD_CLAUDE=$(CURDIR)/.clients/latest/node_modules/.bin/claude \
+	     SWITCHYARD_GEMINI=$(CURDIR)/.clients/latest/node_modules/.bin/gemini \
 	     $(BIN)/python -m pytest -m clients -rs; \
 	else $(BIN)/python -m pytest -m clients -rs; fi
 

@@ -26,7 +26,7 @@ def request(obj: Any) -> None:
     The SDK has no type for the REST request itself; its parts are the ones `GenerateContentConfig` and
     `Content` model, so each is checked where it goes.
     """
-    body = {k: v for k, v in obj.items() if k not in ("model", "stream", "alt")}
+    body = {k: v for k, v in orjson.loads(orjson.dumps(obj)).items() if k not in ("model", "stream", "alt")}
     for content in body.pop("contents", []):
         types.Content.model_validate_json(orjson.dumps(content), strict=True)
     config = body.pop("generationConfig", {})

@@ -29,7 +29,8 @@ def dry_run(*args: str) -> str:
 def test_test_clients_with_latest_installs_the_newest_codex_and_claude_code_and_points_the_tests_at_them():
     script = dry_run("test-clients", "CLIENTS=latest")
     assert "@openai/codex@latest" in script and "@anthropic-ai/claude-code@latest" in script
-    assert "SWITCHYARD_CODEX=" in script and "SWITCHYARD_CLAUDE=" in script
+    assert "@google/gemini-cli@latest" in script
+    assert "SWITCHYARD_CODEX=" in script and "SWITCHYARD_CLAUDE=" in script and "SWITCHYARD_GEMINI=" in script
     assert "pytest -m clients" in script
 
 
@@ -38,10 +39,12 @@ def test_the_variables_the_target_sets_are_the_ones_the_client_tests_read():
     sources = "".join(p.read_text(encoding="utf-8") for p in TESTS.rglob("*.py") if p.name != Path(__file__).name)
     assert 'os.environ.get("SWITCHYARD_CODEX")' in sources
     assert 'os.environ.get("SWITCHYARD_CLAUDE")' in sources
+    assert 'os.environ.get("SWITCHYARD_GEMINI")' in sources
 
 
 def test_test_clients_by_default_installs_the_pinned_versions_first():
     script = dry_run("test-clients")
     assert "npm install --no-save" in script
     assert re.search(r"@openai/codex@\d+\.\d+\.\d+ @anthropic-ai/claude-code@\d+\.\d+\.\d+", script)
+    assert re.search(r"@google/gemini-cli@\d+\.\d+\.\d+", script)
     assert '[ "pinned" = "latest" ]' in script

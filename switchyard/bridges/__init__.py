@@ -67,6 +67,7 @@ _FOLDERS = (
     "messages_over_chat",
     "chat_over_messages",
     "chat_over_gemini",
+    "gemini_over_chat",
 )
 
 

@@ -3,6 +3,8 @@
     POST <route>                one per protocol (`switchyard.protocols`): /v1/chat/completions is
                                 client protocol `chat`, /v1/responses is `responses`, ...
     GET  /v1/models             the `models:` of all packs, OpenAI list format
+    POST <prefix>...            protocols that name facts in the path (Gemini's /v1beta/models/{model}:...)
+    GET  /v1beta/models         a protocol's own listing of the packs' models (`Protocol.model_lists`)
     GET  /healthz, /readyz      process alive; packs loaded
     GET  /metrics               Prometheus text format
     GET  /-/rules               loaded packs, their hashes, the last reload's problems (no secrets)

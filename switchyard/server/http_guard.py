@@ -34,6 +34,7 @@ comes with its head (nearly all) costs no timer. An idle keep-alive connection s
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import orjson
 
@@ -195,4 +196,14 @@ def _protocol_of(url: bytes, table: dict[bytes, str]) -> str:
     the one path that is a prefix of another (`/v1/messages` of `/v1/messages/count_tokens`) names
     the same protocol.
     """
-    return table.get(url.partition(b"?")[0], "chat")
+    path = url.partition(b"?")[0]
+    name = table.get(path)
+    if name is not None:
+        return name
+    # A protocol whose routes name facts in the path (Gemini's `/v1beta/models/{model}:...`): by prefix.
+    return next((p for p in protocols.names() if path.startswith(_prefixes(p))), "chat")
+
+
+@functools.cache
+def _prefixes(name: str) -> tuple[bytes, ...]:
+    return tuple(prefix.encode() for prefix in protocols.get(name).route_prefixes)

@@ -4,6 +4,9 @@ The types are the ones docs/reference/protocols.md lists (the Responses `Respons
 types Codex sends) and the ones in the Codex captures. For each, the Responses -> Chat bridge must
 do one of three things, never a fourth: translate it into something the Chat request carries, drop
 it by a rule in `DROPPED_ITEMS` (documented in docs/bridges.md), or refuse it with a 400 naming it.
+
+The Gemini -> Chat bridge is held to the same rule for every field the google-genai SDK's own types
+know (`Part`, `Tool`, the configs, `FunctionDeclaration`): when Google adds one, it shows up here.
 """
 
 from __future__ import annotations
@@ -147,3 +150,100 @@ def test_a_chat_role_the_bridge_does_not_know_is_refused(role):
     with pytest.raises(RequestError) as refused:
         to_responses({"model": "m", "messages": [{"role": role, "content": "hi"}]})
     assert refused.value.param == "messages[0].role"
+
+
+# -- Gemini -> Chat: every field the google-genai SDK's types know, for parts, tools and configs
+
+
+def _gemini_fields(model) -> list[str]:
+    from pydantic.alias_generators import to_camel
+
+    return sorted(to_camel(name) for name in model.model_fields)
+
+
+def _gemini_outcome(body: dict) -> str:
+    """ "translated", or "refused <param>"."""
+    from switchyard.bridges.gemini_over_chat.request import to_chat as gemini_to_chat
+
+    try:
+        gemini_to_chat({"model": "m", "contents": [{"role": "user", "parts": [{"text": "hi"}]}], **body})
+    except RequestError as refused:
+        return f"refused {refused.param}"
+    return "translated"
+
+
+def test_every_gemini_part_field_is_translated_dropped_by_a_listed_rule_or_refused_naming_it():
+    from google.genai import types
+
+    from switchyard.bridges.gemini_over_chat.request import DROPPED_PART_FIELDS
+
+    translated = {"text", "inlineData", "fileData", "functionResponse", "functionCall", "thought"}
+    for field in _gemini_fields(types.Part):
+        user = {"text": "x", field: {}} if field != "text" else {"text": "x"}
+        if field == "inlineData":
+            user = {"inlineData": {"mimeType": "image/png", "data": "AA=="}}
+        elif field == "fileData":
+            user = {"fileData": {"mimeType": "image/png", "fileUri": "https://example.com/a.png"}}
+        elif field in ("functionCall", "functionResponse", "thought"):
+            continue  # their own turns: the golden cases and the refusal table in gemini_over_chat/test_request.py
+        outcome = _gemini_outcome({"contents": [{"role": "user", "parts": [user]}]})
+        if field in translated or field in DROPPED_PART_FIELDS:
+            assert outcome == "translated", (field, outcome)
+        else:
+            assert outcome.startswith("refused contents[0].parts[0]") and field in outcome, (field, outcome)
+
+
+def test_every_gemini_tool_kind_but_functions_is_refused_naming_it():
+    from google.genai import types
+
+    for field in _gemini_fields(types.Tool):
+        outcome = _gemini_outcome({"tools": [{field: [] if field == "functionDeclarations" else {}}]})
+        expected = "translated" if field == "functionDeclarations" else f"refused tools[0].{field}"
+        assert outcome == expected, (field, outcome)
+
+
+@pytest.mark.parametrize(
+    ("model", "where", "samples"),
+    [
+        ("GenerationConfig", "generationConfig", {"responseMimeType": "text/plain", "stopSequences": ["x"],
+                                                  "responseModalities": ["TEXT"], "thinkingConfig": {},
+                                                  "candidateCount": 1, "responseJsonSchema": None,
+                                                  "responseSchema": None}),
+        ("ThinkingConfig", "generationConfig.thinkingConfig", {"thinkingLevel": "LOW", "includeThoughts": True,
+                                                               "thinkingBudget": 10}),
+        ("ToolConfig", "toolConfig", {"functionCallingConfig": {}}),
+        ("FunctionCallingConfig", "toolConfig.functionCallingConfig", {"mode": "AUTO", "allowedFunctionNames": []}),
+    ],
+)  # fmt: skip
+def test_every_gemini_config_field_is_translated_dropped_by_a_listed_rule_or_refused_naming_it(model, where, samples):
+    from google.genai import types
+
+    from switchyard.bridges.gemini_over_chat.request import DROPPED_CONFIG
+
+    for field in _gemini_fields(getattr(types, model)):
+        value = samples.get(field, 1)
+        if value is None:
+            continue  # a schema needs responseMimeType: the refusal table covers it
+        config: dict = {field: value}
+        for key in reversed(where.split(".")):
+            config = {key: config}
+        outcome = _gemini_outcome(config)
+        known = field in samples or field in DROPPED_CONFIG or field in {"temperature", "topP", "topK", "seed",
+                                                                        "maxOutputTokens", "presencePenalty",
+                                                                        "frequencyPenalty"}  # fmt: skip
+        if known:
+            assert outcome == "translated", (field, outcome)
+        else:
+            assert outcome == f"refused {where}.{field}", (field, outcome)
+
+
+def test_every_gemini_function_declaration_field_is_translated_dropped_by_a_listed_rule_or_refused():
+    from google.genai import types
+
+    from switchyard.bridges.gemini_over_chat.request import DROPPED_FUNCTION_FIELDS
+
+    for field in _gemini_fields(types.FunctionDeclaration):
+        declaration = {"name": "f", field: "f" if field in ("name", "description", "behavior") else {}}
+        outcome = _gemini_outcome({"tools": [{"functionDeclarations": [declaration]}]})
+        assert field in {"name", "description", "parameters", "parametersJsonSchema", *DROPPED_FUNCTION_FIELDS}
+        assert outcome == "translated", (field, outcome)

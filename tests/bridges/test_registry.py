@@ -26,6 +26,13 @@ def test_every_pair_of_protocols_with_its_hops_to_and_from_chat_has_a_bridge_and
             assert bridge.identity == (client == upstream)
 
 
+def test_gemini_clients_reach_every_upstream_through_chat() -> None:
+    assert bridges.get("gemini", "chat").label == "bridge gemini -> chat"
+    for upstream in ("responses", "messages"):
+        assert bridges.get("gemini", upstream).via == ("chat",)
+    assert {("gemini", "responses"), ("gemini", "messages")} <= set(bridges.composed())
+
+
 def test_the_identity_bridge_passes_bodies_through_and_ends_streams_with_the_protocols_own_translator() -> None:
     bridge = bridges.get("chat", "chat")
     body = {"model": "m", "messages": []}
@@ -42,6 +49,7 @@ def test_direct_bridges_are_named_by_direction() -> None:
         ("messages", "chat"),
         ("chat", "messages"),
         ("chat", "gemini"),
+        ("gemini", "chat"),
     }
     assert bridges.get("responses", "chat").label == "bridge responses -> chat"
 
@@ -87,6 +95,8 @@ def test_composed_pairs_are_listed_and_none_is_needed_between_the_openai_protoco
         ("responses", "gemini"),
         ("messages", "responses"),
         ("messages", "gemini"),
+        ("gemini", "responses"),
+        ("gemini", "messages"),
     ]
 
 

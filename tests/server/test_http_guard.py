@@ -96,6 +96,14 @@ async def test_a_huge_head_on_an_anthropic_route_is_answered_431_in_the_anthropi
     assert error["error"]["type"] == "invalid_request_error" and "over 65536 bytes" in error["error"]["message"]
 
 
+async def test_a_huge_head_on_a_gemini_route_is_answered_431_in_googles_error_shape(guarded_proxy):
+    target = b"/v1beta/models/qwen3-coder-plus:streamGenerateContent?alt=sse"
+    header = b"POST %s HTTP/1.1\r\nX-Big: %s\r\nHost: x\r\n" % (target, b"a" * (1024 * 1024))
+    status, body = split_answer((await send_huge_head(guarded_proxy.port, header))[0])
+    error = orjson.loads(body)["error"]
+    assert status == 431 and error["code"] == 431 and error["status"] == "INVALID_ARGUMENT", body
+
+
 async def test_a_head_whose_request_line_alone_is_over_the_limit_is_answered_in_the_openai_shape(guarded_proxy):
     # The target never ends within the limit: its path is unknown, whatever it starts with.
     header = b"POST /v1/messages" + b"a" * (1024 * 1024)

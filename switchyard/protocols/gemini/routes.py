@@ -73,7 +73,7 @@ def count_tokens(body: dict) -> dict:
     contents = body.get("contents")
     if contents is not None and not isinstance(contents, list):
         raise RequestError("'contents' must be an array.", param="contents")
-    counted = {k: body[k] for k in ("contents", "systemInstruction", "tools") if body.get(k) is not None}
+    counted = {k: body[k] for k in ("contents", "systemInstruction", "tools") if body.get(k)}
     return {"totalTokens": max(1, -(-len(orjson.dumps(counted)) // 4)) if counted else 0}
 
 
