@@ -18,6 +18,7 @@ ORDER = [
     "bench_chat_over_responses",
     "bench_messages",
     "bench_gemini",
+    "bench_chat_over_gemini",
     "bench_server",
     "bench_traces",
     "bench_otel",

@@ -66,6 +66,7 @@ _FOLDERS = (
     "chat_over_responses",
     "messages_over_chat",
     "chat_over_messages",
+    "chat_over_gemini",
     "gemini_over_chat",
 )
 

@@ -276,7 +276,7 @@ class Proxy:
     ) -> Response | Retry:
         """One call of the upstream, with the endpoint and key of `pick`. With `more` calls left, a failure
         another call may fix is a `Retry`; with `rotate` (another key is healthy), so is a 401 or 403."""
-        pipeline, client_body, upstream_stream, outgoing, _ = prepared
+        pipeline, client_body, upstream_stream, outgoing, _, path = prepared
         pack = ex.pack = pipeline.pack
         upstream = pick.upstream
         ex.endpoint, ex.key = pick.endpoint, pick.key
@@ -287,7 +287,7 @@ class Proxy:
             ex.otel.inject(headers)  # the upstream call's parent is its client span
         sent = time.perf_counter()
         try:
-            resp = await self.upstreams.post(upstream, headers, outgoing)
+            resp = await self.upstreams.post(upstream, headers, outgoing, path)
         except UpstreamError as exc:
             self.metrics.upstream_errors.labels(pack.name, exc.code).inc()
             pool.unreachable(pick)
@@ -363,7 +363,13 @@ class Proxy:
         # `affinity`: evaluated on the request as the client sent it, before any step changes it.
         affinity = pack.upstream.affinity
         sticky = affinity_key(_affinity_value(affinity, body)) if affinity is not None else None
-        return pipeline, client_body, upstream_stream, _dumps(pipeline.request(body), "request body"), sticky
+        outgoing, path = pipeline.request(body), None
+        if pipeline.upstream.upstream_route is not None:
+            # The upstream's URL names the model and the call (Gemini): those fields leave the body for the
+            # path. A copy: on an identity bridge the body is the client's, whose facts (`alt`) the answer reads.
+            outgoing = dict(outgoing)
+            path = pipeline.upstream.upstream_route(outgoing)
+        return pipeline, client_body, upstream_stream, _dumps(outgoing, "request body"), sticky, path
 
     async def read_body(self, request: Incoming) -> bytes:
         """The request's body: 413 (`RequestError`) over `--max-body`, 408 (`BodyTooSlow`) past `--body-timeout`."""

@@ -133,8 +133,9 @@ def _client_credential(client: Mapping[str, str]) -> str | None:
     return None
 
 
-def endpoint(upstream: Upstream) -> str:
-    return _endpoint(upstream.url, protocols.get(upstream.protocol).upstream_path)
+def endpoint(upstream: Upstream, path: str | None = None) -> str:
+    """The URL of an upstream call: the pack's URL and the protocol's path (or the one made for this call)."""
+    return _endpoint(upstream.url, protocols.get(upstream.protocol).upstream_path if path is None else path)
 
 
 @functools.lru_cache(maxsize=256)
@@ -143,9 +144,11 @@ def _endpoint(url: str, upstream_path: str) -> str:
     # User info never goes in the URL itself: aiohttp refuses it beside an Authorization header, and
     # `upstream_headers` turns it into one when nothing else authenticates the request.
     parts = urlsplit(url)
+    upstream_path, _, query = upstream_path.partition("?")  # a call's own query joins the URL's
     path = parts.path.rstrip("/") + upstream_path
     netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=netloc, path=path))
+    query = "&".join(q for q in (parts.query, query) if q)
+    return urlunsplit(parts._replace(netloc=netloc, path=path, query=query))
 
 
 @functools.lru_cache(maxsize=256)
@@ -180,12 +183,15 @@ class Upstreams:
             await self.session.close()
             self.session = None
 
-    async def post(self, upstream: Upstream, headers: dict[str, str], body: bytes) -> aiohttp.ClientResponse:
-        """Send the request; raise UpstreamError (502/504) when no HTTP answer comes back."""
+    async def post(
+        self, upstream: Upstream, headers: dict[str, str], body: bytes, path: str | None = None
+    ) -> aiohttp.ClientResponse:
+        """Send the request (to `path` when the call made its own); raise UpstreamError (502/504) when no
+        HTTP answer comes back."""
         timeout = _timeout(upstream.connect_timeout, upstream.read_timeout)
         try:
             return await self.session.post(
-                endpoint(upstream), data=body, headers=headers, timeout=timeout, proxy=self.proxy
+                endpoint(upstream, path), data=body, headers=headers, timeout=timeout, proxy=self.proxy
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise failure(exc, "request") from None

@@ -53,6 +53,15 @@ def test_the_endpoint_path_goes_before_a_query_and_never_doubles_a_slash() -> No
     )
 
 
+def test_a_path_made_for_the_call_replaces_the_protocols_and_its_query_joins_the_urls() -> None:
+    # Gemini's calls name the model and the method in the path, and ask for SSE in the query.
+    path = "/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+    assert endpoint(make("https://h.example/v1beta/"), path) == (
+        "https://h.example/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+    )
+    assert endpoint(make("https://h.example/v1beta?tenant=a"), path).endswith(":streamGenerateContent?tenant=a&alt=sse")
+
+
 def test_user_info_leaves_the_url_and_becomes_basic_auth_when_nothing_else_authenticates() -> None:
     up = make("https://u%40x:p%3Aw@h.example/v1")
     assert endpoint(up) == "https://h.example/v1/chat/completions"
