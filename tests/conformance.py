@@ -8,6 +8,9 @@
   (`CompletionCreateParams`) for what we send a Chat upstream.
 - Anthropic Messages: the anthropic SDK's `Message` / `RawMessageStreamEvent` (and `ErrorResponse`
   for the `error` event, which that union leaves out), and its `MessageCreateParams` for what we send.
+- Gemini: the google-genai SDK's `GenerateContentResponse` for a body and each stream chunk, and its
+  `Content` / `GenerateContentConfig` for the parts of what we send a Gemini upstream (the SDK has no
+  type for the REST request itself); Google's error shape by its documented fields.
 
 Models are checked with `model_validate_json(..., strict=True)` on the bytes a client would read (no
 coercion of a string into a number, no lenient `construct`). The SDKs' request params are TypedDicts
@@ -39,6 +42,7 @@ import openresponses_types
 import orjson
 import pydantic
 from anthropic.types import message_create_params
+from google.genai import types as gemini_types
 from openai.types.chat import completion_create_params
 from openresponses_types import types as spec
 
@@ -330,6 +334,67 @@ def messages_request(body: Any, what: str = "the Messages request") -> None:
     _schema(_params_validator(name), body, "MessageCreateParams", what)
 
 
+# -- Gemini ---------------------------------------------------------------------------------------------------
+
+
+def gemini_response(body: Any, what: str = "the Gemini response") -> None:
+    """A `GenerateContentResponse`: a whole body, or one chunk of a stream."""
+    if not isinstance(body, dict) or "error" in body:
+        raise Nonconforming(f"{what} is not a GenerateContentResponse: {_short(body)}")
+    _strict(gemini_types.GenerateContentResponse, body, "GenerateContentResponse", what)
+
+
+def gemini_stream(chunks: list) -> None:
+    for chunk in chunks:
+        if isinstance(chunk, dict) and "error" in chunk:  # a stream that ends in an error ends with Google's shape
+            gemini_error(chunk, "a Gemini stream's error")
+        else:
+            gemini_response(chunk, "a Gemini stream chunk")
+
+
+def gemini_error(body: Any, what: str = "the error body") -> None:
+    """Google's error shape: `{"error": {"code": HTTP status, "message", "status": the google.rpc name}}`."""
+    inner = body.get("error") if isinstance(body, dict) and set(body) == {"error"} else None
+    if not (
+        isinstance(inner, dict)
+        and set(inner) <= {"code", "message", "status", "details"}
+        and isinstance(inner.get("code"), int)
+        and isinstance(inner.get("message"), str)
+        and isinstance(inner.get("status"), str)
+        and inner["status"].isupper()
+    ):
+        raise Nonconforming(f"{what} is not Google's error shape: {_short(body)}")
+    COUNTS["Google error"] += 1
+
+
+GEMINI_ENVELOPE = ("model", "stream", "alt")  # the path's facts, which the upstream call takes out of the body
+# The SDK has no type for the REST request itself: each top-level field by its own type (one, or a list of them).
+GEMINI_REQUEST = {
+    "contents": gemini_types.Content,
+    "systemInstruction": gemini_types.Content,
+    "tools": gemini_types.Tool,
+    "toolConfig": gemini_types.ToolConfig,
+    "generationConfig": gemini_types.GenerationConfig,
+    "safetySettings": gemini_types.SafetySetting,
+}
+
+
+def gemini_request(body: Any, what: str = "the Gemini request") -> None:
+    """A `generateContent` body: every field by the SDK's type for it; a field no Gemini request has is refused."""
+    for key, value in body.items():
+        if key in GEMINI_ENVELOPE:
+            continue
+        if key == "cachedContent":  # a resource name
+            if not isinstance(value, str):
+                raise Nonconforming(f"{what}: cachedContent must be a resource name, got {_short(value)}")
+            continue
+        kind = GEMINI_REQUEST.get(key)
+        if kind is None:
+            raise Nonconforming(f"{what} has a field no Gemini request has: {key}")
+        for item in value if isinstance(value, list) else [value]:
+            _strict(kind, item, f"Gemini {kind.__name__}", what)
+
+
 # -- by protocol: what a client of each protocol receives --------------------------------------------------
 
 
@@ -339,14 +404,28 @@ def client_body(protocol: str, body: Any, what: str = "the body") -> None:
         body.get("type") == "error" or (isinstance(body.get("error"), dict) and "object" not in body)
     )
     if is_error:
-        {"responses": responses_error, "chat": openai_error, "messages": messages_error}[protocol](body, what)
+        errors = {
+            "responses": responses_error,
+            "chat": openai_error,
+            "messages": messages_error,
+            "gemini": gemini_error,
+        }
+        errors[protocol](body, what)
     else:
-        {"responses": response, "chat": chat_completion, "messages": message}[protocol](body, what)
+        bodies = {"responses": response, "chat": chat_completion, "messages": message, "gemini": gemini_response}
+        bodies[protocol](body, what)
 
 
 def client_stream(protocol: str, events: list) -> None:
-    {"responses": responses_stream, "chat": chat_stream, "messages": messages_stream}[protocol](events)
+    streams = {"responses": responses_stream, "chat": chat_stream, "messages": messages_stream, "gemini": gemini_stream}
+    streams[protocol](events)
 
 
 def upstream_request(protocol: str, body: Any, what: str = "the upstream request") -> None:
-    {"responses": responses_request, "chat": chat_request, "messages": messages_request}[protocol](body, what)
+    requests = {
+        "responses": responses_request,
+        "chat": chat_request,
+        "messages": messages_request,
+        "gemini": gemini_request,
+    }
+    requests[protocol](body, what)

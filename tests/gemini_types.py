@@ -10,22 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import conformance
 import orjson
 from google.genai import types
 
 
 def response(obj: Any) -> types.GenerateContentResponse:
-    """A `GenerateContentResponse` (a body, or one stream chunk), read strictly."""
-    assert type(obj) is dict and "error" not in obj, obj
+    """A `GenerateContentResponse` (a body, or one stream chunk), read strictly (and counted by conformance)."""
+    conformance.gemini_response(obj)
     return types.GenerateContentResponse.model_validate_json(orjson.dumps(obj), strict=True)
 
 
 def request(obj: Any) -> None:
-    """A `generateContent` request body (minus the envelope fields Switchyard keeps in it), read strictly.
-
-    The SDK has no type for the REST request itself; its parts are the ones `GenerateContentConfig` and
-    `Content` model, so each is checked where it goes.
-    """
+    """A `generateContent` request body as a client may send it (minus the envelope fields Switchyard keeps in
+    it), read strictly: the SDK folds its fields into `GenerateContentConfig`, which admits what clients
+    send beside the REST types (a string `systemInstruction`). What we send upstream is checked by field, by
+    tests/conformance.py's `gemini_request`."""
     body = {k: v for k, v in orjson.loads(orjson.dumps(obj)).items() if k not in ("model", "stream", "alt")}
     for content in body.pop("contents", []):
         types.Content.model_validate_json(orjson.dumps(content), strict=True)
