@@ -54,6 +54,8 @@ def guard(app, cors_origins: Iterable[str] = (), allowed_hosts: Iterable[str] = 
     hosts = frozenset(h.strip().lower().rstrip(".") for h in allowed_hosts if h.strip())
     shapes = route_protocols()
     json_routes = {path.decode() for path in shapes}  # every protocol's route and local routes: JSON bodies
+    # and the routes that name facts in their path (Gemini's `/v1beta/models/{model}:generateContent`)
+    json_prefixes = tuple(prefix for name in protocols.names() for prefix in protocols.get(name).route_prefixes)
     judged_hosts: tuple[dict[str, bool], dict[str, bool]] = ({}, {})  # [listener on loopback][Host] -> served
     judged_types: dict[str, bool] = {}  # Content-Type value -> declares JSON
     loopback_listeners: dict[object, bool] = {}  # the ASGI scope's `server` -> bound to loopback
@@ -95,7 +97,7 @@ def guard(app, cors_origins: Iterable[str] = (), allowed_hosts: Iterable[str] = 
                 await _preflight(send, origin, headers.get("access-control-request-headers"))
                 return
             send = _with_cors(send, origin.encode("latin-1"))
-        if method == "POST" and scope["path"] in json_routes:
+        if method == "POST" and (scope["path"] in json_routes or scope["path"].startswith(json_prefixes)):
             content_type = headers.get("content-type")
             declared = judged_types.get(content_type) if content_type is not None else False
             if declared is None:

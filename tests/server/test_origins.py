@@ -17,6 +17,7 @@ BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 CHOICE = {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
 COMPLETION = {"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [CHOICE]}
 MESSAGES = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+GEMINI = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 
 
 async def serving(start_proxy, tmp_path, aiohttp_server, *args):
@@ -80,6 +81,9 @@ async def test_a_body_not_declared_json_is_refused_415(start_proxy, tmp_path, ai
         assert "application/json" in body["error"]["message"]
         status, _, body = await post(http, f"{proxy.base_url}/messages", MESSAGES, **headers)
         assert status == 415 and body["error"]["type"] == "invalid_request_error"
+        # a route that names its model in the path (Gemini's), in Google's error shape
+        status, _, body = await post(http, f"{proxy.url}/v1beta/models/m:generateContent", GEMINI, **headers)
+        assert status == 415 and body["error"]["status"] == "INVALID_ARGUMENT"
     assert seen == []
 
 
