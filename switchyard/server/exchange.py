@@ -59,6 +59,9 @@ class Exchange:
     endpoint: int | None = None  # the index of the endpoint and key of the last upstream call (`server/pool.py`)
     key: int | None = None
     admitted: Admitted | None = None  # within its pack's limits: told the tokens used when the request ends
+    # The name of the client token that sent it (`name:token` lines; `token-N` unnamed), for the tokens'
+    # `client` label; "" when the server has no client tokens (addresses are not a bounded label set).
+    caller: str = ""
     ended: bool = False  # the stream's clean-up has run (`Relay.end_stream`)
     # The answer's tokens as its client received them, after the pack's response steps and the bridge
     # back, read by the client protocol's reader (`protocols/<name>/usage.py`). Set before `Finish.done`:
@@ -162,16 +165,16 @@ class Finish:
 
     def _count_tokens(self, ex: Exchange, pack: str, usage: Usage) -> None:
         model = ex.model if ex.pack is not None and ex.model in ex.pack.models else OTHER_MODEL
-        tokens = self._tokens
-        tokens(pack, model, "input").inc(usage.input)
-        tokens(pack, model, "output").inc(usage.output)
+        tokens, client = self._tokens, ex.caller
+        tokens(pack, model, "input", client).inc(usage.input)
+        tokens(pack, model, "output", client).inc(usage.output)
         # A zero is not added (each `inc` takes a lock): the series appears with its first token.
         if usage.cached:
-            tokens(pack, model, "cached").inc(usage.cached)
+            tokens(pack, model, "cached", client).inc(usage.cached)
         if usage.reasoning:
-            tokens(pack, model, "reasoning").inc(usage.reasoning)
+            tokens(pack, model, "reasoning", client).inc(usage.reasoning)
         if usage.cache_written:
-            tokens(pack, model, "cache_written").inc(usage.cache_written)
+            tokens(pack, model, "cache_written", client).inc(usage.cache_written)
 
 
 # The log's token fields: flat, so that a text line reads `tokens_in=12 tokens_out=34 ...`.

@@ -119,8 +119,9 @@ class Metrics:
         self.tokens = Counter(
             "switchyard_tokens",
             "Tokens of the answers clients received, by pack, model (one of the pack's `models`, else other) "
-            "and type: input (cached included), output (reasoning included), cached, reasoning, cache_written.",
-            ["pack", "model", "type"],
+            "and type: input (cached included), output (reasoning included), cached, reasoning, cache_written; "
+            "client: the client token's name (empty without client tokens).",
+            ["pack", "model", "type", "client"],
             registry=r,
         )
         self.time_to_first_token = Histogram(

@@ -189,6 +189,8 @@ class Proxy:
     async def _handle(self, request: Incoming, ex: Exchange, facts: dict | None) -> Response:
         # Who the client is, for `per: client` limits: its token's name, or its address without tokens.
         caller = self.gate.identify(request.headers) if self.gate else (request.scope.get("client") or ("-",))[0]
+        if self.gate:
+            ex.caller = caller or ""
         if caller is None:
             raise RequestError(
                 "a client token is required: send it as 'Authorization: Bearer <token>' or 'x-api-key'",

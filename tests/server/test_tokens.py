@@ -149,3 +149,28 @@ async def test_a_packs_renamed_usage_counts_because_tokens_are_read_after_its_re
         assert orjson.loads(raw)["usage"] == {"prompt_tokens": 21, "completion_tokens": 2}
         [line] = await wait_for(lambda: log_lines(proxy, "tokens-renamed"))
     assert (line["tokens_in"], line["tokens_out"]) == (21, 2)
+
+
+async def test_with_named_client_tokens_the_tokens_are_counted_by_client_name(aiohttp_server, start_proxy, tmp_path):
+    chat = FakeChatProvider(allowed_fields=None)
+    url = (await aiohttp_server(chat.app)).make_url("/v1")
+    rules = tmp_path / "rules"
+    model = UPSTREAMS["chat"][0]
+    pack = f'pack: chat\nmatch: "model == \'{model}\'"\nmodels: [{model}]\nupstream: {{url: "{url}", protocol: chat}}\n'
+    write_pack(rules, "chat", pack)
+    tokens = tmp_path / "tokens"
+    tokens.write_text("alice:tok-alice\nbob:tok-bob\n")
+    proxy = start_proxy(rules, args=("--client-token-file", str(tokens)))
+    async with aiohttp.ClientSession() as http:
+        for token, times in (("tok-alice", 2), ("tok-bob", 1)):
+            for _ in range(times):
+                headers = {"Authorization": f"Bearer {token}"}
+                async with http.post(
+                    proxy.url + ROUTES["chat"], json=body_for("chat", model, False), headers=headers
+                ) as r:
+                    assert r.status == 200, await r.read()
+        text = await get_metrics(http, proxy)
+    tokens_in, tokens_out = UPSTREAMS["chat"][1]
+    assert metric(text, "switchyard_tokens_total", pack="chat", client="alice", type="input") == 2 * tokens_in
+    assert metric(text, "switchyard_tokens_total", pack="chat", client="bob", type="output") == tokens_out
+    assert "tok-alice" not in text and "tok-bob" not in text  # the name, never the token
