@@ -38,6 +38,7 @@ import orjson
 from switchyard.bridges.chat_over_gemini import signatures
 from switchyard.errors import UpstreamFailed
 from switchyard.ids import new_id
+from switchyard.protocols.chat.chunks import ChunkWriter
 from switchyard.protocols.failures import failed
 from switchyard.protocols.gemini.errors import upstream_error
 from switchyard.protocols.openai import render_error
@@ -82,23 +83,12 @@ def _count(value) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
-def chat_id(ids: Callable[[str], str]) -> str:
-    return "chatcmpl-" + ids("chatcmpl").split("_", 1)[-1]
-
-
-class ChatStream:
+class ChatStream(ChunkWriter):
     """Translate one Gemini stream into `chat.completion.chunk` dicts for a Chat client."""
 
     def __init__(self, client_body: dict, *, ids: Callable[[str], str] = new_id, clock=lambda: int(time.time())):
         self._ids = ids
-        self._id = chat_id(ids)
-        self._created = clock()
-        self._model = client_body.get("model")
-        options = client_body.get("stream_options")
-        asked = isinstance(options, dict) and bool(options.get("include_usage"))
-        # A client that did not stream is served one body folded from these chunks: it needs the usage.
-        self._include_usage = asked or client_body.get("stream") is not True
-        self._started = False
+        super().__init__(client_body, ids, clock())
         self._finished = False  # the client's stream is over (an error, or the end written)
         self._reason: str | None = None  # Gemini's finishReason, once seen
         self._calls = 0
@@ -167,31 +157,8 @@ class ChatStream:
     # -- chunks
 
     def _end(self) -> list[dict]:
-        chunks = self._start()
         self._finished = True
-        chunks.append(self._chunk({}, finish_reason(self._reason, has_calls=self._calls > 0)))
-        usage = chat_usage(self._usage)
-        if self._include_usage and usage is not None:
-            chunks.append({**self._envelope(), "choices": [], "usage": usage})
-        return chunks
-
-    def _envelope(self) -> dict:
-        return {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model}
-
-    def _chunk(self, delta: dict, finish: str | None = None) -> dict:
-        chunk = {
-            **self._envelope(),
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        if self._include_usage:
-            chunk["usage"] = None
-        return chunk
-
-    def _start(self) -> list[dict]:
-        if self._started:
-            return []
-        self._started = True
-        return [self._chunk({"role": "assistant", "content": ""})]
+        return self._closing(finish_reason(self._reason, has_calls=self._calls > 0), chat_usage(self._usage))
 
     def _error(self, error: UpstreamFailed) -> list[dict]:
         self._finished = True

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from switchyard.bridges import mapping
 from switchyard.errors import UpstreamFailed
 from switchyard.ids import new_id
+from switchyard.protocols.chat.chunks import ChunkWriter, chat_id
 from switchyard.protocols.failures import failed
 from switchyard.protocols.openai import render_error, upstream_error
 from switchyard.protocols.responses.aggregate import ResponseAccumulator
@@ -35,19 +36,12 @@ from switchyard.protocols.responses.aggregate import ResponseAccumulator
 _CALL_ITEMS = {"function_call": ("function", "arguments"), "custom_tool_call": ("custom", "input")}
 
 
-class ChatStream:
+class ChatStream(ChunkWriter):
     """Translate one Responses SSE stream into `chat.completion.chunk` dicts for a Chat client."""
 
     def __init__(self, client_body: dict, *, ids: Callable[[str], str] = new_id, clock=lambda: int(time.time())):
-        self._id = chat_id(ids)
-        self._created = clock()
-        self._model = client_body.get("model")
-        # A client that did not ask for a stream is served one body folded from these chunks (`force_stream`),
-        # and a `chat.completion` always carries `usage` (protocols.md B.4): it needs the usage chunk too.
-        asked = bool((client_body.get("stream_options") or {}).get("include_usage"))
-        self._include_usage = asked or client_body.get("stream") is not True
+        super().__init__(client_body, ids, clock())
         self._accumulator = ResponseAccumulator()
-        self._started = False
         self._finished = False
         self._calls: dict = {}  # ("id", item id) and ("index", output_index) -> the same call record
         self._call_count = 0
@@ -139,11 +133,8 @@ class ChatStream:
             if nothing_seen or (item.get("id") and item["id"] not in self._seen):
                 chunks += self._whole_item(item)
         self._finished = True
-        chunks.append(self._chunk({}, finish_reason(response, has_calls=self._call_count > 0)))
         usage = mapping.chat_usage(response.get("usage"))
-        if self._include_usage and usage is not None:
-            chunks.append({**self._envelope(), "choices": [], "usage": usage})
-        return chunks
+        return chunks + self._closing(finish_reason(response, has_calls=self._call_count > 0), usage)
 
     _on_response_incomplete = _on_response_completed
 
@@ -153,24 +144,6 @@ class ChatStream:
     _on_error = _on_response_failed
 
     # -- building chunks
-
-    def _envelope(self) -> dict:
-        return {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model}
-
-    def _chunk(self, delta: dict, finish: str | None = None) -> dict:
-        chunk = {
-            **self._envelope(),
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        if self._include_usage:
-            chunk["usage"] = None  # as OpenAI does: every chunk but the last has `usage: null`
-        return chunk
-
-    def _start(self) -> list[dict]:
-        if self._started:
-            return []
-        self._started = True
-        return [self._chunk({"role": "assistant", "content": ""})]
 
     def _emit(self, delta: dict) -> list[dict]:
         return [*self._start(), self._chunk(delta)]
@@ -225,11 +198,6 @@ class ChatStream:
         rest = full[len(call["sent"]) :]
         call["sent"] = full
         return self._emit({"tool_calls": [_call_fragment(call, rest)]})
-
-
-def chat_id(ids: Callable[[str], str]) -> str:
-    """A `chatcmpl-...` id: Chat ids use a dash where the id factory (like Responses ids) uses an underscore."""
-    return "chatcmpl-" + ids("chatcmpl").split("_", 1)[-1]
 
 
 def _call_fragment(call: dict, text: str) -> dict:
