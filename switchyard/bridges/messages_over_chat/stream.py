@@ -42,7 +42,7 @@ import orjson
 from switchyard.bridges.messages_over_chat.request import tool_names
 from switchyard.errors import UpstreamFailed
 from switchyard.ids import new_id
-from switchyard.protocols.chat.reading import reasoning_of, text_of
+from switchyard.protocols.chat.reading import as_one_chunk, reasoning_of, text_of
 from switchyard.protocols.failures import failed
 from switchyard.protocols.messages.aggregate import final_message
 from switchyard.protocols.messages.errors import error_event
@@ -328,23 +328,6 @@ def to_message(completion: dict, client_body: dict, *, ids: Callable[[str], str]
 
     An error body (`{"error": ...}` with HTTP 200) raises `UpstreamFailed`.
     """
-    if not isinstance(completion, dict):
-        raise failed("The upstream answered with a body that is not a chat completion.")
-    if completion.get("error"):
-        raise upstream_error(completion)
-    choices = completion.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-    message = choice.get("message")
-    if not isinstance(message, dict):
-        raise failed("The upstream answered with a body that is not a chat completion.")
-    message = dict(message)
-    calls = message.get("tool_calls")
-    message["tool_calls"] = [
-        {**c, "index": i} for i, c in enumerate(calls if isinstance(calls, list) else []) if isinstance(c, dict)
-    ]
-    chunk = {
-        "choices": [{**choice, "index": 0, "delta": message, "finish_reason": choice.get("finish_reason") or "stop"}]
-    }
     stream = MessagesStream(client_body, ids=ids)
-    events = stream.feed({**chunk, "usage": completion.get("usage") or {}}) + stream.close()
+    events = stream.feed(as_one_chunk(completion)) + stream.close()
     return final_message(events)

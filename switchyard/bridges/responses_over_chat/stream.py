@@ -48,7 +48,7 @@ from switchyard.bridges.responses_over_chat.calls import Call, Calls, custom_inp
 from switchyard.bridges.responses_over_chat.request import tool_names
 from switchyard.errors import UpstreamFailed
 from switchyard.ids import new_id
-from switchyard.protocols.chat.reading import reasoning_of, text_of
+from switchyard.protocols.chat.reading import as_one_chunk, reasoning_of, text_of
 from switchyard.protocols.failures import failed
 from switchyard.protocols.openai import upstream_error
 
@@ -369,22 +369,8 @@ def to_response(
     An error body (`{"error": ...}` with HTTP 200) raises `UpstreamFailed`, as a failed Responses body does
     in the other direction, so the client gets an error status rather than a 200 with `status: failed`.
     """
-    if completion.get("error"):
-        raise upstream_error(completion)
-    choices = completion.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices else {}
-    message = choice.get("message") if isinstance(choice, dict) else None
-    if not isinstance(message, dict):
-        raise failed("The upstream answered with a body that is not a chat completion.")
-    message = dict(message)
-    calls = message.get("tool_calls")
-    # Whole calls, in order: the position is their index.
-    message["tool_calls"] = [
-        {**c, "index": i} for i, c in enumerate(calls if isinstance(calls, list) else []) if isinstance(c, dict)
-    ]
-    chunk = {"choices": [{"index": 0, "delta": message, "finish_reason": choice.get("finish_reason") or "stop"}]}
     stream = ResponsesStream(client_body, ids=ids, clock=clock)
-    events = stream.feed({**chunk, "usage": completion.get("usage") or {}}) + stream.close()
+    events = stream.feed(as_one_chunk(completion)) + stream.close()
     return events[-1]["response"]
 
 
