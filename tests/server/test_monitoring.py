@@ -116,7 +116,7 @@ async def test_a_live_metrics_page_with_every_token_series_passes_promtool_check
                 await r.read()
         async with http.get(proxy.url + "/metrics") as r:
             page = await r.read()
-    assert b'switchyard_tokens_total{model="m",pack="p",type="input"} 20.0' in page
+    assert b'switchyard_tokens_total{client="",model="m",pack="p",type="input"} 20.0' in page
     assert b"switchyard_time_to_first_token_seconds_count" in page
     done = subprocess.run([PROMTOOL, "check", "metrics"], input=page, capture_output=True)
     assert done.returncode == 0, done.stdout + done.stderr
