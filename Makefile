@@ -137,6 +137,8 @@ bench-peer-tools:
 # host: this project's (pip wheel) and its dependencies' binary wheels for the image's Python and platform (pip
 # download), so the build itself needs no network. PYTHON_IMAGE is the base; IMAGE_EXTRAS the optional extras
 # the image installs (comma-separated; redis: `serve --rate-limit-store redis://...` works in the image as it is).
+# The wheels are chosen for the first patch release of IMAGE_PYTHON: a dependency a later patch release no longer
+# needs (redis's async-timeout below 3.11.3) is then there for every base, and left uninstalled where not needed.
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' switchyard/__init__.py)
 IMAGE ?= switchyard:$(VERSION)
 IMAGE_PYTHON ?= 3.11
@@ -153,7 +155,7 @@ STAND_IN_IMAGE ?= switchyard-base:python$(IMAGE_PYTHON)-$(STAND_IN_SUITE)
 image-wheels: install
 	rm -rf $(IMAGE_WHEELS) && mkdir -p $(IMAGE_WHEELS)
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(IMAGE_WHEELS) .
-	$(BIN)/python -m pip download --quiet --only-binary=:all: --python-version $(IMAGE_PYTHON) $(IMAGE_PLATFORMS) \
+	$(BIN)/python -m pip download --quiet --only-binary=:all: --python-version $(IMAGE_PYTHON).0 $(IMAGE_PLATFORMS) \
 	  --dest $(IMAGE_WHEELS) "$$(ls $(IMAGE_WHEELS)/switchyard_proxy-$(VERSION)-*.whl)$(if $(IMAGE_EXTRAS),[$(IMAGE_EXTRAS)])"
 
 # After the build, what it leaves untagged goes: its build stage, and the image the tag named before.
