@@ -137,8 +137,10 @@ bench-peer-tools:
 # host: this project's (pip wheel) and its dependencies' binary wheels for the image's Python and platform (pip
 # download), so the build itself needs no network. PYTHON_IMAGE is the base; IMAGE_EXTRAS the optional extras
 # the image installs (comma-separated; redis: `serve --rate-limit-store redis://...` works in the image as it is).
-# The wheels are chosen for the first patch release of IMAGE_PYTHON: a dependency a later patch release no longer
-# needs (redis's async-timeout below 3.11.3) is then there for every base, and left uninstalled where not needed.
+# `pip download --python-version` judges `python_full_version` markers by the host's own Python, so a dependency
+# that only an earlier patch release needs is named here (redis's async-timeout, below 3.11.3: the Debian
+# stand-in's Python is 3.11.2); where the image's Python does not need it, it is left uninstalled.
+IMAGE_PATCH_WHEELS ?= async-timeout>=4.0.3
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' switchyard/__init__.py)
 IMAGE ?= switchyard:$(VERSION)
 IMAGE_PYTHON ?= 3.11
@@ -155,8 +157,9 @@ STAND_IN_IMAGE ?= switchyard-base:python$(IMAGE_PYTHON)-$(STAND_IN_SUITE)
 image-wheels: install
 	rm -rf $(IMAGE_WHEELS) && mkdir -p $(IMAGE_WHEELS)
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(IMAGE_WHEELS) .
-	$(BIN)/python -m pip download --quiet --only-binary=:all: --python-version $(IMAGE_PYTHON).0 $(IMAGE_PLATFORMS) \
-	  --dest $(IMAGE_WHEELS) "$$(ls $(IMAGE_WHEELS)/switchyard_proxy-$(VERSION)-*.whl)$(if $(IMAGE_EXTRAS),[$(IMAGE_EXTRAS)])"
+	$(BIN)/python -m pip download --quiet --only-binary=:all: --python-version $(IMAGE_PYTHON) $(IMAGE_PLATFORMS) \
+	  --dest $(IMAGE_WHEELS) "$$(ls $(IMAGE_WHEELS)/switchyard_proxy-$(VERSION)-*.whl)$(if $(IMAGE_EXTRAS),[$(IMAGE_EXTRAS)])" \
+	  $(foreach wheel,$(IMAGE_PATCH_WHEELS),'$(wheel)')
 
 # After the build, what it leaves untagged goes: its build stage, and the image the tag named before.
 image: image-wheels
