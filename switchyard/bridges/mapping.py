@@ -45,15 +45,15 @@ def chat_usage(usage: dict | None) -> dict | None:
     """Responses `usage` -> Chat `usage`; None when the upstream reported none (nothing is made up)."""
     if not usage or not isinstance(usage, dict):
         return None
-    input_tokens = _count(usage.get("input_tokens"))
-    output_tokens = _count(usage.get("output_tokens"))
+    input_tokens = token_count(usage.get("input_tokens"))
+    output_tokens = token_count(usage.get("output_tokens"))
     return {
         "prompt_tokens": input_tokens,
         "completion_tokens": output_tokens,
-        "total_tokens": _count(usage.get("total_tokens"), input_tokens + output_tokens),
-        "prompt_tokens_details": {"cached_tokens": _count(_field(usage, "input_tokens_details", "cached_tokens"))},
+        "total_tokens": token_count(usage.get("total_tokens"), input_tokens + output_tokens),
+        "prompt_tokens_details": {"cached_tokens": token_count(_field(usage, "input_tokens_details", "cached_tokens"))},
         "completion_tokens_details": {
-            "reasoning_tokens": _count(_field(usage, "output_tokens_details", "reasoning_tokens"))
+            "reasoning_tokens": token_count(_field(usage, "output_tokens_details", "reasoning_tokens"))
         },
     }
 
@@ -61,19 +61,19 @@ def chat_usage(usage: dict | None) -> dict | None:
 def responses_usage(usage: dict | None) -> dict:
     """Chat `usage` -> Responses `usage`, every field Codex and the SDK require; zeros when none came."""
     usage = usage if isinstance(usage, dict) else {}
-    input_tokens = _count(usage.get("prompt_tokens"))
-    output_tokens = _count(usage.get("completion_tokens"))
+    input_tokens = token_count(usage.get("prompt_tokens"))
+    output_tokens = token_count(usage.get("completion_tokens"))
     return {
         "input_tokens": input_tokens,
         "input_tokens_details": {
-            "cached_tokens": _count(_field(usage, "prompt_tokens_details", "cached_tokens")),
-            "cache_write_tokens": _count(_field(usage, "prompt_tokens_details", "cache_write_tokens")),  # 2026 SDK
+            "cached_tokens": token_count(_field(usage, "prompt_tokens_details", "cached_tokens")),
+            "cache_write_tokens": token_count(_field(usage, "prompt_tokens_details", "cache_write_tokens")),  # 2026 SDK
         },
         "output_tokens": output_tokens,
         "output_tokens_details": {
-            "reasoning_tokens": _count(_field(usage, "completion_tokens_details", "reasoning_tokens"))
+            "reasoning_tokens": token_count(_field(usage, "completion_tokens_details", "reasoning_tokens"))
         },
-        "total_tokens": _count(usage.get("total_tokens")) or input_tokens + output_tokens,
+        "total_tokens": token_count(usage.get("total_tokens")) or input_tokens + output_tokens,
     }
 
 
@@ -82,7 +82,7 @@ def _field(usage: dict, details: str, key: str):
     return inner.get(key) if isinstance(inner, dict) else None
 
 
-def _count(value, default: int = 0) -> int:
+def token_count(value, default: int = 0) -> int:
     """A token count: an integer, whatever number type the upstream used; `default` when it sent none."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return default

@@ -36,6 +36,7 @@ from collections.abc import Callable
 import orjson
 
 from switchyard.bridges.chat_over_gemini import signatures
+from switchyard.bridges.mapping import token_count
 from switchyard.errors import UpstreamFailed
 from switchyard.ids import new_id
 from switchyard.protocols.chat.chunks import ChunkWriter
@@ -67,20 +68,16 @@ def chat_usage(usage: dict | None) -> dict | None:
     """Gemini `usageMetadata` -> Chat usage; None when the upstream reported none."""
     if not isinstance(usage, dict) or not usage:
         return None
-    prompt = _count(usage.get("promptTokenCount")) + _count(usage.get("toolUsePromptTokenCount"))
-    thoughts = _count(usage.get("thoughtsTokenCount"))
-    completion = _count(usage.get("candidatesTokenCount")) + thoughts
+    prompt = token_count(usage.get("promptTokenCount")) + token_count(usage.get("toolUsePromptTokenCount"))
+    thoughts = token_count(usage.get("thoughtsTokenCount"))
+    completion = token_count(usage.get("candidatesTokenCount")) + thoughts
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": _count(usage.get("cachedContentTokenCount"))},
+        "prompt_tokens_details": {"cached_tokens": token_count(usage.get("cachedContentTokenCount"))},
         "completion_tokens_details": {"reasoning_tokens": thoughts},
     }
-
-
-def _count(value) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
 class ChatStream(ChunkWriter):

@@ -33,6 +33,7 @@ from collections.abc import Callable
 
 import orjson
 
+from switchyard.bridges.mapping import token_count
 from switchyard.errors import UpstreamFailed
 from switchyard.ids import new_id
 from switchyard.protocols.chat.chunks import ChunkWriter, chat_id
@@ -61,9 +62,9 @@ def chat_usage(usage: dict | None) -> dict | None:
     """Anthropic usage -> Chat usage; None when the upstream reported none."""
     if not isinstance(usage, dict) or not usage:
         return None
-    read = _count(usage.get("cache_read_input_tokens"))
-    prompt = _count(usage.get("input_tokens")) + read + _count(usage.get("cache_creation_input_tokens"))
-    output = _count(usage.get("output_tokens"))
+    read = token_count(usage.get("cache_read_input_tokens"))
+    prompt = token_count(usage.get("input_tokens")) + read + token_count(usage.get("cache_creation_input_tokens"))
+    output = token_count(usage.get("output_tokens"))
     return {
         "prompt_tokens": prompt,
         "completion_tokens": output,
@@ -71,10 +72,6 @@ def chat_usage(usage: dict | None) -> dict | None:
         "prompt_tokens_details": {"cached_tokens": read},
         "completion_tokens_details": {"reasoning_tokens": 0},
     }
-
-
-def _count(value) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
 class ChatStream(ChunkWriter):

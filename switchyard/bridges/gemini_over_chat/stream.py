@@ -35,6 +35,7 @@ from collections.abc import Callable
 import orjson
 
 from switchyard.bridges.gemini_over_chat.schema import camel_case
+from switchyard.bridges.mapping import token_count
 from switchyard.errors import UpstreamFailed
 from switchyard.ids import new_id
 from switchyard.protocols.chat.reading import as_one_chunk, reasoning_of, text_of
@@ -201,29 +202,23 @@ class GeminiStream:
 def gemini_usage(usage: dict | None) -> dict:
     """Chat `usage` -> Gemini `usageMetadata`: thoughts and cached tokens apart, where the upstream says them."""
     usage = usage if isinstance(usage, dict) else {}
-    prompt = _count(usage.get("prompt_tokens"))
-    completion = _count(usage.get("completion_tokens"))
+    prompt = token_count(usage.get("prompt_tokens"))
+    completion = token_count(usage.get("completion_tokens"))
     details = usage.get("completion_tokens_details")
-    thoughts = min(_count(details.get("reasoning_tokens")) if isinstance(details, dict) else 0, completion)
+    thoughts = min(token_count(details.get("reasoning_tokens")) if isinstance(details, dict) else 0, completion)
     prompt_details = usage.get("prompt_tokens_details")
-    cached = _count(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
-    cached = min(cached or _count(usage.get("prompt_cache_hit_tokens")), prompt)
+    cached = token_count(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
+    cached = min(cached or token_count(usage.get("prompt_cache_hit_tokens")), prompt)
     out = {
         "promptTokenCount": prompt,
         "candidatesTokenCount": completion - thoughts,
-        "totalTokenCount": _count(usage.get("total_tokens")) or prompt + completion,
+        "totalTokenCount": token_count(usage.get("total_tokens")) or prompt + completion,
     }
     if thoughts:
         out["thoughtsTokenCount"] = thoughts
     if cached:
         out["cachedContentTokenCount"] = cached
     return out
-
-
-def _count(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0
-    return int(value)
 
 
 def to_response(completion: dict, client_body: dict, *, ids: Callable[[str], str] = new_id) -> dict:

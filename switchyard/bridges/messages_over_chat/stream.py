@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from switchyard.bridges.mapping import token_count
 from switchyard.bridges.messages_over_chat.request import tool_names
 from switchyard.errors import UpstreamFailed
 from switchyard.ids import new_id
@@ -304,23 +305,17 @@ def messages_usage(usage: dict | None) -> dict:
     `prompt_cache_hit_tokens`). Zeros when the upstream reported nothing.
     """
     usage = usage if isinstance(usage, dict) else {}
-    prompt = _count(usage.get("prompt_tokens"))
+    prompt = token_count(usage.get("prompt_tokens"))
     details = usage.get("prompt_tokens_details")
-    cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else 0
-    cached = cached or _count(usage.get("prompt_cache_hit_tokens"))
+    cached = token_count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    cached = cached or token_count(usage.get("prompt_cache_hit_tokens"))
     cached = min(cached, prompt)
     return {
         "input_tokens": prompt - cached,
-        "output_tokens": _count(usage.get("completion_tokens")),
+        "output_tokens": token_count(usage.get("completion_tokens")),
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": cached,
     }
-
-
-def _count(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0
-    return int(value)
 
 
 def to_message(completion: dict, client_body: dict, *, ids: Callable[[str], str] = new_id) -> dict:
